@@ -1,0 +1,200 @@
+//! The expression types a rule or decoder option can use, behind one enum.
+//!
+//! | type      | engine                         | case        |
+//! |-----------|--------------------------------|-------------|
+//! | `osmatch` | [`osmatch::OsMatch`]           | insensitive |
+//! | `osregex` | [`osregex::OsRegex`]           | insensitive |
+//! | `pcre2`   | libpcre2 (no UTF, no flags)    | sensitive   |
+//! | string    | exact byte comparison          | sensitive   |
+//! | ip list   | [`ip::IpList`]                 | –           |
+//!
+//! All of them search (unanchored unless the pattern anchors). Matching a
+//! subject returns Wazuh's end-of-match position too, because decoders use
+//! "the byte after the match" as the start of the next step.
+
+pub mod ci;
+pub mod ip;
+pub mod osmatch;
+pub mod osregex;
+
+use std::sync::Arc;
+
+/// Longest pattern the Wazuh engines accept.
+pub const PATTERN_MAX: usize = 20480;
+
+/// Which engine an option uses (`type="..."` attribute).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExprType {
+    OsMatch,
+    OsRegex,
+    Pcre2,
+    /// Exact, case-sensitive comparison (`<action>` by default).
+    String,
+}
+
+impl ExprType {
+    /// Parses a `type` attribute value (case-insensitive).
+    pub fn parse(s: &[u8]) -> Option<ExprType> {
+        if s.eq_ignore_ascii_case(b"osmatch") {
+            Some(ExprType::OsMatch)
+        } else if s.eq_ignore_ascii_case(b"osregex") {
+            Some(ExprType::OsRegex)
+        } else if s.eq_ignore_ascii_case(b"pcre2") {
+            Some(ExprType::Pcre2)
+        } else {
+            None
+        }
+    }
+}
+
+/// A compiled PCRE2 pattern, shared between clones (the ruleset is cloned
+/// per logtest session).
+#[derive(Clone)]
+pub struct Pcre2(Arc<pcre2::bytes::Regex>);
+
+impl std::fmt::Debug for Pcre2 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Pcre2({:?})", self.0.as_str())
+    }
+}
+
+impl Pcre2 {
+    /// Compiles with no options, as Wazuh does: case-sensitive, no UTF,
+    /// `.` not matching newline. JIT is used when available (same results).
+    pub fn new(pattern: &[u8]) -> Result<Pcre2, String> {
+        let text = std::str::from_utf8(pattern)
+            .map_err(|_| "pcre2 pattern is not valid UTF-8".to_string())?;
+        pcre2::bytes::RegexBuilder::new()
+            .utf(false)
+            .ucp(false)
+            .jit_if_available(true)
+            .build(text)
+            .map(|r| Pcre2(Arc::new(r)))
+            .map_err(|e| e.to_string())
+    }
+
+    /// Search; on success the end offset (exclusive) and the groups Wazuh
+    /// extracts: 1 ..= highest set group, unset ones as empty.
+    pub fn find(&self, s: &[u8], want_groups: bool) -> Option<(usize, Vec<(usize, usize)>)> {
+        if !want_groups {
+            return match self.0.find(s) {
+                Ok(Some(m)) => Some((m.end(), Vec::new())),
+                _ => None,
+            };
+        }
+        let caps = match self.0.captures(s) {
+            Ok(Some(c)) => c,
+            _ => return None,
+        };
+        let end = caps.get(0).map(|m| m.end()).unwrap_or(0);
+        let highest = (1..caps.len()).rev().find(|&i| caps.get(i).is_some());
+        let mut groups = Vec::new();
+        if let Some(h) = highest {
+            for i in 1..=h {
+                match caps.get(i) {
+                    Some(m) => groups.push((m.start(), m.end())),
+                    None => groups.push((0, 0)),
+                }
+            }
+        }
+        Some((end, groups))
+    }
+}
+
+/// Outcome of applying an expression to a subject.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// Offset just after the match, as Wazuh computes it for decoder offsets.
+    pub after: usize,
+    /// Captures (decoder regexes only).
+    pub captures: Vec<(usize, usize)>,
+}
+
+/// A compiled expression of any type.
+#[derive(Debug, Clone)]
+pub enum Expr {
+    OsMatch(osmatch::OsMatch),
+    OsRegex(osregex::OsRegex),
+    Pcre2(Pcre2),
+    String(Vec<u8>),
+    Ip(ip::IpList),
+}
+
+impl Expr {
+    /// Compiles `pattern` with the given engine. `captures` asks osregex and
+    /// pcre2 to keep groups (decoder `<regex>`).
+    pub fn compile(ty: ExprType, pattern: &[u8], captures: bool) -> Result<Expr, String> {
+        Ok(match ty {
+            ExprType::OsMatch => Expr::OsMatch(osmatch::OsMatch::new(pattern)?),
+            ExprType::OsRegex => Expr::OsRegex(osregex::OsRegex::new(pattern, captures)?),
+            ExprType::Pcre2 => Expr::Pcre2(Pcre2::new(pattern)?),
+            ExprType::String => Expr::String(pattern.to_vec()),
+        })
+    }
+
+    /// Does the expression match the subject?
+    #[inline]
+    pub fn is_match(&self, s: &[u8]) -> bool {
+        match self {
+            Expr::OsMatch(m) => m.is_match(s),
+            Expr::OsRegex(r) => r.is_match(s),
+            Expr::Pcre2(p) => matches!(p.0.is_match(s), Ok(true)),
+            Expr::String(x) => x.as_slice() == s,
+            Expr::Ip(l) => l.contains(s),
+        }
+    }
+
+    /// Match with end offset and captures (decoders).
+    pub fn find(&self, s: &[u8]) -> Option<Found> {
+        match self {
+            Expr::OsRegex(r) => r.find(s).map(|m| {
+                // Wazuh: pointer to the last matched byte, then one step
+                // forward unless it sits on the terminating NUL.
+                let after = if m.end < 0 {
+                    0
+                } else {
+                    ((m.end + 1) as usize).min(s.len())
+                };
+                Found {
+                    after,
+                    captures: m.captures,
+                }
+            }),
+            Expr::Pcre2(p) => p.find(s, true).map(|(end, captures)| Found {
+                after: end,
+                captures,
+            }),
+            // osmatch and the others report no position; Wazuh then leaves
+            // the offset where it was (the start of the subject).
+            other => other.is_match(s).then(|| Found {
+                after: 0,
+                captures: Vec::new(),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pcre2_is_case_sensitive_and_supports_lookahead() {
+        let e = Expr::compile(ExprType::Pcre2, br"^abc$", false).unwrap();
+        assert!(e.is_match(b"abc"));
+        assert!(!e.is_match(b"ABC"));
+        let e = Expr::compile(ExprType::Pcre2, br"^(?!foo)\w+", false).unwrap();
+        assert!(e.is_match(b"bar"));
+        assert!(!e.is_match(b"foobar"));
+    }
+
+    #[test]
+    fn pcre2_groups_up_to_highest_set() {
+        let p = Pcre2::new(br"(a)(x)?(b)?").unwrap();
+        let (end, g) = p.find(b"zab", true).unwrap();
+        assert_eq!(end, 3);
+        assert_eq!(g, vec![(1, 2), (0, 0), (2, 3)]);
+        let (_, g) = p.find(b"za", true).unwrap();
+        assert_eq!(g, vec![(1, 2)]);
+    }
+}

@@ -1,0 +1,88 @@
+//! `trailwatch analyze`: events in, alerts.json lines out.
+
+use std::io::{self, BufWriter, Write};
+use std::process::ExitCode;
+
+use engine::alert::{write_alert, AlertMeta};
+use engine::{Engine, EngineOptions, Mode};
+
+use crate::cli::{AnalyzeArgs, ClockKind};
+use crate::input::{self, Line, Lines};
+use crate::{clock, ruleset};
+
+pub fn run(a: AnalyzeArgs) -> anyhow::Result<ExitCode> {
+    let src = ruleset::sources(&a.ruleset)?;
+    let rs = ruleset::load(&src, &a.ruleset)?;
+    let manager = a.manager_name.clone().unwrap_or_else(ruleset::hostname);
+    let mut engine = Engine::new(
+        rs.clone(),
+        EngineOptions {
+            mode: Mode::Analysisd,
+            manager_name: manager.clone(),
+            ..EngineOptions::default()
+        },
+    );
+    let name = a
+        .input
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "<stdin>".into());
+    let mut lines = Lines::new(input::open(a.input.as_deref())?, a.max_event_size);
+    let stdout = io::stdout().lock();
+    let mut w = BufWriter::with_capacity(1 << 20, stdout);
+    let mut offset: u64 = 0;
+    let mut last_time: Option<(i64, u32)> = None;
+    let mut buf = Vec::with_capacity(8192);
+    let location = a.location.as_bytes().to_vec();
+    loop {
+        let line_no = lines.line_no + 1;
+        let line = match lines.next_line() {
+            Ok(Some(l)) => l,
+            Ok(None) => break,
+            Err(e) => {
+                eprintln!("trailwatch: {name}: line {line_no}: read error: {e}; stopping");
+                break;
+            }
+        };
+        let msg = match line {
+            Line::TooLong(n) => {
+                eprintln!(
+                    "trailwatch: {name}: line {line_no}: event of {n} bytes exceeds --max-event-size {}; skipped",
+                    a.max_event_size
+                );
+                continue;
+            }
+            Line::Event(m) => m,
+        };
+        if msg.is_empty() {
+            continue;
+        }
+        engine.decode(&location, msg);
+        let (secs, nanos) = match a.clock {
+            ClockKind::Arrival => clock::now(),
+            ClockKind::Event => match clock::event_time(engine.event()).or(last_time) {
+                Some(t) => t,
+                None => clock::now(),
+            },
+        };
+        last_time = Some((secs, nanos));
+        engine.match_rules(secs, nanos);
+        if !engine.outcome().alert {
+            continue;
+        }
+        buf.clear();
+        let id = format!("{secs}.{offset}");
+        let ts = engine::time::alert_timestamp(secs, nanos);
+        let meta = AlertMeta {
+            timestamp: &ts,
+            id: &id,
+            manager: &manager,
+        };
+        write_alert(&rs, engine.event(), engine.outcome(), &meta, false, &mut buf);
+        buf.push(b'\n');
+        w.write_all(&buf)?;
+        offset += buf.len() as u64;
+    }
+    w.flush()?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,46 @@
+//! The `trailwatch` command: thin wiring over the `engine` crate.
+//!
+//! Subcommands live in their own modules; this file parses the command line
+//! and maps errors to exit codes (0 fine, 1 test failures, 2 usage or
+//! runtime errors).
+
+mod analyze;
+mod cli;
+mod clock;
+mod input;
+mod logtest_cmd;
+mod ruleset;
+mod test_rules;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    match run(args) {
+        Ok(code) => code,
+        Err(err) => {
+            if is_broken_pipe(&err) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("trailwatch: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(args: cli::Cli) -> anyhow::Result<ExitCode> {
+    match args.command {
+        cli::Command::Analyze(a) => analyze::run(a),
+        cli::Command::Logtest(a) => logtest_cmd::run(a),
+        cli::Command::TestRules(a) => test_rules::run(a),
+    }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

@@ -1,0 +1,94 @@
+//! Loading the ruleset for a command: the shipped default (compiled into
+//! the binary) or a Wazuh-style directory, with load problems reported.
+
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use engine::{AlertLevels, LoadError, Ruleset, Severity, Sources};
+
+use crate::cli::RulesetArgs;
+
+/// The shipped ruleset: `rules/`, `decoders/` and `lists/` of this
+/// repository, embedded at build time.
+pub const SHIPPED_RULES: &[(&str, &str)] = &[(
+    "rules/0350-amazon_rules.xml",
+    include_str!("../rules/0350-amazon_rules.xml"),
+)];
+pub const SHIPPED_DECODERS: &[(&str, &str)] = &[(
+    "decoders/0006-json_decoders.xml",
+    include_str!("../decoders/0006-json_decoders.xml"),
+)];
+pub const SHIPPED_LISTS: &[(&str, &str)] = &[(
+    "etc/lists/amazon/aws-eventnames",
+    include_str!("../lists/amazon/aws-eventnames"),
+)];
+
+/// The shipped ruleset as sources.
+pub fn shipped_sources() -> Sources {
+    let conv = |v: &[(&str, &str)]| {
+        v.iter()
+            .map(|(n, t)| (n.to_string(), t.as_bytes().to_vec()))
+            .collect()
+    };
+    Sources {
+        decoders: conv(SHIPPED_DECODERS),
+        rules: conv(SHIPPED_RULES),
+        lists: conv(SHIPPED_LISTS),
+    }
+}
+
+/// Reads the sources the arguments name.
+pub fn sources(args: &RulesetArgs) -> anyhow::Result<Sources> {
+    match &args.ruleset {
+        None => Ok(shipped_sources()),
+        Some(dir) => {
+            if !dir.is_dir() {
+                bail!("ruleset directory {} does not exist", dir.display());
+            }
+            Sources::from_dir(dir, &engine::default_excludes())
+                .map_err(|e| anyhow::anyhow!("{e}"))
+                .with_context(|| format!("reading ruleset {}", dir.display()))
+        }
+    }
+}
+
+/// Loads sources, printing problems to standard error. Fails with
+/// `--strict` when a file did not load.
+pub fn load(src: &Sources, args: &RulesetArgs) -> anyhow::Result<Arc<Ruleset>> {
+    let levels = AlertLevels {
+        log_alert_level: args.log_alert_level,
+        email_alert_level: args.email_alert_level,
+    };
+    let (rs, problems) = Ruleset::load(src, levels);
+    report(&problems, args.warnings);
+    let errors = problems.iter().filter(|p| p.severity == Severity::Error).count();
+    if errors > 0 && args.strict {
+        bail!("{errors} ruleset file(s) failed to load (see above)");
+    }
+    if rs.rules.list.is_empty() {
+        bail!("no rule loaded");
+    }
+    Ok(Arc::new(rs))
+}
+
+/// Prints load problems: errors always, warnings on request.
+pub fn report(problems: &[LoadError], warnings: bool) {
+    for p in problems {
+        if p.severity == Severity::Error || warnings {
+            eprintln!("trailwatch: {p}");
+        }
+    }
+}
+
+/// The machine's host name (analysisd's `manager.name`).
+pub fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes into buf.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr() as *mut libc::c_char, buf.len() - 1) };
+    if rc != 0 {
+        return "localhost".into();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+

@@ -1,0 +1,124 @@
+//! `trailwatch test-rules`: Wazuh's `.ini` rule tests with runtests.py's
+//! semantics.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use engine::ini;
+
+use crate::cli::TestRulesArgs;
+use crate::{clock, ruleset};
+
+pub fn run(a: TestRulesArgs) -> anyhow::Result<ExitCode> {
+    let mut src = ruleset::sources(&a.ruleset)?;
+    if let Some(dir) = &a.ruleset.ruleset {
+        add_testing_files(&mut src, &dir.join("testing").join("ruleset"))?;
+    }
+    if !a.skip_windows_eventchannel {
+        for (name, text) in src.rules.iter_mut() {
+            if name.ends_with("0575-win-base_rules.xml") {
+                *text = windows_eventchannel_as_json(text);
+            }
+        }
+    }
+    let rs = ruleset::load(&src, &a.ruleset)?;
+    let (secs, _) = clock::now();
+    let (mut passed, mut failed) = (0usize, 0usize);
+    for f in &a.files {
+        let text = std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?;
+        let text = String::from_utf8_lossy(&text);
+        let sections = match ini::parse(&text) {
+            Ok(s) => s,
+            Err(e) => {
+                println!("{}: error at line {}: {}", f.display(), e.line, e.message);
+                failed += 1;
+                continue;
+            }
+        };
+        let res = ini::run_file(&Arc::clone(&rs), &sections, secs);
+        println!(
+            "{}: {} passed, {} failed",
+            f.display(),
+            res.passed(),
+            res.failed()
+        );
+        if a.verbose {
+            for e in &res.errors {
+                println!("    error: {e}");
+            }
+            for c in res.cases.iter().filter(|c| !c.passed) {
+                println!(
+                    "    FAIL [{}] {}: expected rule {:?} level {:?} decoder {:?}, got rule {:?} level {:?} decoder {:?}{}",
+                    c.section,
+                    c.key,
+                    c.expected[0],
+                    c.expected[1],
+                    c.expected[2],
+                    c.actual[0],
+                    c.actual[1],
+                    c.actual[2],
+                    if c.description.is_empty() { String::new() } else { format!(" ({})", c.description) }
+                );
+            }
+        }
+        passed += res.passed();
+        failed += res.failed();
+    }
+    println!("{passed} passed, {failed} failed");
+    Ok(if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// runtests.py copies `test_*rules.xml` / `test_*decoders.xml` next to the
+/// ruleset before running.
+fn add_testing_files(src: &mut engine::Sources, dir: &std::path::Path) -> anyhow::Result<()> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    let mut files: Vec<_> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    files.sort();
+    for f in files {
+        let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
+        if !name.starts_with("test_") {
+            continue;
+        }
+        if name.ends_with("rules.xml") {
+            src.add_file(&f, false).map_err(|e| anyhow::anyhow!("{e}"))?;
+        } else if name.ends_with("decoders.xml") {
+            src.add_file(&f, true).map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// runtests.py's adjustment: rule 60000 loses `<decoded_as>` and
+/// `<category>` and gets `<decoded_as>json</decoded_as>` as its last option.
+pub fn windows_eventchannel_as_json(text: &[u8]) -> Vec<u8> {
+    let s = String::from_utf8_lossy(text).into_owned();
+    let Some(start) = s.find("<rule id=\"60000\"") else {
+        return text.to_vec();
+    };
+    let Some(end_rel) = s[start..].find("</rule>") else {
+        return text.to_vec();
+    };
+    let end = start + end_rel;
+    let mut body = s[start..end].to_string();
+    for tag in ["decoded_as", "category"] {
+        while let Some(a) = body.find(&format!("<{tag}>")) {
+            let Some(b) = body[a..].find(&format!("</{tag}>")) else {
+                break;
+            };
+            body.replace_range(a..a + b + tag.len() + 3, "");
+        }
+    }
+    body.push_str("<decoded_as>json</decoded_as>\n  ");
+    let mut out = String::with_capacity(s.len() + 32);
+    out.push_str(&s[..start]);
+    out.push_str(&body);
+    out.push_str(&s[end..]);
+    out.into_bytes()
+}
