@@ -92,5 +92,5 @@ impl Lines {
 }
 
 fn memchr_nl(s: &[u8]) -> Option<usize> {
-    s.iter().position(|&c| c == b'\n')
+    memchr::memchr(b'\n', s)
 }

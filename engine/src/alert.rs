@@ -77,66 +77,139 @@ pub struct AlertMeta<'a> {
     pub manager: &'a str,
 }
 
-/// A JSON value being built for `data` (and re-nested dynamic fields).
+/// The `data` object being built: a small arena of nodes whose keys and
+/// string values borrow from the event (no copies, one allocation reused).
 #[derive(Debug)]
-enum JVal {
-    Str(Vec<u8>),
-    /// An array value embedded as JSON (printed unformatted).
-    Raw(Vec<u8>),
-    Obj(Vec<(Vec<u8>, JVal)>),
+enum DKind<'a> {
+    Str(&'a [u8]),
+    /// An array value embedded as JSON (range in [`Data::raw`]).
+    Raw(usize, usize),
+    /// An object: first and last child (`NONE` when empty).
+    Obj(usize, usize),
 }
 
-fn obj_find<'a>(obj: &'a mut [(Vec<u8>, JVal)], key: &[u8]) -> Option<&'a mut JVal> {
-    obj.iter_mut()
-        .find(|(k, _)| k.eq_ignore_ascii_case(key))
-        .map(|(_, v)| v)
+const NONE: usize = usize::MAX;
+
+#[derive(Debug)]
+struct DNode<'a> {
+    key: &'a [u8],
+    kind: DKind<'a>,
+    next: usize,
 }
 
-/// `W_JSON_AddField`: re-nest a dotted key; first (case-insensitive) key
-/// wins; a path through a non-object is dropped; values that are a whole
-/// JSON array are embedded.
-fn add_field(obj: &mut Vec<(Vec<u8>, JVal)>, key: &[u8], value: &[u8], doc: &mut Doc) {
-    if let Some(dot) = memchr::memchr(b'.', key) {
-        let (head, rest) = (&key[..dot], &key[dot + 1..]);
-        match obj_find(obj, head) {
-            Some(JVal::Obj(inner)) => add_field(inner, rest, value, doc),
-            Some(_) => {}
-            None => {
-                let mut inner = Vec::new();
-                add_field(&mut inner, rest, value, doc);
-                obj.push((head.to_vec(), JVal::Obj(inner)));
+struct Data<'a> {
+    nodes: Vec<DNode<'a>>,
+    raw: Vec<u8>,
+    doc: Doc,
+}
+
+impl<'a> Data<'a> {
+    fn new() -> Data<'a> {
+        let mut nodes = Vec::with_capacity(64);
+        nodes.push(DNode {
+            key: b"",
+            kind: DKind::Obj(NONE, NONE),
+            next: NONE,
+        });
+        Data {
+            nodes,
+            raw: Vec::new(),
+            doc: Doc::new(),
+        }
+    }
+
+    fn find(&self, obj: usize, key: &[u8]) -> Option<usize> {
+        let DKind::Obj(mut c, _) = self.nodes[obj].kind else {
+            return None;
+        };
+        while c != NONE {
+            let k = self.nodes[c].key;
+            if k.len() == key.len() && k.eq_ignore_ascii_case(key) {
+                return Some(c);
+            }
+            c = self.nodes[c].next;
+        }
+        None
+    }
+
+    fn append(&mut self, obj: usize, key: &'a [u8], kind: DKind<'a>) -> usize {
+        let id = self.nodes.len();
+        self.nodes.push(DNode {
+            key,
+            kind,
+            next: NONE,
+        });
+        if let DKind::Obj(first, last) = self.nodes[obj].kind {
+            if first == NONE {
+                self.nodes[obj].kind = DKind::Obj(id, id);
+            } else {
+                self.nodes[last].next = id;
+                self.nodes[obj].kind = DKind::Obj(first, id);
             }
         }
-    } else if obj_find(obj, key).is_none() {
-        if value.first() == Some(&b'[') {
-            if let Some(used) = doc.parse(value) {
-                if used == value.len() {
-                    let mut raw = Vec::new();
-                    doc.print(0, false, &mut raw);
-                    obj.push((key.to_vec(), JVal::Raw(raw)));
-                    return;
+        id
+    }
+
+    /// `W_JSON_AddField`: re-nest a dotted key; the first (case-insensitive)
+    /// key wins; a path through a non-object is dropped; values that are a
+    /// whole JSON array are embedded as JSON.
+    fn add(&mut self, obj: usize, key: &'a [u8], value: &'a [u8]) {
+        if let Some(dot) = memchr::memchr(b'.', key) {
+            let (head, rest) = (&key[..dot], &key[dot + 1..]);
+            match self.find(obj, head) {
+                Some(n) => {
+                    if matches!(self.nodes[n].kind, DKind::Obj(..)) {
+                        self.add(n, rest, value);
+                    }
+                }
+                None => {
+                    let n = self.append(obj, head, DKind::Obj(NONE, NONE));
+                    self.add(n, rest, value);
                 }
             }
+        } else if self.find(obj, key).is_none() {
+            if value.first() == Some(&b'[') {
+                if let Some(used) = self.doc.parse(value) {
+                    if used == value.len() {
+                        let a = self.raw.len();
+                        self.doc.print(0, false, &mut self.raw);
+                        let b = self.raw.len();
+                        self.append(obj, key, DKind::Raw(a, b));
+                        return;
+                    }
+                }
+            }
+            self.append(obj, key, DKind::Str(value));
         }
-        obj.push((key.to_vec(), JVal::Str(value.to_vec())));
     }
-}
 
-fn write_obj(obj: &[(Vec<u8>, JVal)], out: &mut Vec<u8>) {
-    out.push(b'{');
-    for (i, (k, v)) in obj.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        print_string(k, out);
-        out.push(b':');
-        match v {
-            JVal::Str(s) => print_string(s, out),
-            JVal::Raw(r) => out.extend_from_slice(r),
-            JVal::Obj(o) => write_obj(o, out),
-        }
+    fn is_empty(&self) -> bool {
+        matches!(self.nodes[0].kind, DKind::Obj(NONE, _))
     }
-    out.push(b'}');
+
+    fn write(&self, obj: usize, out: &mut Vec<u8>) {
+        out.push(b'{');
+        let DKind::Obj(mut c, _) = self.nodes[obj].kind else {
+            return;
+        };
+        let mut first = true;
+        while c != NONE {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            let n = &self.nodes[c];
+            print_string(n.key, out);
+            out.push(b':');
+            match n.kind {
+                DKind::Str(s) => print_string(s, out),
+                DKind::Raw(a, b) => out.extend_from_slice(&self.raw[a..b]),
+                DKind::Obj(..) => self.write(c, out),
+            }
+            c = n.next;
+        }
+        out.push(b'}');
+    }
 }
 
 fn str_array(items: &[&[u8]], out: &mut Vec<u8>) {
@@ -361,7 +434,7 @@ pub fn write_alert(rs: &Ruleset, ev: &Event, o: &Outcome, meta: &AlertMeta, forc
         predecoder_open = true;
     }
     // data: statics first, then dynamic fields re-nested.
-    let mut data: Vec<(Vec<u8>, JVal)> = Vec::new();
+    let mut data = Data::new();
     for (s, name) in [
         (Static::Protocol, "protocol"),
         (Static::Action, "action"),
@@ -379,14 +452,13 @@ pub fn write_alert(rs: &Ruleset, ev: &Event, o: &Outcome, meta: &AlertMeta, forc
         (Static::SystemName, "system_name"),
     ] {
         if let Some(v) = ev.get(s) {
-            data.push((name.as_bytes().to_vec(), JVal::Str(v.to_vec())));
+            data.append(0, name.as_bytes(), DKind::Str(v));
         }
     }
-    let mut doc = Doc::new();
     for f in &ev.fields {
         let v = ev.field_value(f);
         if !v.is_empty() {
-            add_field(&mut data, ev.field_key(f), v, &mut doc);
+            data.add(0, ev.field_key(f), v);
         }
     }
     out.extend_from_slice(b",\"decoder\":{");
@@ -423,7 +495,7 @@ pub fn write_alert(rs: &Ruleset, ev: &Event, o: &Outcome, meta: &AlertMeta, forc
     }
     if !data.is_empty() {
         out.extend_from_slice(b",\"data\":");
-        write_obj(&data, out);
+        data.write(0, out);
     }
     if !predecoder_open {
         if let Some(h) = syslog_host {
@@ -548,16 +620,15 @@ mod tests {
 
     #[test]
     fn data_nesting() {
-        let mut d = Vec::new();
-        let mut doc = Doc::new();
-        add_field(&mut d, b"a", b"1", &mut doc);
-        add_field(&mut d, b"A", b"2", &mut doc);
-        add_field(&mut d, b"o.k", b"v", &mut doc);
-        add_field(&mut d, b"a.x", b"dropped", &mut doc);
-        add_field(&mut d, b"arr", b"[\"a\", \"b\"]", &mut doc);
-        add_field(&mut d, b"notarr", b"[1] x", &mut doc);
+        let mut d = Data::new();
+        d.add(0, b"a", b"1");
+        d.add(0, b"A", b"2");
+        d.add(0, b"o.k", b"v");
+        d.add(0, b"a.x", b"dropped");
+        d.add(0, b"arr", b"[\"a\", \"b\"]");
+        d.add(0, b"notarr", b"[1] x");
         let mut out = Vec::new();
-        write_obj(&d, &mut out);
+        d.write(0, &mut out);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             r#"{"a":"1","o":{"k":"v"},"arr":["a","b"],"notarr":"[1] x"}"#

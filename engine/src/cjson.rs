@@ -544,10 +544,22 @@ fn encode_utf8(cp: u32, buf: &mut [u8; 4]) -> &[u8] {
 /// cJSON's string printer: escapes `"`, `\` and control bytes; everything
 /// else (including bytes >= 0x80) is written as is.
 pub fn print_string(s: &[u8], out: &mut Vec<u8>) {
+    out.reserve(s.len() + 2);
     out.push(b'"');
     let mut start = 0;
-    for (i, &c) in s.iter().enumerate() {
+    let mut i = 0;
+    while i < s.len() {
+        // Skip eight plain bytes at a time.
+        if i + 8 <= s.len() {
+            let w = u64::from_le_bytes(s[i..i + 8].try_into().expect("8 bytes"));
+            if !needs_escape8(w) {
+                i += 8;
+                continue;
+            }
+        }
+        let c = s[i];
         if c >= 32 && c != b'"' && c != b'\\' {
+            i += 1;
             continue;
         }
         out.extend_from_slice(&s[start..i]);
@@ -563,10 +575,23 @@ pub fn print_string(s: &[u8], out: &mut Vec<u8>) {
                 let _ = write!(Bytes(out), "\\u{:04x}", c);
             }
         }
-        start = i + 1;
+        i += 1;
+        start = i;
     }
     out.extend_from_slice(&s[start..]);
     out.push(b'"');
+}
+
+/// Does any byte of `w` need escaping (< 0x20, `"` or `\`)?
+#[inline]
+fn needs_escape8(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    // Bytes below 0x20: subtracting 0x20 borrows into the high bit, unless
+    // the byte itself has the high bit set (>= 0x80 is never escaped).
+    let lt20 = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+    (lt20 | has_zero(w ^ (ONES * b'"' as u64)) | has_zero(w ^ (ONES * b'\\' as u64))) != 0
 }
 
 /// cJSON's number printer.
@@ -665,6 +690,9 @@ mod tests {
         assert_eq!(reprint(r#"[1.5,2,3000000000,1e-7]"#, false).unwrap(), "[1.5,2,3000000000,1e-07]");
         assert_eq!(reprint(r#"[0.1]"#, false).unwrap(), "[0.1]");
         assert_eq!(reprint("\"a\\u0001\\/\"", false).unwrap(), "\"a\\u0001/\"");
+        let mut o = Vec::new();
+        print_string(b"0123456789abcdef\"x\\\n\x1f\xc3\xa9 long tail 01234567", &mut o);
+        assert_eq!(o, b"\"0123456789abcdef\\\"x\\\\\\n\\u001f\xc3\xa9 long tail 01234567\"".to_vec());
     }
 
     #[test]

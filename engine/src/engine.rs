@@ -82,7 +82,10 @@ pub struct Outcome {
 }
 
 struct Stored {
-    ev: Event,
+    /// The event itself, kept only when a search can look at it (it is in
+    /// a sid/group list, or some rule searches all recent events). Without
+    /// it the entry still counts for the store's capacity, as in Wazuh.
+    ev: Option<Event>,
     decoder_type: Category,
     time: i64,
     matched: i32,
@@ -363,8 +366,9 @@ impl Engine {
                 out.alert = rule.alert_opts & DO_LOGALERT != 0;
             }
             // Keep the event for later correlation.
+            let in_list = rule.sid_prev_matched.is_some() || !rule.group_prev_matched.is_empty();
             let stored = Stored {
-                ev: ev.clone(),
+                ev: (in_list || rs.rules.has_event_search).then(|| ev.clone()),
                 decoder_type: dtype,
                 time: secs,
                 matched: cur.matched,
@@ -441,7 +445,12 @@ fn check(rs: &Ruleset, st: &mut State, ev: &Event, node: usize, cur: &mut Cur) -
     if let Some(d) = cur.debug.as_mut() {
         d.push(format!("*Rule {} matched", rule.id));
     }
-    let children = &rs.rules.nodes[node].children;
+    let children = if cur.debug.is_some() {
+        &rs.rules.nodes[node].children[..]
+    } else {
+        let did = ev.decoder.map(|d| rs.decoders.get(d).id).unwrap_or(0);
+        rs.rules.children_for(node, did)
+    };
     if !children.is_empty() {
         if let Some(d) = cur.debug.as_mut() {
             d.push("*Trying child rules".to_string());
@@ -755,26 +764,29 @@ fn search_list(st: &mut State, ev: &Event, rule: &Rule, list: usize, cur: &mut C
     for k in (0..n).rev() {
         let slot = store.lists[list][k];
         let prev = store.get(slot);
+        let Some(pev) = prev.ev.as_ref() else {
+            continue;
+        };
         if cur.now - prev.time > rule.timeframe as i64 {
             return false;
         }
-        if !rule.global_frequency && prev.ev.agent_id() != ev.agent_id() {
+        if !rule.global_frequency && pev.agent_id() != ev.agent_id() {
             continue;
         }
-        if rule.same_field & FIELD_ID != 0 && !same_static(ev, &prev.ev, Static::Id) {
+        if rule.same_field & FIELD_ID != 0 && !same_static(ev, pev, Static::Id) {
             continue;
         }
-        if rule.same_field & FIELD_SRCIP != 0 && !same_static(ev, &prev.ev, Static::SrcIp) {
+        if rule.same_field & FIELD_SRCIP != 0 && !same_static(ev, pev, Static::SrcIp) {
             continue;
         }
-        if rule.same_field & DYNAMICS != 0 && !same_dynamic(rule, ev, &prev.ev) {
+        if rule.same_field & DYNAMICS != 0 && !same_dynamic(rule, ev, pev) {
             continue;
         }
-        if rule.different_field & DYNAMICS != 0 && !different_dynamic(rule, ev, &prev.ev) {
+        if rule.different_field & DYNAMICS != 0 && !different_dynamic(rule, ev, pev) {
             continue;
         }
         if rule.alert_opts & SAME_EXTRAINFO != 0
-            && (!same_loop(rule, &prev.ev, ev) || !different_loop(rule, &prev.ev, ev))
+            && (!same_loop(rule, pev, ev) || !different_loop(rule, pev, ev))
         {
             continue;
         }
@@ -782,7 +794,7 @@ fn search_list(st: &mut State, ev: &Event, rule: &Rule, list: usize, cur: &mut C
             return false;
         }
         if count <= 10 && count as usize >= cur.last_events.len() {
-            cur.last_events.push(prev.ev.full_log().to_vec());
+            cur.last_events.push(pev.full_log().to_vec());
         }
         if count < rule.frequency {
             count += 1;
@@ -813,33 +825,36 @@ fn search_events(rs: &Ruleset, st: &mut State, ev: &Event, rule: &Rule, cur: &mu
     for k in (0..n).rev() {
         let slot = store.global[k];
         let prev = store.get(slot);
+        let Some(pev) = prev.ev.as_ref() else {
+            continue;
+        };
         if cur.now - prev.time > rule.timeframe as i64 {
             return false;
         }
-        if !rule.global_frequency && prev.ev.agent_id() != ev.agent_id() {
+        if !rule.global_frequency && pev.agent_id() != ev.agent_id() {
             continue;
         }
         if prev.decoder_type != dtype {
             continue;
         }
         if let Some(re) = &rule.if_matched_regex {
-            if !re.is_match(prev.ev.log()) {
+            if !re.is_match(pev.log()) {
                 continue;
             }
         }
-        if rule.same_field & FIELD_ID != 0 && !same_static(ev, &prev.ev, Static::Id) {
+        if rule.same_field & FIELD_ID != 0 && !same_static(ev, pev, Static::Id) {
             continue;
         }
-        if rule.same_field & FIELD_SRCIP != 0 && !same_static(ev, &prev.ev, Static::SrcIp) {
+        if rule.same_field & FIELD_SRCIP != 0 && !same_static(ev, pev, Static::SrcIp) {
             continue;
         }
-        if !same_loop(rule, &prev.ev, ev) || !different_loop(rule, &prev.ev, ev) {
+        if !same_loop(rule, pev, ev) || !different_loop(rule, pev, ev) {
             continue;
         }
-        if rule.same_field & DYNAMICS != 0 && !same_dynamic(rule, ev, &prev.ev) {
+        if rule.same_field & DYNAMICS != 0 && !same_dynamic(rule, ev, pev) {
             continue;
         }
-        if rule.different_field & DYNAMICS != 0 && !different_dynamic(rule, ev, &prev.ev) {
+        if rule.different_field & DYNAMICS != 0 && !different_dynamic(rule, ev, pev) {
             continue;
         }
         if prev.matched >= rule.level {
@@ -847,7 +862,7 @@ fn search_events(rs: &Ruleset, st: &mut State, ev: &Event, rule: &Rule, cur: &mu
         }
         if count < rule.frequency {
             if count <= 10 && count as usize >= cur.last_events.len() {
-                cur.last_events.push(prev.ev.full_log().to_vec());
+                cur.last_events.push(pev.full_log().to_vec());
             }
             count += 1;
             first.get_or_insert(slot);

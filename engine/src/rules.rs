@@ -207,6 +207,16 @@ pub struct RNode {
     pub children: Vec<usize>,
 }
 
+/// The children of a node that can match an event of a given decoder:
+/// those without `<decoded_as>` and those decoded as that decoder, in
+/// sibling order. Built for nodes with many children; skipping the others
+/// changes nothing but the `rules_debug` trace.
+#[derive(Debug, Clone, Default)]
+pub struct ChildIndex {
+    pub generic: Vec<usize>,
+    pub by_decoder: HashMap<u32, Vec<usize>>,
+}
+
 /// Levels that decide the `mail` and log flags (ossec.conf `<alerts>`).
 #[derive(Debug, Clone, Copy)]
 pub struct AlertLevels {
@@ -236,6 +246,11 @@ pub struct Rules {
     pub n_lists: usize,
     /// Highest stored frequency (Wazuh's `_max_freq`, used by eviction).
     pub max_freq: i32,
+    /// Per node, the children filtered by decoder (see [`ChildIndex`]).
+    pub child_index: Vec<Option<ChildIndex>>,
+    /// Some rule searches every recent event (`Search::Events`), so every
+    /// stored event must keep its data.
+    pub has_event_search: bool,
 }
 
 /// Names that may not be used in `<field name=...>`.
@@ -1300,7 +1315,8 @@ impl Rules {
         self.list[existing] = merged;
     }
 
-    /// `_setlevels`: back to real levels once everything is loaded.
+    /// `_setlevels`: back to real levels once everything is loaded; then
+    /// the per-decoder child indexes.
     pub fn finish(&mut self) {
         for r in self.list.iter_mut() {
             if r.level == 9900 {
@@ -1309,6 +1325,45 @@ impl Rules {
             if r.level >= 100 {
                 r.level /= 100;
             }
+        }
+        self.has_event_search = self.list.iter().any(|r| r.search == Search::Events);
+        self.child_index = self
+            .nodes
+            .iter()
+            .map(|n| {
+                if n.children.len() < 8 {
+                    return None;
+                }
+                let mut idx = ChildIndex::default();
+                let ids: std::collections::BTreeSet<u32> = n
+                    .children
+                    .iter()
+                    .map(|&c| self.list[self.nodes[c].rule].decoded_as)
+                    .filter(|&d| d != 0)
+                    .collect();
+                for &c in &n.children {
+                    let d = self.list[self.nodes[c].rule].decoded_as;
+                    if d == 0 {
+                        idx.generic.push(c);
+                    }
+                    for &id in &ids {
+                        if d == 0 || d == id {
+                            idx.by_decoder.entry(id).or_default().push(c);
+                        }
+                    }
+                }
+                Some(idx)
+            })
+            .collect();
+    }
+
+    /// The children of `node` worth trying for an event decoded by decoder
+    /// id `decoder` (0: none).
+    #[inline]
+    pub fn children_for(&self, node: usize, decoder: u32) -> &[usize] {
+        match self.child_index.get(node).and_then(|i| i.as_ref()) {
+            None => &self.nodes[node].children,
+            Some(idx) => idx.by_decoder.get(&decoder).unwrap_or(&idx.generic),
         }
     }
 }

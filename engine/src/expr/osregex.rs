@@ -27,9 +27,9 @@ struct Alt {
     end: bool,
     /// Positions of the `(` markers, when captures were requested.
     parens: Vec<usize>,
-    /// First literal byte (lowered) when the alternative starts with one and
-    /// is not anchored: matches can only start where it occurs.
-    first_lit: Option<u8>,
+    /// The literal bytes (lowered) the alternative starts with, when it is
+    /// not anchored: a match attempt can only succeed where they occur.
+    prefix: Vec<u8>,
 }
 
 /// A compiled `osregex` expression.
@@ -198,9 +198,10 @@ impl OsRegex {
             } else {
                 Vec::new()
             };
-            let first_lit = match code.first() {
-                Some(&c) if !begin && c != b'\\' && c != b'(' => Some(c),
-                _ => None,
+            let prefix: Vec<u8> = if begin {
+                Vec::new()
+            } else {
+                code.iter().take_while(|&&c| c != b'\\' && c != b'(').copied().collect()
             };
             code.extend_from_slice(&[0; PAD]);
             alts.push(Alt {
@@ -208,7 +209,7 @@ impl OsRegex {
                 begin,
                 end,
                 parens,
-                first_lit,
+                prefix,
             });
         }
         Ok(OsRegex {
@@ -326,16 +327,20 @@ fn run(alt: &Alt, s: &[u8], mut marks: Option<&mut Vec<Option<usize>>>) -> Optio
     let mut pt_error_str: [isize; 4] = [0; 4];
 
     let mut st: isize = 0;
-    // Skip straight to the first place the leading literal occurs: the scan
-    // would fail and restart one byte later at every position before it.
-    if let (Some(c), false) = (alt.first_lit, has_marks) {
-        let up = c.to_ascii_uppercase();
-        match memchr::memchr2(c, up, s) {
-            Some(p) => st = p as isize,
-            None => st = n,
-        }
-    }
     while st < n {
+        // At the start of the pattern, attempts can only succeed where the
+        // literal prefix occurs; every attempt before that fails on it and
+        // restarts one byte later with the same state, so jump there.
+        if pt == 0 && !alt.prefix.is_empty() {
+            match crate::expr::ci::find_ci_at(s, &alt.prefix, st as usize) {
+                Some(p) => st = p as isize,
+                None => {
+                    st = n;
+                    r_code = None;
+                    break;
+                }
+            }
+        }
         'body: {
             match at(pt) {
                 0 => {
