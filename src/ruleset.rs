@@ -10,10 +10,24 @@ use crate::cli::RulesetArgs;
 
 /// The shipped ruleset: `rules/`, `decoders/` and `lists/` of this
 /// repository, embedded at build time.
-pub const SHIPPED_RULES: &[(&str, &str)] = &[(
-    "rules/0350-amazon_rules.xml",
-    include_str!("../rules/0350-amazon_rules.xml"),
-)];
+pub const SHIPPED_RULES: &[(&str, &str)] = &[
+    (
+        "rules/0010-categories.xml",
+        include_str!("../rules/0010-categories.xml"),
+    ),
+    (
+        "rules/0350-amazon_rules.xml",
+        include_str!("../rules/0350-amazon_rules.xml"),
+    ),
+    (
+        "rules/0990-amazon-security-lake_rules.xml",
+        include_str!("../rules/0990-amazon-security-lake_rules.xml"),
+    ),
+    (
+        "rules/0998-aws-security-hub-rules.xml",
+        include_str!("../rules/0998-aws-security-hub-rules.xml"),
+    ),
+];
 pub const SHIPPED_DECODERS: &[(&str, &str)] = &[(
     "decoders/0006-json_decoders.xml",
     include_str!("../decoders/0006-json_decoders.xml"),

@@ -155,9 +155,25 @@ impl Event {
     /// ASCII case (Wazuh's `FindField`).
     #[inline]
     pub fn field(&self, name: &[u8]) -> Option<&[u8]> {
+        let (Some(&first), Some(&last)) = (name.first(), name.last()) else {
+            return self
+                .fields
+                .iter()
+                .find(|f| f.key.0 == f.key.1)
+                .map(|f| self.text(f.value));
+        };
+        let (first, last) = (first.to_ascii_lowercase(), last.to_ascii_lowercase());
         for f in &self.fields {
+            if (f.key.1 - f.key.0) as usize != name.len() {
+                continue;
+            }
             let k = self.text(f.key);
-            if k.len() == name.len() && k.eq_ignore_ascii_case(name) {
+            // Cheap rejections before the full comparison: dotted keys
+            // usually share their first bytes but not their last.
+            if k[k.len() - 1].to_ascii_lowercase() != last || k[0].to_ascii_lowercase() != first {
+                continue;
+            }
+            if k.eq_ignore_ascii_case(name) {
                 return Some(self.text(f.value));
             }
         }
