@@ -142,6 +142,10 @@ pub struct TestRulesArgs {
     /// Print every failing case with expected and actual results.
     #[arg(short = 'v', long)]
     pub verbose: bool,
+    /// Also run `*geoip.ini` files (runtests.py -g); they need GeoIP data
+    /// trailwatch does not have, so they are reported as skipped otherwise.
+    #[arg(long)]
+    pub geoip: bool,
     /// The .ini files.
     #[arg(value_name = "FILE.ini", required = true)]
     pub files: Vec<PathBuf>,

@@ -1,0 +1,124 @@
+//! Helpers shared by the end-to-end tests: paths, running the binary,
+//! comparing alerts the way `../shared/golden/compare_alerts.py` does.
+
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `../shared` next to the repository (test data, never copied in).
+pub fn shared() -> PathBuf {
+    root().join("../shared")
+}
+
+pub fn wazuh_ruleset() -> PathBuf {
+    shared().join("wazuh/ruleset")
+}
+
+/// The built `trailwatch` binary.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_trailwatch"))
+}
+
+/// Runs the binary with `args`, feeding `stdin`.
+pub fn run(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(bin())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn trailwatch");
+    let mut input = child.stdin.take().expect("stdin");
+    let data = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        let _ = input.write_all(&data);
+    });
+    let out = child.wait_with_output().expect("wait");
+    writer.join().expect("writer");
+    out
+}
+
+/// Reads a file, gunzipping `.gz`.
+pub fn read(path: &Path) -> Vec<u8> {
+    let raw = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    if raw.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        flate2::read::MultiGzDecoder::new(&raw[..])
+            .read_to_end(&mut out)
+            .expect("gunzip");
+        out
+    } else {
+        raw
+    }
+}
+
+/// JSON lines of a byte buffer.
+pub fn json_lines(data: &[u8]) -> Vec<Value> {
+    data.split(|&c| c == b'\n')
+        .filter(|l| !l.iter().all(|c| c.is_ascii_whitespace()))
+        .map(|l| serde_json::from_slice(l).unwrap_or_else(|e| panic!("bad JSON line: {e}: {}", String::from_utf8_lossy(l))))
+        .collect()
+}
+
+/// Drops the fields that differ between runs (and `rule.mitre` when the
+/// expected alert has none, like compare_alerts.py), plus `extra` paths.
+pub fn normalize(mut a: Value, expected_has_mitre: bool, extra: &[&str]) -> Value {
+    if let Some(o) = a.as_object_mut() {
+        for k in ["timestamp", "id", "agent", "manager"] {
+            o.remove(k);
+        }
+        if let Some(p) = o.get_mut("predecoder").and_then(|p| p.as_object_mut()) {
+            p.remove("timestamp");
+        }
+        if o.get("predecoder").is_some_and(|p| p.as_object().is_some_and(|m| m.is_empty())) {
+            o.remove("predecoder");
+        }
+        if !expected_has_mitre {
+            if let Some(r) = o.get_mut("rule").and_then(|r| r.as_object_mut()) {
+                r.remove("mitre");
+            }
+        }
+    }
+    for path in extra {
+        let (parent, last) = match path.rsplit_once('.') {
+            Some((p, l)) => (format!("/{}", p.replace('.', "/")), l),
+            None => (String::new(), *path),
+        };
+        if let Some(o) = a.pointer_mut(&parent).and_then(|v| v.as_object_mut()) {
+            o.remove(last);
+        }
+    }
+    a
+}
+
+/// Compares expected and actual alerts in order; returns the mismatches as
+/// readable lines (empty when equal).
+pub fn compare_alerts(expected: &[Value], actual: &[Value], extra: &[&str]) -> Vec<String> {
+    let mut problems = Vec::new();
+    if expected.len() != actual.len() {
+        problems.push(format!("expected {} alerts, got {}", expected.len(), actual.len()));
+    }
+    for (i, (e, a)) in expected.iter().zip(actual).enumerate() {
+        let has_mitre = e.pointer("/rule/mitre").is_some();
+        let en = normalize(e.clone(), true, extra);
+        let an = normalize(a.clone(), has_mitre, extra);
+        // Serialised comparison: key order counts too ("line for line").
+        if en.to_string() != an.to_string() {
+            problems.push(format!("alert {i} differs:\n  expected {en}\n  actual   {an}"));
+            if problems.len() > 5 {
+                break;
+            }
+        }
+    }
+    problems
+}
