@@ -94,7 +94,7 @@ CASES = {
         ("put", 80364, 3, [aws("s3_server_access", operation="REST.PUT.OBJECT", requester="arn:aws:iam::1:user/a", error_code="-")]),
         ("put by S3 itself is quiet", 80365, 0, [aws("s3_server_access", operation="REST.PUT.OBJECT", requester="svc:s3.amazonaws.com", error_code="-")]),
         ("post", 80366, 2, [aws("s3_server_access", operation="REST.POST.UPLOAD", error_code="-")]),
-        ("unknown operation is quiet", 80360, 0, [aws("s3_server_access", operation="WEBSITE.GET.OBJECT", error_code="-")]),
+        ("unknown operation is quiet", 80360, 0, [aws("s3_server_access", operation="REST.HEAD.OBJECT", error_code="-")]),
         ("error", 80367, 5, [aws("s3_server_access", operation="REST.HEAD.OBJECT", error_code="NoSuchKey")]),
         ("access denied", 80368, 5, [aws("s3_server_access", operation="REST.HEAD.OBJECT", error_code="AccessDenied")]),
         ("many access denied", 80369, 10, [aws("s3_server_access", operation="REST.HEAD.OBJECT", error_code="AccessDenied")] * 10),
