@@ -1,0 +1,133 @@
+//! The `trailwatch` command as a user runs it: bad input, clocks, help.
+
+mod common;
+
+use common::*;
+
+const LOGIN_FAIL: &str = r#"{"integration":"aws","aws":{"source":"cloudtrail","eventName":"ConsoleLogin","eventSource":"signin.amazonaws.com","responseElements":{"ConsoleLogin":"Failure"},"eventTime":"TIME"}}"#;
+
+fn fail_at(t: &str) -> String {
+    LOGIN_FAIL.replace("TIME", t)
+}
+
+fn rule_ids(stdout: &[u8]) -> Vec<String> {
+    json_lines(stdout)
+        .iter()
+        .map(|a| a["rule"]["id"].as_str().expect("id").to_string())
+        .collect()
+}
+
+/// Malformed JSON, invalid UTF-8, NUL bytes, deep nesting, empty lines and
+/// an oversized line: each is handled (the long one reported with its line
+/// number) and the good event after them still alerts.
+#[test]
+fn bad_input_never_stops_processing() {
+    let mut input = Vec::new();
+    input.extend_from_slice(b"{\"integration\":\"aws\",\"aws\":\n");
+    input.extend_from_slice(b"{\"integration\":\"aws\",\"aws\":{\"source\":\"cloudtrail\",\"eventName\":\"\xff\xfe\"}}\n");
+    input.extend_from_slice(b"{\"a\":\"x\0y\"}\n");
+    input.extend_from_slice(&b"[".repeat(60_000));
+    input.push(b'\n');
+    input.extend_from_slice(&b"{\"a\":".repeat(10_000));
+    input.push(b'\n');
+    input.extend_from_slice(b"\n\n");
+    let mut long = b"{\"integration\":\"aws\",\"pad\":\"".to_vec();
+    long.extend(std::iter::repeat_n(b'x', 10 * 1024 * 1024));
+    long.extend_from_slice(b"\"}\n");
+    input.extend_from_slice(&long);
+    input.extend_from_slice(fail_at("2024-05-01T00:00:00Z").as_bytes());
+    input.push(b'\n');
+    let long_len = long.len() - 1;
+    let out = run(&["analyze"], &input);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let want = format!("<stdin>: line 8: event of {long_len} bytes exceeds --max-event-size 65536; skipped");
+    assert!(err.contains(&want), "{err}");
+    assert_eq!(err.lines().count(), 1, "only the long line is reported: {err}");
+    assert_eq!(rule_ids(&out.stdout), ["80254"]);
+}
+
+/// A 10 MB event is processed when the limit allows it.
+#[test]
+fn large_event_with_raised_limit() {
+    let mut e = fail_at("2024-05-01T00:00:00Z");
+    e.insert_str(1, &format!("\"pad\":\"{}\",", "y".repeat(10 * 1024 * 1024)));
+    let out = run(&["analyze", "--max-event-size", "20000000"], e.as_bytes());
+    assert!(out.status.success());
+    assert_eq!(rule_ids(&out.stdout), ["80254"]);
+}
+
+/// `--clock event`: six failed logins fire 80255 only when their own
+/// timestamps fall within 360 seconds.
+#[test]
+fn event_clock_uses_event_time() {
+    let spread: Vec<String> = (0..6)
+        .map(|i| fail_at(&format!("2024-05-01T00:{:02}:00Z", i * 2)))
+        .collect();
+    let out = run(&["analyze", "--clock", "event"], (spread.join("\n") + "\n").as_bytes());
+    assert_eq!(rule_ids(&out.stdout), ["80254"; 6], "10 minutes apart: no break-in");
+    let close: Vec<String> = (0..6).map(|i| fail_at(&format!("2024-05-01T00:00:{:02}Z", i * 10))).collect();
+    let out = run(&["analyze", "--clock", "event"], (close.join("\n") + "\n").as_bytes());
+    assert_eq!(rule_ids(&out.stdout), ["80254", "80254", "80254", "80254", "80254", "80255"]);
+    // The alert carries the event's time, not the wall clock.
+    let alerts = json_lines(&out.stdout);
+    assert!(alerts[0]["timestamp"].as_str().expect("ts").starts_with("2024-05-01"), "{}", alerts[0]["timestamp"]);
+    // The arrival clock (analysisd's) sees all six at once.
+    let out = run(&["analyze"], (spread.join("\n") + "\n").as_bytes());
+    assert_eq!(rule_ids(&out.stdout).last().map(|s| s.as_str()), Some("80255"));
+}
+
+/// Gzip input is read transparently.
+#[test]
+fn gzip_input() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = dir.path().join("events.jsonl.gz");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    use std::io::Write;
+    enc.write_all((fail_at("2024-05-01T00:00:00Z") + "\n").as_bytes()).expect("gz");
+    std::fs::write(&p, enc.finish().expect("gz")).expect("write");
+    let out = run(&["analyze", &p.to_string_lossy()], b"");
+    assert_eq!(rule_ids(&out.stdout), ["80254"]);
+}
+
+/// Errors name what is wrong: a missing ruleset directory, a missing file.
+#[test]
+fn clear_errors() {
+    let out = run(&["analyze", "--ruleset", "/nonexistent/ruleset"], b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ruleset directory /nonexistent/ruleset does not exist"));
+    let out = run(&["analyze", "/nonexistent/events.jsonl"], b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot open /nonexistent/events.jsonl"));
+}
+
+/// --strict refuses to run with a ruleset file that failed to load.
+#[test]
+fn strict_refuses_broken_ruleset() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::create_dir_all(dir.path().join("rules")).expect("mkdir");
+    std::fs::create_dir_all(dir.path().join("decoders")).expect("mkdir");
+    std::fs::write(dir.path().join("decoders/json.xml"), r#"<decoder name="json"><prematch>^{</prematch><plugin_decoder>JSON_Decoder</plugin_decoder></decoder>"#).expect("w");
+    std::fs::write(dir.path().join("rules/0010-root.xml"), "<group name=\"a,\"><rule id=\"1\" level=\"0\" noalert=\"1\"><category>syslog</category><description>r</description></rule></group>").expect("w");
+    std::fs::write(dir.path().join("rules/0100-bad.xml"), "<group name=\"a,\">\n<rule id=\"100\" level=\"99\"><description>r</description></rule></group>").expect("w");
+    let d = dir.path().to_string_lossy().into_owned();
+    let out = run(&["analyze", "--ruleset", &d], b"");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("0100-bad.xml:2: error: <rule>: invalid level 99"), "{err}");
+    assert!(out.status.success(), "without --strict the good files run");
+    let out = run(&["analyze", "--strict", "--ruleset", &d], b"");
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// Every command explains itself.
+#[test]
+fn help_teaches() {
+    let out = run(&["--help"], b"");
+    let h = String::from_utf8_lossy(&out.stdout);
+    for needle in ["analyze", "logtest", "test-rules", "--ruleset"] {
+        assert!(h.contains(needle), "{h}");
+    }
+    let out = run(&["analyze", "--help"], b"");
+    let h = String::from_utf8_lossy(&out.stdout);
+    assert!(h.contains("--clock") && h.contains("arrival") && h.contains("eventTime"), "{h}");
+}
