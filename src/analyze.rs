@@ -78,7 +78,14 @@ pub fn run(a: AnalyzeArgs) -> anyhow::Result<ExitCode> {
             id: &id,
             manager: &manager,
         };
-        write_alert(&rs, engine.event(), engine.outcome(), &meta, false, &mut buf);
+        write_alert(
+            &rs,
+            engine.event(),
+            engine.outcome(),
+            &meta,
+            false,
+            &mut buf,
+        );
         buf.push(b'\n');
         w.write_all(&buf)?;
         offset += buf.len() as u64;

@@ -20,7 +20,9 @@ const TIME_FIELDS: &[&str] = &[
 
 /// Now, as seconds and nanoseconds.
 pub fn now() -> (i64, u32) {
-    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     (d.as_secs() as i64, d.subsec_nanos())
 }
 
@@ -46,11 +48,24 @@ pub fn parse_time(v: &[u8]) -> Option<(i64, u32)> {
         return Some((secs.trunc() as i64, ((secs.fract()) * 1e9) as u32));
     }
     let b = s.as_bytes();
-    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b' ') || b[13] != b':' || b[16] != b':' {
+    if b.len() < 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !(b[10] == b'T' || b[10] == b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
     let num = |r: std::ops::Range<usize>| -> Option<i64> { s.get(r)?.parse().ok() };
-    let (y, mo, d, h, mi, se) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
+    let (y, mo, d, h, mi, se) = (
+        num(0..4)?,
+        num(5..7)?,
+        num(8..10)?,
+        num(11..13)?,
+        num(14..16)?,
+        num(17..19)?,
+    );
     let mut i = 19;
     let mut nanos = 0u32;
     if b.get(i) == Some(&b'.') {
@@ -83,7 +98,10 @@ pub fn parse_time(v: &[u8]) -> Option<(i64, u32)> {
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
         return None;
     }
-    Some((days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se - offset, nanos))
+    Some((
+        days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se - offset,
+        nanos,
+    ))
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date.
@@ -105,8 +123,14 @@ mod tests {
     fn parses_cloudtrail_times() {
         assert_eq!(parse_time(b"1970-01-01T00:00:00Z"), Some((0, 0)));
         assert_eq!(parse_time(b"2024-05-01T00:00:01Z"), Some((1714521601, 0)));
-        assert_eq!(parse_time(b"2024-05-01T02:00:01+02:00"), Some((1714521601, 0)));
-        assert_eq!(parse_time(b"2024-05-01 00:00:01.500"), Some((1714521601, 500_000_000)));
+        assert_eq!(
+            parse_time(b"2024-05-01T02:00:01+02:00"),
+            Some((1714521601, 0))
+        );
+        assert_eq!(
+            parse_time(b"2024-05-01 00:00:01.500"),
+            Some((1714521601, 500_000_000))
+        );
         assert_eq!(parse_time(b"1714521601"), Some((1714521601, 0)));
         assert_eq!(parse_time(b"yesterday"), None);
     }

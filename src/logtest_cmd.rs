@@ -50,7 +50,9 @@ pub fn run(a: LogtestArgs) -> anyhow::Result<ExitCode> {
         };
         if a.json {
             let messages = if first {
-                vec![format!("INFO: (7202): Session initialized with token '{token}'")]
+                vec![format!(
+                    "INFO: (7202): Session initialized with token '{token}'"
+                )]
             } else {
                 Vec::new()
             };
@@ -75,5 +77,8 @@ pub fn run(a: LogtestArgs) -> anyhow::Result<ExitCode> {
 /// Eight hex digits, as Wazuh's session tokens.
 fn session_token() -> String {
     let (s, n) = clock::now();
-    format!("{:08x}", (s as u32).wrapping_mul(2654435761) ^ n ^ std::process::id())
+    format!(
+        "{:08x}",
+        (s as u32).wrapping_mul(2654435761) ^ n ^ std::process::id()
+    )
 }

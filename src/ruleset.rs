@@ -75,7 +75,10 @@ pub fn load(src: &Sources, args: &RulesetArgs) -> anyhow::Result<Arc<Ruleset>> {
     };
     let (rs, problems) = Ruleset::load(src, levels);
     report(&problems, args.warnings);
-    let errors = problems.iter().filter(|p| p.severity == Severity::Error).count();
+    let errors = problems
+        .iter()
+        .filter(|p| p.severity == Severity::Error)
+        .count();
     if errors > 0 && args.strict {
         bail!("{errors} ruleset file(s) failed to load (see above)");
     }
@@ -105,4 +108,3 @@ pub fn hostname() -> String {
     let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
     String::from_utf8_lossy(&buf[..end]).into_owned()
 }
-

@@ -92,12 +92,17 @@ fn add_testing_files(src: &mut engine::Sources, dir: &std::path::Path) -> anyhow
     let mut files: Vec<_> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
     files.sort();
     for f in files {
-        let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
+        let name = f
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("")
+            .to_string();
         if !name.starts_with("test_") {
             continue;
         }
         if name.ends_with("rules.xml") {
-            src.add_file(&f, false).map_err(|e| anyhow::anyhow!("{e}"))?;
+            src.add_file(&f, false)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
         } else if name.ends_with("decoders.xml") {
             src.add_file(&f, true).map_err(|e| anyhow::anyhow!("{e}"))?;
         }

@@ -39,11 +39,21 @@ fn bad_input_never_stops_processing() {
     input.push(b'\n');
     let long_len = long.len() - 1;
     let out = run(&["analyze"], &input);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let err = String::from_utf8_lossy(&out.stderr);
-    let want = format!("<stdin>: line 8: event of {long_len} bytes exceeds --max-event-size 65536; skipped");
+    let want = format!(
+        "<stdin>: line 8: event of {long_len} bytes exceeds --max-event-size 65536; skipped"
+    );
     assert!(err.contains(&want), "{err}");
-    assert_eq!(err.lines().count(), 1, "only the long line is reported: {err}");
+    assert_eq!(
+        err.lines().count(),
+        1,
+        "only the long line is reported: {err}"
+    );
     assert_eq!(rule_ids(&out.stdout), ["80254"]);
 }
 
@@ -64,17 +74,42 @@ fn event_clock_uses_event_time() {
     let spread: Vec<String> = (0..6)
         .map(|i| fail_at(&format!("2024-05-01T00:{:02}:00Z", i * 2)))
         .collect();
-    let out = run(&["analyze", "--clock", "event"], (spread.join("\n") + "\n").as_bytes());
-    assert_eq!(rule_ids(&out.stdout), ["80254"; 6], "10 minutes apart: no break-in");
-    let close: Vec<String> = (0..6).map(|i| fail_at(&format!("2024-05-01T00:00:{:02}Z", i * 10))).collect();
-    let out = run(&["analyze", "--clock", "event"], (close.join("\n") + "\n").as_bytes());
-    assert_eq!(rule_ids(&out.stdout), ["80254", "80254", "80254", "80254", "80254", "80255"]);
+    let out = run(
+        &["analyze", "--clock", "event"],
+        (spread.join("\n") + "\n").as_bytes(),
+    );
+    assert_eq!(
+        rule_ids(&out.stdout),
+        ["80254"; 6],
+        "10 minutes apart: no break-in"
+    );
+    let close: Vec<String> = (0..6)
+        .map(|i| fail_at(&format!("2024-05-01T00:00:{:02}Z", i * 10)))
+        .collect();
+    let out = run(
+        &["analyze", "--clock", "event"],
+        (close.join("\n") + "\n").as_bytes(),
+    );
+    assert_eq!(
+        rule_ids(&out.stdout),
+        ["80254", "80254", "80254", "80254", "80254", "80255"]
+    );
     // The alert carries the event's time, not the wall clock.
     let alerts = json_lines(&out.stdout);
-    assert!(alerts[0]["timestamp"].as_str().expect("ts").starts_with("2024-05-01"), "{}", alerts[0]["timestamp"]);
+    assert!(
+        alerts[0]["timestamp"]
+            .as_str()
+            .expect("ts")
+            .starts_with("2024-05-01"),
+        "{}",
+        alerts[0]["timestamp"]
+    );
     // The arrival clock (analysisd's) sees all six at once.
     let out = run(&["analyze"], (spread.join("\n") + "\n").as_bytes());
-    assert_eq!(rule_ids(&out.stdout).last().map(|s| s.as_str()), Some("80255"));
+    assert_eq!(
+        rule_ids(&out.stdout).last().map(|s| s.as_str()),
+        Some("80255")
+    );
 }
 
 /// Gzip input is read transparently.
@@ -84,7 +119,8 @@ fn gzip_input() {
     let p = dir.path().join("events.jsonl.gz");
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     use std::io::Write;
-    enc.write_all((fail_at("2024-05-01T00:00:00Z") + "\n").as_bytes()).expect("gz");
+    enc.write_all((fail_at("2024-05-01T00:00:00Z") + "\n").as_bytes())
+        .expect("gz");
     std::fs::write(&p, enc.finish().expect("gz")).expect("write");
     let out = run(&["analyze", &p.to_string_lossy()], b"");
     assert_eq!(rule_ids(&out.stdout), ["80254"]);
@@ -95,7 +131,8 @@ fn gzip_input() {
 fn clear_errors() {
     let out = run(&["analyze", "--ruleset", "/nonexistent/ruleset"], b"");
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("ruleset directory /nonexistent/ruleset does not exist"));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("ruleset directory /nonexistent/ruleset does not exist"));
     let out = run(&["analyze", "/nonexistent/events.jsonl"], b"");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot open /nonexistent/events.jsonl"));
@@ -113,7 +150,10 @@ fn strict_refuses_broken_ruleset() {
     let d = dir.path().to_string_lossy().into_owned();
     let out = run(&["analyze", "--ruleset", &d], b"");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("0100-bad.xml:2: error: <rule>: invalid level 99"), "{err}");
+    assert!(
+        err.contains("0100-bad.xml:2: error: <rule>: invalid level 99"),
+        "{err}"
+    );
     assert!(out.status.success(), "without --strict the good files run");
     let out = run(&["analyze", "--strict", "--ruleset", &d], b"");
     assert_eq!(out.status.code(), Some(2));
@@ -129,5 +169,8 @@ fn help_teaches() {
     }
     let out = run(&["analyze", "--help"], b"");
     let h = String::from_utf8_lossy(&out.stdout);
-    assert!(h.contains("--clock") && h.contains("arrival") && h.contains("eventTime"), "{h}");
+    assert!(
+        h.contains("--clock") && h.contains("arrival") && h.contains("eventTime"),
+        "{h}"
+    );
 }

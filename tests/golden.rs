@@ -17,7 +17,11 @@ fn analyze_golden(pair: &str, ruleset: Option<&std::path::Path>, extra_ignores: 
         args.push(&dir);
     }
     let out = run(&args, &events);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let actual = json_lines(&out.stdout);
     let problems = compare_alerts(&expected, &actual, extra_ignores);
     assert!(problems.is_empty(), "{pair}: {}", problems.join("\n"));
@@ -63,7 +67,10 @@ fn logtest_text_matches_wazuh_logtest() {
         "event-80303",
     ] {
         let input = read(&logtest_dir().join(format!("{name}.json")));
-        let out = run(&["logtest", "--ruleset", &r, "--location", "Wazuh-AWS"], &input);
+        let out = run(
+            &["logtest", "--ruleset", &r, "--location", "Wazuh-AWS"],
+            &input,
+        );
         assert!(out.status.success());
         let expected = read(&logtest_dir().join(format!("{name}.text")));
         assert_eq!(
@@ -73,9 +80,15 @@ fn logtest_text_matches_wazuh_logtest() {
         );
     }
     let input = read(&logtest_dir().join("burst-80255.jsonl"));
-    let out = run(&["logtest", "--ruleset", &r, "--location", "Wazuh-AWS"], &input);
+    let out = run(
+        &["logtest", "--ruleset", &r, "--location", "Wazuh-AWS"],
+        &input,
+    );
     let expected = read(&logtest_dir().join("burst-80255.text"));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&expected));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&expected)
+    );
 }
 
 /// The JSON reply of analysisd's logtest socket, apart from token,
@@ -92,22 +105,39 @@ fn logtest_json_matches_analysisd_reply() {
         "event-80303",
     ] {
         let input = read(&logtest_dir().join(format!("{name}.json")));
-        let out = run(&["logtest", "--json", "--ruleset", &r, "--location", "Wazuh-AWS"], &input);
+        let out = run(
+            &[
+                "logtest",
+                "--json",
+                "--ruleset",
+                &r,
+                "--location",
+                "Wazuh-AWS",
+            ],
+            &input,
+        );
         assert!(out.status.success());
         let strip = |mut v: serde_json::Value| {
             let d = v["data"].as_object_mut().expect("data");
             d.remove("token");
             let msgs = d.remove("messages").expect("messages");
-            assert!(msgs[0].as_str().expect("text").starts_with("INFO: (7202): Session initialized with token '"));
+            assert!(msgs[0]
+                .as_str()
+                .expect("text")
+                .starts_with("INFO: (7202): Session initialized with token '"));
             let o = d["output"].as_object_mut().expect("output");
             o.remove("timestamp");
             o.remove("id");
             o["agent"].as_object_mut().expect("agent").remove("name");
-            o["manager"].as_object_mut().expect("manager").remove("name");
+            o["manager"]
+                .as_object_mut()
+                .expect("manager")
+                .remove("name");
             v.to_string()
         };
         let expected: serde_json::Value =
-            serde_json::from_slice(&read(&logtest_dir().join(format!("{name}.reply.json")))).expect("golden JSON");
+            serde_json::from_slice(&read(&logtest_dir().join(format!("{name}.reply.json"))))
+                .expect("golden JSON");
         let actual = json_lines(&out.stdout);
         assert_eq!(actual.len(), 1, "one reply line per event");
         assert_eq!(strip(actual[0].clone()), strip(expected), "{name}");

@@ -12,18 +12,48 @@ use engine::{AlertLevels, Engine, EngineOptions, Ruleset, Severity, Sources};
 /// Wazuh's test files whose events are JSON (and the JSON cases of the
 /// others are included in the full run below).
 const JSON_INI: &[&str] = &[
-    "amazon_sec_lake", "aws_cloudtrail", "aws_s3_access", "aws_security_hub", "cloudflare-waf",
-    "docker_integration", "gcp", "github", "gitlab", "malicious-ioc", "ms-graph", "nextcloud",
-    "office365", "owlh", "powershell", "sysmon", "sysmon_eid_1", "sysmon_eid_10", "sysmon_eid_11",
-    "sysmon_eid_13", "sysmon_eid_20", "sysmon_eid_3", "sysmon_eid_7", "sysmon_eid_8", "user",
-    "vuln_detector", "win-generic_rules", "win_application", "win_event_channel", "win_security",
+    "amazon_sec_lake",
+    "aws_cloudtrail",
+    "aws_s3_access",
+    "aws_security_hub",
+    "cloudflare-waf",
+    "docker_integration",
+    "gcp",
+    "github",
+    "gitlab",
+    "malicious-ioc",
+    "ms-graph",
+    "nextcloud",
+    "office365",
+    "owlh",
+    "powershell",
+    "sysmon",
+    "sysmon_eid_1",
+    "sysmon_eid_10",
+    "sysmon_eid_11",
+    "sysmon_eid_13",
+    "sysmon_eid_20",
+    "sysmon_eid_3",
+    "sysmon_eid_7",
+    "sysmon_eid_8",
+    "user",
+    "vuln_detector",
+    "win-generic_rules",
+    "win_application",
+    "win_event_channel",
+    "win_security",
     "windows_baseline_intrusion_detection",
 ];
 
 fn ini_paths(names: &[&str]) -> Vec<String> {
     names
         .iter()
-        .map(|n| wazuh_ruleset().join(format!("testing/tests/{n}.ini")).to_string_lossy().into_owned())
+        .map(|n| {
+            wazuh_ruleset()
+                .join(format!("testing/tests/{n}.ini"))
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect()
 }
 
@@ -36,7 +66,10 @@ fn test_rules(extra: &[String], ruleset: Option<&str>) -> (String, bool) {
     args.extend(extra.iter().cloned());
     let refs: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
     let out = run(&refs, b"");
-    (String::from_utf8_lossy(&out.stdout).into_owned(), out.status.success())
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        out.status.success(),
+    )
 }
 
 fn last_line(s: &str) -> &str {
@@ -65,7 +98,11 @@ fn wazuh_all_ini_files() {
         .filter(|p| p.ends_with(".ini"))
         .collect();
     files.sort();
-    assert_eq!(files.len(), 108, "107 files plus the historic aws_cloudtrail.ini");
+    assert_eq!(
+        files.len(),
+        108,
+        "107 files plus the historic aws_cloudtrail.ini"
+    );
     let (out, ok) = test_rules(&files, Some(&r));
     assert_eq!(last_line(&out), "1773 passed, 0 failed, 4 skipped", "{out}");
     assert!(ok);
@@ -74,7 +111,12 @@ fn wazuh_all_ini_files() {
 /// Wazuh's AWS test files pass against trailwatch's shipped ruleset.
 #[test]
 fn wazuh_aws_ini_files_pass_on_shipped_ruleset() {
-    let files = ini_paths(&["aws_cloudtrail", "aws_s3_access", "aws_security_hub", "amazon_sec_lake"]);
+    let files = ini_paths(&[
+        "aws_cloudtrail",
+        "aws_s3_access",
+        "aws_security_hub",
+        "amazon_sec_lake",
+    ]);
     let (out, ok) = test_rules(&files, None);
     assert_eq!(last_line(&out), "58 passed, 0 failed", "{out}");
     assert!(ok);
@@ -122,8 +164,10 @@ fn every_shipped_rule_has_a_test() {
 /// The shipped ruleset as the binary embeds it (read from the repository).
 fn trailwatch_shipped_sources() -> Sources {
     let mut s = Sources::default();
-    s.add_xml_dir(&root().join("rules"), &[], false).expect("rules");
-    s.add_xml_dir(&root().join("decoders"), &[], true).expect("decoders");
+    s.add_xml_dir(&root().join("rules"), &[], false)
+        .expect("rules");
+    s.add_xml_dir(&root().join("decoders"), &[], true)
+        .expect("decoders");
     s.lists.push((
         "etc/lists/amazon/aws-eventnames".into(),
         std::fs::read(root().join("lists/amazon/aws-eventnames")).expect("list"),
@@ -143,7 +187,10 @@ fn bulk_delete_rules_fire_when_listed() {
     let ev = br#"{"integration":"aws","aws":{"source":"cloudtrail","eventName":"DeleteObjects","eventSource":"s3.amazonaws.com"}}"#;
     let mut ids = Vec::new();
     for i in 0..22 {
-        let r = e.process(b"Wazuh-AWS", ev, 1000 + i, 0).rule.expect("alert");
+        let r = e
+            .process(b"Wazuh-AWS", ev, 1000 + i, 0)
+            .rule
+            .expect("alert");
         ids.push(e.ruleset().rules.list[r].id);
     }
     assert!(ids[..21].iter().all(|&i| i == 80251), "{ids:?}");
@@ -159,7 +206,10 @@ fn wazuh_ruleset_loads_without_errors() {
     assert_eq!(src.rules.len(), 168);
     assert_eq!(src.decoders.len(), 120);
     let (rs, problems) = Ruleset::load(&src, AlertLevels::default());
-    let errors: Vec<_> = problems.iter().filter(|p| p.severity == Severity::Error).collect();
+    let errors: Vec<_> = problems
+        .iter()
+        .filter(|p| p.severity == Severity::Error)
+        .collect();
     assert!(errors.is_empty(), "{errors:?}");
     assert!(rs.rules.list.len() > 4000, "{}", rs.rules.list.len());
     assert!(rs.rule_by_id(80255).is_some());
@@ -182,14 +232,26 @@ fn broken_files_are_named_and_skipped() {
         "rules/9002-bad_option.xml".into(),
         b"<group name=\"x,\">\n  <rule id=\"100102\" level=\"3\">\n    <if_sid>80200</if_sid>\n    <colour>red</colour>\n    <description>x</description>\n  </rule>\n</group>\n".to_vec(),
     ));
-    src.decoders.push(("decoders/9000-bad.xml".into(), b"<decoder name=\"d\">\n  <prematch>a\\-b</prematch>\n</decoder>\n".to_vec()));
+    src.decoders.push((
+        "decoders/9000-bad.xml".into(),
+        b"<decoder name=\"d\">\n  <prematch>a\\-b</prematch>\n</decoder>\n".to_vec(),
+    ));
     let (rs, problems) = Ruleset::load(&src, AlertLevels::default());
     let msgs: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
     let find = |needle: &str| msgs.iter().any(|m| m.contains(needle));
-    assert!(find("rules/9000-bad_regex.xml:4: error: <field>"), "{msgs:#?}");
+    assert!(
+        find("rules/9000-bad_regex.xml:4: error: <field>"),
+        "{msgs:#?}"
+    );
     assert!(find("rules/9001-bad_xml.xml:3: error"), "{msgs:#?}");
-    assert!(find("rules/9002-bad_option.xml:4: error: <colour>"), "{msgs:#?}");
-    assert!(find("decoders/9000-bad.xml:1: error: <prematch>"), "{msgs:#?}");
+    assert!(
+        find("rules/9002-bad_option.xml:4: error: <colour>"),
+        "{msgs:#?}"
+    );
+    assert!(
+        find("decoders/9000-bad.xml:1: error: <prematch>"),
+        "{msgs:#?}"
+    );
     assert!(rs.rule_by_id(100100).is_none() && rs.rule_by_id(100102).is_none());
     assert!(rs.rule_by_id(80255).is_some(), "the good files still load");
 }

@@ -54,15 +54,28 @@ fn flate2_free_gunzip(mut f: std::fs::File, out: &mut Vec<u8>) {
         .spawn()
         .expect("gzip");
     use std::io::Write;
-    child.stdin.take().expect("stdin").write_all(&raw).expect("write");
-    child.stdout.take().expect("stdout").read_to_end(out).expect("read");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&raw)
+        .expect("write");
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_end(out)
+        .expect("read");
     child.wait().expect("gzip");
 }
 
 fn bench(c: &mut Criterion) {
     let dir = shared().join("wazuh/ruleset");
     let (rs, errs) = Ruleset::from_dir(&dir, AlertLevels::default());
-    assert!(errs.iter().all(|e| e.severity != engine::Severity::Error), "{errs:?}");
+    assert!(
+        errs.iter().all(|e| e.severity != engine::Severity::Error),
+        "{errs:?}"
+    );
     let rs = Arc::new(rs);
     let evs = events(20_000);
 
@@ -84,7 +97,14 @@ fn bench(c: &mut Criterion) {
                         id: "1.0",
                         manager: "bench",
                     };
-                    write_alert(engine.ruleset(), engine.event(), engine.outcome(), &meta, false, &mut out);
+                    write_alert(
+                        engine.ruleset(),
+                        engine.event(),
+                        engine.outcome(),
+                        &meta,
+                        false,
+                        &mut out,
+                    );
                     out.push(b'\n');
                 }
             }
@@ -96,7 +116,13 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("load");
     g.sample_size(10);
     g.bench_function("wazuh_ruleset", |b| {
-        b.iter(|| Ruleset::from_dir(&dir, AlertLevels::default()).0.rules.list.len())
+        b.iter(|| {
+            Ruleset::from_dir(&dir, AlertLevels::default())
+                .0
+                .rules
+                .list
+                .len()
+        })
     });
     g.finish();
 }

@@ -17,10 +17,7 @@ pub fn description(_rs: &Ruleset, ev: &Event, rule: &Rule) -> Vec<u8> {
     let orig = &raw[..raw.len().min(COMMENT_MAX)];
     let mut out = Vec::with_capacity(orig.len() + 32);
     let mut s = 0usize;
-    loop {
-        let Some(tok) = memchr::memmem::find(&orig[s..], b"$(").map(|p| s + p) else {
-            break;
-        };
+    while let Some(tok) = memchr::memmem::find(&orig[s..], b"$(").map(|p| s + p) {
         if out.len() + (tok - s) >= COMMENT_MAX {
             return raw.clone();
         }
@@ -259,9 +256,12 @@ pub fn split_groups(group: &[u8]) -> Vec<(&'static str, Vec<&[u8]>)> {
     out
 }
 
-/// The MITRE block of a rule: (ids, tactics, techniques), or `None` when no
-/// tactic is known (Wazuh then omits `rule.mitre`).
-pub fn mitre_block(rule: &Rule) -> Option<(Vec<Vec<u8>>, Vec<&'static str>, Vec<&'static str>)> {
+/// `rule.mitre`: technique ids, tactic names, technique names.
+pub type MitreBlock = (Vec<Vec<u8>>, Vec<&'static str>, Vec<&'static str>);
+
+/// The MITRE block of a rule, or `None` when no tactic is known (Wazuh then
+/// omits `rule.mitre`).
+pub fn mitre_block(rule: &Rule) -> Option<MitreBlock> {
     let table = crate::mitre::table();
     if !rule.mitre_pairs.is_empty() {
         let mut ids = Vec::new();
@@ -271,7 +271,11 @@ pub fn mitre_block(rule: &Rule) -> Option<(Vec<Vec<u8>>, Vec<&'static str>, Vec<
             let Some(t) = table.technique(technique_id) else {
                 continue;
             };
-            let Some(name) = t.tactics.iter().find(|(id, _)| id.as_bytes() == tactic_id.as_slice()) else {
+            let Some(name) = t
+                .tactics
+                .iter()
+                .find(|(id, _)| id.as_bytes() == tactic_id.as_slice())
+            else {
                 continue;
             };
             if !tactics.contains(&name.1) {
@@ -378,7 +382,14 @@ pub fn write_rule(rule: &Rule, o: &Outcome, force_level: bool, out: &mut Vec<u8>
 }
 
 /// `Eventinfo_to_jsonstr` for the current event and outcome.
-pub fn write_alert(rs: &Ruleset, ev: &Event, o: &Outcome, meta: &AlertMeta, force_level: bool, out: &mut Vec<u8>) {
+pub fn write_alert(
+    rs: &Ruleset,
+    ev: &Event,
+    o: &Outcome,
+    meta: &AlertMeta,
+    force_level: bool,
+    out: &mut Vec<u8>,
+) {
     let rule = o.rule.map(|r| &rs.rules.list[r]);
     out.extend_from_slice(b"{\"timestamp\":");
     print_string(meta.timestamp.as_bytes(), out);
@@ -397,10 +408,7 @@ pub fn write_alert(rs: &Ruleset, ev: &Event, o: &Outcome, meta: &AlertMeta, forc
     print_string(meta.manager.as_bytes(), out);
     out.extend_from_slice(b"},\"id\":");
     print_string(meta.id.as_bytes(), out);
-    if rule.is_some()
-        && o.last_events.len() >= 2
-        && !o.last_events[1].is_empty()
-    {
+    if rule.is_some() && o.last_events.len() >= 2 && !o.last_events[1].is_empty() {
         out.extend_from_slice(b",\"previous_output\":");
         let joined = o.last_events.join(&b'\n');
         print_string(&joined, out);
@@ -613,7 +621,19 @@ mod tests {
     fn groups_split() {
         let g = split_groups(b"vtest,pci_dss_10.1,gdpr_IV_35, bar,tsc_CC1,cis_1.1,nist_800_53_AU.1,hipaa_164,gpg13_4.1,foo,pci_dss_10.2,");
         let keys: Vec<&str> = g.iter().map(|(k, _)| *k).collect();
-        assert_eq!(keys, ["groups", "pci_dss", "gdpr", "tsc", "cis", "nist_800_53", "hipaa", "gpg13"]);
+        assert_eq!(
+            keys,
+            [
+                "groups",
+                "pci_dss",
+                "gdpr",
+                "tsc",
+                "cis",
+                "nist_800_53",
+                "hipaa",
+                "gpg13"
+            ]
+        );
         assert_eq!(g[0].1, vec![&b"vtest"[..], b" bar", b"foo"]);
         assert_eq!(g[1].1, vec![&b"10.1"[..], b"10.2"]);
     }

@@ -620,7 +620,11 @@ fn compare_double(a: f64, b: f64) -> bool {
 /// C's `%1.<p>g`.
 pub fn format_g(d: f64, p: usize) -> String {
     if d == 0.0 {
-        return if d.is_sign_negative() { "-0".into() } else { "0".into() };
+        return if d.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
     }
     let e_form = format!("{:.*e}", p - 1, d);
     let (mant, exp) = e_form.split_once('e').expect("exponent");
@@ -687,12 +691,21 @@ mod tests {
             "[{\n\t\t\"arn\":\t\"x\"\n\t}]"
         );
         assert_eq!(reprint(r#"{}"#, true).unwrap(), "{\n}");
-        assert_eq!(reprint(r#"[1.5,2,3000000000,1e-7]"#, false).unwrap(), "[1.5,2,3000000000,1e-07]");
+        assert_eq!(
+            reprint(r#"[1.5,2,3000000000,1e-7]"#, false).unwrap(),
+            "[1.5,2,3000000000,1e-07]"
+        );
         assert_eq!(reprint(r#"[0.1]"#, false).unwrap(), "[0.1]");
         assert_eq!(reprint("\"a\\u0001\\/\"", false).unwrap(), "\"a\\u0001/\"");
         let mut o = Vec::new();
-        print_string(b"0123456789abcdef\"x\\\n\x1f\xc3\xa9 long tail 01234567", &mut o);
-        assert_eq!(o, b"\"0123456789abcdef\\\"x\\\\\\n\\u001f\xc3\xa9 long tail 01234567\"".to_vec());
+        print_string(
+            b"0123456789abcdef\"x\\\n\x1f\xc3\xa9 long tail 01234567",
+            &mut o,
+        );
+        assert_eq!(
+            o,
+            b"\"0123456789abcdef\\\"x\\\\\\n\\u001f\xc3\xa9 long tail 01234567\"".to_vec()
+        );
     }
 
     #[test]

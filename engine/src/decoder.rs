@@ -185,7 +185,10 @@ impl Decoders {
             return Err(err(
                 node.line,
                 &node.name_str(),
-                format!("invalid element '{}': only <decoder> is allowed here", node.name_str()),
+                format!(
+                    "invalid element '{}': only <decoder> is allowed here",
+                    node.name_str()
+                ),
             ));
         }
         let name = match node.attrs.first() {
@@ -199,10 +202,18 @@ impl Decoders {
             }
         };
         if node.attrs.len() > 1 && !node.attrs[1].0.eq_ignore_ascii_case(b"status") {
-            return Err(err(node.line, "decoder", "only name and status attributes are allowed".into()));
+            return Err(err(
+                node.line,
+                "decoder",
+                "only name and status attributes are allowed".into(),
+            ));
         }
         if node.attrs.len() > 2 {
-            return Err(err(node.line, "decoder", "only name and status attributes are allowed".into()));
+            return Err(err(
+                node.line,
+                "decoder",
+                "only name and status attributes are allowed".into(),
+            ));
         }
         let dname = String::from_utf8_lossy(&name).into_owned();
         let mut d = Decoder {
@@ -239,7 +250,11 @@ impl Decoders {
         let append = |slot: &mut Option<Vec<u8>>, content: &[u8], line: u32, el: &str| {
             let total = slot.as_ref().map(|s| s.len()).unwrap_or(0) + content.len();
             if total >= 1024 {
-                return Err(err(line, el, format!("decoder '{dname}': <{el}> longer than 1024 bytes")));
+                return Err(err(
+                    line,
+                    el,
+                    format!("decoder '{dname}': <{el}> longer than 1024 bytes"),
+                ));
             }
             slot.get_or_insert_with(Vec::new).extend_from_slice(content);
             Ok(())
@@ -261,7 +276,11 @@ impl Decoders {
             } else if el.is("regex") {
                 let off = offset_of(el).unwrap_or(0);
                 if regex_str.is_some() && off != 0 {
-                    return Err(err(line, &en, format!("decoder '{dname}': only the first <regex> may have an offset")));
+                    return Err(err(
+                        line,
+                        &en,
+                        format!("decoder '{dname}': only the first <regex> may have an offset"),
+                    ));
                 }
                 if off != 0 {
                     d.regex_offset = off;
@@ -275,12 +294,13 @@ impl Decoders {
                 };
                 append(&mut regex_str, &el.content, line, "regex")?;
             } else if el.is("prematch") {
-                let off = match offset_of(el) {
-                    Ok(o) => o,
-                    Err(()) => 0,
-                };
+                let off: u8 = offset_of(el).unwrap_or_default();
                 if prematch_str.is_some() && off != 0 {
-                    return Err(err(line, &en, format!("decoder '{dname}': only the first <prematch> may have an offset")));
+                    return Err(err(
+                        line,
+                        &en,
+                        format!("decoder '{dname}': only the first <prematch> may have an offset"),
+                    ));
                 }
                 if off != 0 {
                     d.prematch_offset = off;
@@ -308,19 +328,23 @@ impl Decoders {
             } else if el.is("plugin_decoder") {
                 d.plugin = Some(match el.content.as_slice() {
                     b"JSON_Decoder" => Plugin::Json,
-                    b"OSSECAlert_Decoder" | b"PF_Decoder" | b"SymantecWS_Decoder"
+                    b"OSSECAlert_Decoder"
+                    | b"PF_Decoder"
+                    | b"SymantecWS_Decoder"
                     | b"SonicWall_Decoder" => Plugin::Unsupported,
                     other => {
                         return Err(err(
                             line,
                             &en,
-                            format!("unknown plugin decoder '{}'", String::from_utf8_lossy(other)),
+                            format!(
+                                "unknown plugin decoder '{}'",
+                                String::from_utf8_lossy(other)
+                            ),
                         ))
                     }
                 });
-                d.plugin_offset = offset_of(el).map_err(|()| {
-                    err(line, &en, format!("decoder '{dname}': invalid offset"))
-                })?;
+                d.plugin_offset = offset_of(el)
+                    .map_err(|()| err(line, &en, format!("decoder '{dname}': invalid offset")))?;
             } else if el.is("json_null_field") {
                 d.null_mode = if el.content.eq_ignore_ascii_case(b"discard") {
                     NullMode::Discard
@@ -388,15 +412,30 @@ impl Decoders {
                 for raw in el.content.split(|&c| c == b',') {
                     let word = first_word(raw);
                     if word.is_empty() {
-                        return Err(err(line, &en, format!("decoder '{dname}': empty field in <fts>")));
+                        return Err(err(
+                            line,
+                            &en,
+                            format!("decoder '{dname}': empty field in <fts>"),
+                        ));
                     }
                     let known = matches!(
                         word,
-                        b"dstuser" | b"user" | b"srcuser" | b"srcip" | b"dstip" | b"id"
-                            | b"location" | b"data" | b"extra_data" | b"system_name" | b"name"
+                        b"dstuser"
+                            | b"user"
+                            | b"srcuser"
+                            | b"srcip"
+                            | b"dstip"
+                            | b"id"
+                            | b"location"
+                            | b"data"
+                            | b"extra_data"
+                            | b"system_name"
+                            | b"name"
                     );
                     if !known
-                        && !d.order.iter().any(|o| matches!(o, OrderItem::Dynamic(n) if n.eq_ignore_ascii_case(word)))
+                        && !d.order.iter().any(
+                            |o| matches!(o, OrderItem::Dynamic(n) if n.eq_ignore_ascii_case(word)),
+                        )
                     {
                         return Err(err(
                             line,
@@ -419,52 +458,111 @@ impl Decoders {
         }
         let line = node.line;
         if prematch_str.is_none() && d.parent.is_none() && pname_str.is_none() {
-            return Err(err(line, "decoder", format!("decoder '{dname}' needs a <prematch> or a <program_name>")));
+            return Err(err(
+                line,
+                "decoder",
+                format!("decoder '{dname}' needs a <prematch> or a <program_name>"),
+            ));
         }
         if (regex_str.is_none() && (!d.fts.is_empty() || !d.order.is_empty()))
             || (regex_str.is_some() && d.order.is_empty())
         {
-            return Err(err(line, "decoder", format!("decoder '{dname}': <regex> and <order> go together")));
+            return Err(err(
+                line,
+                "decoder",
+                format!("decoder '{dname}': <regex> and <order> go together"),
+            ));
         }
         if d.regex_offset & AFTER_PARENT != 0 && d.parent.is_none() {
-            return Err(err(line, "regex", format!("decoder '{dname}': offset after_parent needs a <parent>")));
+            return Err(err(
+                line,
+                "regex",
+                format!("decoder '{dname}': offset after_parent needs a <parent>"),
+            ));
         }
         if d.regex_offset & AFTER_PREMATCH != 0 {
             if d.parent.is_none() {
                 d.regex_offset = AFTER_PARENT;
             } else if prematch_str.is_none() {
-                return Err(err(line, "regex", format!("decoder '{dname}': offset after_prematch needs a <prematch>")));
+                return Err(err(
+                    line,
+                    "regex",
+                    format!("decoder '{dname}': offset after_prematch needs a <prematch>"),
+                ));
             }
         }
         if d.regex_offset & AFTER_PREVREGEX != 0 && (d.parent.is_none() || regex_str.is_none()) {
-            return Err(err(line, "regex", format!("decoder '{dname}': offset after_regex needs a <parent>")));
+            return Err(err(
+                line,
+                "regex",
+                format!("decoder '{dname}': offset after_regex needs a <parent>"),
+            ));
         }
         if d.prematch_offset != 0 && (d.prematch_offset & AFTER_PARENT == 0 || d.parent.is_none()) {
-            return Err(err(line, "prematch", format!("decoder '{dname}': a <prematch> offset must be after_parent, with a <parent>")));
+            return Err(err(
+                line,
+                "prematch",
+                format!(
+                    "decoder '{dname}': a <prematch> offset must be after_parent, with a <parent>"
+                ),
+            ));
         }
         if d.plugin_offset & AFTER_PARENT != 0 && d.parent.is_none() {
-            return Err(err(line, "plugin_decoder", format!("decoder '{dname}': offset after_parent needs a <parent>")));
+            return Err(err(
+                line,
+                "plugin_decoder",
+                format!("decoder '{dname}': offset after_parent needs a <parent>"),
+            ));
         }
         if d.plugin_offset & AFTER_PREMATCH != 0 && prematch_str.is_none() {
-            return Err(err(line, "plugin_decoder", format!("decoder '{dname}': offset after_prematch needs a <prematch>")));
+            return Err(err(
+                line,
+                "plugin_decoder",
+                format!("decoder '{dname}': offset after_prematch needs a <prematch>"),
+            ));
         }
         if let Some(p) = &prematch_str {
             d.prematch = Some(Expr::compile(prematch_type, p, false).map_err(|e| {
-                err(line, "prematch", format!("decoder '{dname}': bad prematch '{}': {e}", String::from_utf8_lossy(p)))
+                err(
+                    line,
+                    "prematch",
+                    format!(
+                        "decoder '{dname}': bad prematch '{}': {e}",
+                        String::from_utf8_lossy(p)
+                    ),
+                )
             })?);
         }
         if let Some(p) = &pname_str {
             d.program_name = Some(Expr::compile(pname_type, p, false).map_err(|e| {
-                err(line, "program_name", format!("decoder '{dname}': bad program_name '{}': {e}", String::from_utf8_lossy(p)))
+                err(
+                    line,
+                    "program_name",
+                    format!(
+                        "decoder '{dname}': bad program_name '{}': {e}",
+                        String::from_utf8_lossy(p)
+                    ),
+                )
             })?);
         }
         if let Some(p) = &regex_str {
             d.regex = Some(Expr::compile(regex_type, p, true).map_err(|e| {
-                err(line, "regex", format!("decoder '{dname}': bad regex '{}': {e}", String::from_utf8_lossy(p)))
+                err(
+                    line,
+                    "regex",
+                    format!(
+                        "decoder '{dname}': bad regex '{}': {e}",
+                        String::from_utf8_lossy(p)
+                    ),
+                )
             })?);
         }
         if d.plugin.is_some() && (d.regex.is_some() || !d.order.is_empty()) {
-            return Err(err(line, "plugin_decoder", format!("decoder '{dname}': a plugin decoder cannot have <regex> or <order>")));
+            return Err(err(
+                line,
+                "plugin_decoder",
+                format!("decoder '{dname}': a plugin decoder cannot have <regex> or <order>"),
+            ));
         }
         self.add(d).map_err(|m| err(line, "decoder", m))
     }
@@ -477,7 +575,12 @@ impl Decoders {
         self.list.push(d);
         if let Some(parent) = parent {
             let mut added = false;
-            let roots: Vec<usize> = self.roots_pn.iter().chain(self.roots_nopn.iter()).copied().collect();
+            let roots: Vec<usize> = self
+                .roots_pn
+                .iter()
+                .chain(self.roots_nopn.iter())
+                .copied()
+                .collect();
             for r in roots {
                 if self.list[self.nodes[r].decoder].own_name == parent {
                     self.add_child(r, idx)?;
@@ -576,7 +679,12 @@ impl Decoders {
         for n in INTERNAL_DECODERS {
             self.name_id(n.as_bytes());
         }
-        let roots: Vec<usize> = self.roots_nopn.iter().chain(self.roots_pn.iter()).copied().collect();
+        let roots: Vec<usize> = self
+            .roots_nopn
+            .iter()
+            .chain(self.roots_pn.iter())
+            .copied()
+            .collect();
         for r in roots {
             let rd = self.nodes[r].decoder;
             let rname = self.list[rd].own_name.clone();
@@ -644,50 +752,52 @@ impl Decoders {
             ev.after_prematch = pmatch;
 
             // Pick the child (or the root itself when it has none).
-            let (list, mut pos, cmatch): (&[usize], usize, Option<usize>) = if node.children.is_empty() {
-                // Wazuh continues along the root list itself here.
-                (&roots[..], ri, None)
-            } else {
-                let kids = &node.children;
-                let mut i = 0;
-                let mut picked = None;
-                while i < kids.len() {
-                    let cd = &self.list[self.nodes[kids[i]].decoder];
-                    if let Some(pre) = &cd.prematch {
-                        let subject = if cd.prematch_offset & AFTER_PARENT != 0 {
-                            pmatch
+            let (list, mut pos, cmatch): (&[usize], usize, Option<usize>) =
+                if node.children.is_empty() {
+                    // Wazuh continues along the root list itself here.
+                    (&roots[..], ri, None)
+                } else {
+                    let kids = &node.children;
+                    let mut i = 0;
+                    let mut picked = None;
+                    while i < kids.len() {
+                        let cd = &self.list[self.nodes[kids[i]].decoder];
+                        if let Some(pre) = &cd.prematch {
+                            let subject = if cd.prematch_offset & AFTER_PARENT != 0 {
+                                pmatch
+                            } else {
+                                Some(0)
+                            };
+                            if let Some(off) = subject {
+                                if let Some(f) = pre.find(&log[off.min(log.len())..]) {
+                                    let c = off + f.after;
+                                    ev.decoder = Some(self.nodes[kids[i]].decoder as u32);
+                                    ev.after_parent = pmatch;
+                                    ev.after_prematch = Some(c);
+                                    picked = Some((i, Some(c)));
+                                    break;
+                                }
+                            }
                         } else {
-                            Some(0)
-                        };
-                        if let Some(off) = subject {
-                            if let Some(f) = pre.find(&log[off.min(log.len())..]) {
-                                let c = off + f.after;
-                                ev.decoder = Some(self.nodes[kids[i]].decoder as u32);
-                                ev.after_parent = pmatch;
-                                ev.after_prematch = Some(c);
-                                picked = Some((i, Some(c)));
-                                break;
+                            picked = Some((i, pmatch));
+                            break;
+                        }
+                        if cd.get_next {
+                            while i < kids.len() && self.list[self.nodes[kids[i]].decoder].get_next
+                            {
+                                i += 1;
+                            }
+                            if i >= kids.len() {
+                                return;
                             }
                         }
-                    } else {
-                        picked = Some((i, pmatch));
-                        break;
+                        i += 1;
                     }
-                    if cd.get_next {
-                        while i < kids.len() && self.list[self.nodes[kids[i]].decoder].get_next {
-                            i += 1;
-                        }
-                        if i >= kids.len() {
-                            return;
-                        }
+                    match picked {
+                        Some((i, c)) => (&kids[..], i, c),
+                        None => return,
                     }
-                    i += 1;
-                }
-                match picked {
-                    Some((i, c)) => (&kids[..], i, c),
-                    None => return,
-                }
-            };
+                };
             let mut regex_prev: Option<usize> = None;
             loop {
                 let Some(&nidx) = list.get(pos) else { return };
@@ -805,7 +915,15 @@ fn walk(ev: &mut Event, sc: &mut DecodeScratch, doc: &Doc, obj: u32, nested: boo
             }
             Kind::True | Kind::False => {
                 let key = std::mem::take(&mut sc.key);
-                fill(ev, &key, if node.kind == Kind::True { b"true" } else { b"false" });
+                fill(
+                    ev,
+                    &key,
+                    if node.kind == Kind::True {
+                        b"true"
+                    } else {
+                        b"false"
+                    },
+                );
                 sc.key = key;
             }
             Kind::Null => {

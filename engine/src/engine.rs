@@ -266,7 +266,12 @@ impl Engine {
     /// [`Engine::match_rules`]).
     pub fn decode(&mut self, location: &[u8], msg: &[u8]) -> &Event {
         self.ev.clear();
-        crate::predecode::predecode(&mut self.ev, location, msg, self.opts.manager_name.as_bytes());
+        crate::predecode::predecode(
+            &mut self.ev,
+            location,
+            msg,
+            self.opts.manager_name.as_bytes(),
+        );
         self.rs.decoders.decode(&mut self.ev, &mut self.scratch);
         &self.ev
     }
@@ -648,7 +653,8 @@ fn compiled(c: Compiled, ev: &Event) -> bool {
         Compiled::CompMswinTargetuserCalleruserDiff => {
             let log = ev.log();
             let find = |needle: &[u8]| log.windows(needle.len()).position(|w| w == needle);
-            let (Some(t), Some(c)) = (find(b"Target Account Name"), find(b"Caller User Name")) else {
+            let (Some(t), Some(c)) = (find(b"Target Account Name"), find(b"Caller User Name"))
+            else {
                 return false;
             };
             let (Some(tc), Some(cc)) = (
@@ -701,7 +707,7 @@ fn do_diff(st: &mut State, ev: &Event, rule: &Rule, cur: &mut Cur) -> bool {
 
 /// Static-field comparison over Wazuh's field order (`same_loop` /
 /// `different_loop`).
-fn static_value<'a>(ev: &'a Event, bit: u32) -> Option<&'a [u8]> {
+fn static_value(ev: &Event, bit: u32) -> Option<&[u8]> {
     match bit {
         0..=13 => ev.get(Static::ALL[bit as usize]),
         14 | 15 => None,
@@ -756,7 +762,14 @@ fn same_static(ev: &Event, prev: &Event, s: Static) -> bool {
 }
 
 /// `Search_LastSids` / `Search_LastGroups` over one list, newest first.
-fn search_list(st: &mut State, ev: &Event, rule: &Rule, list: usize, cur: &mut Cur, _g: bool) -> bool {
+fn search_list(
+    st: &mut State,
+    ev: &Event,
+    rule: &Rule,
+    list: usize,
+    cur: &mut Cur,
+    _g: bool,
+) -> bool {
     let mut count = 0i32;
     let mut first: Option<usize> = None;
     let store = &mut st.store;

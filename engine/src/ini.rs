@@ -41,10 +41,13 @@ pub struct IniError {
     pub message: String,
 }
 
+/// Options being read: key and its lines.
+type Opts = Vec<(String, Vec<String>)>;
+
 /// Parses an `.ini` file.
 pub fn parse(text: &str) -> Result<Vec<Section>, IniError> {
-    let mut defaults: Vec<(String, Vec<String>)> = Vec::new();
-    let mut sections: Vec<(Section, Vec<(String, Vec<String>)>)> = Vec::new();
+    let mut defaults: Opts = Vec::new();
+    let mut sections: Vec<(Section, Opts)> = Vec::new();
     // Which dictionary receives options: None, defaults, or a section index.
     enum Cur {
         None,
@@ -58,9 +61,9 @@ pub fn parse(text: &str) -> Result<Vec<Section>, IniError> {
 
     fn target<'a>(
         cur: &Cur,
-        defaults: &'a mut Vec<(String, Vec<String>)>,
-        sections: &'a mut [(Section, Vec<(String, Vec<String>)>)],
-    ) -> Option<&'a mut Vec<(String, Vec<String>)>> {
+        defaults: &'a mut Opts,
+        sections: &'a mut [(Section, Opts)],
+    ) -> Option<&'a mut Opts> {
         match cur {
             Cur::None => None,
             Cur::Defaults => Some(defaults),
@@ -75,7 +78,8 @@ pub fn parse(text: &str) -> Result<Vec<Section>, IniError> {
         let value = if is_comment { "" } else { stripped };
         if value.is_empty() {
             if !is_comment {
-                if let (Some(opt), Some(t)) = (&optname, target(&cur, &mut defaults, &mut sections)) {
+                if let (Some(opt), Some(t)) = (&optname, target(&cur, &mut defaults, &mut sections))
+                {
                     if let Some((_, v)) = t.iter_mut().find(|(k, _)| k == opt) {
                         v.push(String::new());
                     }
@@ -146,7 +150,8 @@ pub fn parse(text: &str) -> Result<Vec<Section>, IniError> {
         return Err(e);
     }
     let join = |v: &Vec<String>| v.join("\n").trim_end().to_string();
-    let defaults: Vec<(String, String)> = defaults.iter().map(|(k, v)| (k.clone(), join(v))).collect();
+    let defaults: Vec<(String, String)> =
+        defaults.iter().map(|(k, v)| (k.clone(), join(v))).collect();
     Ok(sections
         .into_iter()
         .map(|(mut s, opts)| {
@@ -243,7 +248,9 @@ pub fn run_case(rs: &Arc<Ruleset>, lines: &str, secs: i64) -> ([String; 3], Stri
 pub fn run_file(rs: &Arc<Ruleset>, sections: &[Section], secs: i64) -> FileResult {
     let mut res = FileResult::default();
     for s in sections {
-        let (Some(rule), Some(alert), Some(decoder)) = (s.get("rule"), s.get("alert"), s.get("decoder")) else {
+        let (Some(rule), Some(alert), Some(decoder)) =
+            (s.get("rule"), s.get("alert"), s.get("decoder"))
+        else {
             res.errors.push(format!(
                 "[{}] (line {}): needs rule, alert and decoder",
                 s.name, s.line

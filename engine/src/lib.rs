@@ -130,7 +130,12 @@ impl Sources {
     }
 
     /// Adds the `*.xml` files of a directory.
-    pub fn add_xml_dir(&mut self, dir: &Path, exclude: &[String], decoders: bool) -> Result<(), LoadError> {
+    pub fn add_xml_dir(
+        &mut self,
+        dir: &Path,
+        exclude: &[String],
+        decoders: bool,
+    ) -> Result<(), LoadError> {
         if !dir.is_dir() {
             return Ok(());
         }
@@ -141,7 +146,11 @@ impl Sources {
             .collect();
         files.sort();
         for f in files {
-            let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
+            let name = f
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("")
+                .to_string();
             let full = f.to_string_lossy().to_string();
             if exclude.iter().any(|x| *x == name || *x == full) {
                 continue;

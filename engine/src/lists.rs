@@ -167,7 +167,17 @@ mod tests {
         assert!(!search(&l, Lookup::MatchKeyValue, None, b"k"));
         // Inverted, as in Wazuh.
         let bad = OsMatch::new(b"bad").unwrap();
-        assert!(!search(&l, Lookup::AddressMatchKeyValue, Some(&bad), b"10.0.0.1"));
-        assert!(search(&l, Lookup::AddressMatchKeyValue, Some(&bad), b"11.0.0.1"));
+        assert!(!search(
+            &l,
+            Lookup::AddressMatchKeyValue,
+            Some(&bad),
+            b"10.0.0.1"
+        ));
+        assert!(search(
+            &l,
+            Lookup::AddressMatchKeyValue,
+            Some(&bad),
+            b"11.0.0.1"
+        ));
     }
 }

@@ -16,7 +16,14 @@ pub const BANNER: &str = "Starting wazuh-logtest v4.14.7\nType one log per line\
 /// as analysisd's logtest adds it even when 0).
 pub fn output_json(engine: &Engine, meta: &AlertMeta) -> Vec<u8> {
     let mut out = Vec::new();
-    write_alert(engine.ruleset(), engine.event(), engine.outcome(), meta, true, &mut out);
+    write_alert(
+        engine.ruleset(),
+        engine.event(),
+        engine.outcome(),
+        meta,
+        true,
+        &mut out,
+    );
     out
 }
 
@@ -51,7 +58,11 @@ pub fn reply_json(engine: &Engine, meta: &AlertMeta, token: &str, messages: &[St
     }
     out.extend_from_slice(b",\"alert\":");
     out.extend_from_slice(if o.alert { b"true" } else { b"false" });
-    let code = if messages.iter().any(|m| m.starts_with("WARNING")) { 1 } else { 0 };
+    let code = if messages.iter().any(|m| m.starts_with("WARNING")) {
+        1
+    } else {
+        0
+    };
     out.extend_from_slice(format!(",\"codemsg\":{code}}}}}").as_bytes());
     out
 }
@@ -66,13 +77,22 @@ pub fn text(output: &[u8], alert: bool, rules_debug: Option<&[String]>) -> Strin
         return s;
     }
     let root = doc.root();
-    let get = |key: &str| doc.children(root).find(|&c| doc.node(c).key.map(|k| doc.str_at(k)) == Some(key.as_bytes()));
+    let get = |key: &str| {
+        doc.children(root)
+            .find(|&c| doc.node(c).key.map(|k| doc.str_at(k)) == Some(key.as_bytes()))
+    };
     s.push_str("**Phase 1: Completed pre-decoding.\n");
     if let Some(f) = get("full_log") {
         s.push_str(&format!("\tfull event: '{}'\n", py_str(&doc, f)));
     }
     if let Some(p) = get("predecoder") {
-        phase_info(&doc, p, &["timestamp", "hostname", "program_name"], "", &mut s);
+        phase_info(
+            &doc,
+            p,
+            &["timestamp", "hostname", "program_name"],
+            "",
+            &mut s,
+        );
     }
     s.push_str("\n**Phase 2: Completed decoding.\n");
     match get("decoder") {
@@ -98,7 +118,13 @@ pub fn text(output: &[u8], alert: bool, rules_debug: Option<&[String]>) -> Strin
     }
     if let Some(r) = get("rule") {
         s.push_str("\n**Phase 3: Completed filtering (rules).\n");
-        phase_info(&doc, r, &["id", "level", "description", "groups", "firedtimes"], "", &mut s);
+        phase_info(
+            &doc,
+            r,
+            &["id", "level", "description", "groups", "firedtimes"],
+            "",
+            &mut s,
+        );
     }
     if alert {
         s.push_str("**Alert to be generated.\n");
@@ -112,11 +138,23 @@ fn phase_info(doc: &Doc, obj: u32, first: &[&str], prefix: &str, s: &mut String)
     let mut rest: Vec<(Vec<u8>, u32)> = Vec::new();
     let members: Vec<(Vec<u8>, u32)> = doc
         .children(obj)
-        .map(|c| (doc.node(c).key.map(|k| doc.str_at(k).to_vec()).unwrap_or_default(), c))
+        .map(|c| {
+            (
+                doc.node(c)
+                    .key
+                    .map(|k| doc.str_at(k).to_vec())
+                    .unwrap_or_default(),
+                c,
+            )
+        })
         .collect();
     for f in first {
         // Python's dict keeps the last value of a duplicated key.
-        if let Some((_, c)) = members.iter().rev().find(|(k, _)| k.as_slice() == f.as_bytes()) {
+        if let Some((_, c)) = members
+            .iter()
+            .rev()
+            .find(|(k, _)| k.as_slice() == f.as_bytes())
+        {
             s.push_str(&format!("\t{}: '{}'\n", f, py_str(doc, *c)));
         }
     }
@@ -171,7 +209,11 @@ fn py_repr(doc: &Doc, n: u32) -> String {
                 .children(n)
                 .map(|c| {
                     let k = doc.node(c).key.map(|k| doc.str_at(k)).unwrap_or(b"");
-                    format!("{}: {}", py_str_repr(&String::from_utf8_lossy(k)), py_repr(doc, c))
+                    format!(
+                        "{}: {}",
+                        py_str_repr(&String::from_utf8_lossy(k)),
+                        py_repr(doc, c)
+                    )
                 })
                 .collect();
             format!("{{{}}}", items.join(", "))
@@ -204,7 +246,11 @@ pub fn py_float(d: f64) -> String {
         return if d < 0.0 { "-inf".into() } else { "inf".into() };
     }
     if d == 0.0 {
-        return if d.is_sign_negative() { "-0.0".into() } else { "0.0".into() };
+        return if d.is_sign_negative() {
+            "-0.0".into()
+        } else {
+            "0.0".into()
+        };
     }
     let e = format!("{d:e}");
     let (mant, exp) = e.split_once('e').expect("exponent");
@@ -223,7 +269,11 @@ pub fn py_float(d: f64) -> String {
 
 /// Python's `repr(str)`.
 pub fn py_str_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
     let mut out = String::with_capacity(s.len() + 2);
     out.push(quote);
     for c in s.chars() {
@@ -236,7 +286,9 @@ pub fn py_str_repr(s: &str) -> String {
                 out.push('\\');
                 out.push(c);
             }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
             c => out.push(c),
         }
     }

@@ -72,7 +72,12 @@ mod tests {
         let v = t.technique(b"T1078").unwrap();
         assert_eq!(
             v.tactics.iter().map(|x| x.1).collect::<Vec<_>>(),
-            ["Defense Evasion", "Persistence", "Privilege Escalation", "Initial Access"]
+            [
+                "Defense Evasion",
+                "Persistence",
+                "Privilege Escalation",
+                "Initial Access"
+            ]
         );
         assert!(t.technique(b"T9999").is_none());
     }

@@ -325,7 +325,12 @@ fn syslog_header(v: &dyn Fn(usize) -> u8, loglen: usize) -> Option<usize> {
     {
         return Some(24);
     }
-    if loglen > 33 && v(4) == b'-' && v(7) == b'-' && v(10) == b'T' && v(13) == b':' && v(16) == b':'
+    if loglen > 33
+        && v(4) == b'-'
+        && v(7) == b'-'
+        && v(10) == b'T'
+        && v(13) == b':'
+        && v(16) == b':'
     {
         if v(22) == b':' && v(25) == b' ' {
             return Some(26);
@@ -413,7 +418,12 @@ mod tests {
     #[test]
     fn agent_location() {
         let mut ev = Event::default();
-        predecode(&mut ev, b"[001] (web1) 10.0.0.2->/var/log/auth.log", b"hello", b"m");
+        predecode(
+            &mut ev,
+            b"[001] (web1) 10.0.0.2->/var/log/auth.log",
+            b"hello",
+            b"m",
+        );
         assert_eq!(ev.agent_id(), b"001");
         assert_eq!(ev.hostname(), b"web1");
         assert_eq!(ev.location(), b"(web1) 10.0.0.2->/var/log/auth.log");

@@ -255,8 +255,23 @@ pub struct Rules {
 
 /// Names that may not be used in `<field name=...>`.
 const STATIC_NAMES: &[&str] = &[
-    "srcip", "dstip", "srcgeoip", "dstgeoip", "srcport", "dstport", "user", "srcuser", "dstuser",
-    "url", "id", "data", "extra_data", "status", "protocol", "system_name", "action",
+    "srcip",
+    "dstip",
+    "srcgeoip",
+    "dstgeoip",
+    "srcport",
+    "dstport",
+    "user",
+    "srcuser",
+    "dstuser",
+    "url",
+    "id",
+    "data",
+    "extra_data",
+    "status",
+    "protocol",
+    "system_name",
+    "action",
 ];
 
 /// A rule parsed from XML, not yet in the tree.
@@ -307,7 +322,10 @@ impl Tmp {
         negate: bool,
         ty: Option<ExprType>,
     ) -> Result<(), String> {
-        let e = self.text.entry(key).or_insert_with(|| (Vec::new(), false, None));
+        let e = self
+            .text
+            .entry(key)
+            .or_insert_with(|| (Vec::new(), false, None));
         if content.len() > 2048 || e.0.len() > 2048 {
             return Err(format!("<{key}> longer than 2048 bytes"));
         }
@@ -403,7 +421,11 @@ impl Rules {
     ) -> Result<Option<Parsed>, LoadError> {
         let line = node.line;
         if node.attrs.is_empty() {
-            return Err(ctx.error(line, "rule", "a rule needs at least an id and a level".into()));
+            return Err(ctx.error(
+                line,
+                "rule",
+                "a rule needs at least an id and a level".into(),
+            ));
         }
         let mut id: i64 = -1;
         let mut level: i32 = -1;
@@ -417,7 +439,10 @@ impl Rules {
         let num = |v: &[u8]| !v.is_empty() && v.iter().all(|c| c.is_ascii_digit());
         let scan = |v: &[u8], width: usize| -> i32 {
             let digits = &v[..v.len().min(width)];
-            std::str::from_utf8(digits).ok().and_then(|s| s.parse().ok()).unwrap_or(0)
+            std::str::from_utf8(digits)
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0)
         };
         for (k, v) in &node.attrs {
             let ks = String::from_utf8_lossy(k).to_ascii_lowercase();
@@ -427,14 +452,24 @@ impl Rules {
                     if num(v) && v.len() <= 6 {
                         id = scan(v, 6) as i64;
                     } else {
-                        return Err(ctx.error(line, "rule", format!("invalid rule id '{vs}': must be an integer of at most 6 digits")));
+                        return Err(ctx.error(
+                            line,
+                            "rule",
+                            format!(
+                                "invalid rule id '{vs}': must be an integer of at most 6 digits"
+                            ),
+                        ));
                     }
                 }
                 "level" => {
                     if num(v) {
                         let l: i64 = vs.parse().unwrap_or(i64::MAX);
                         if !(0..=16).contains(&l) {
-                            return Err(ctx.error(line, "rule", format!("invalid level {vs}: must be between 0 and 16")));
+                            return Err(ctx.error(
+                                line,
+                                "rule",
+                                format!("invalid level {vs}: must be between 0 and 16"),
+                            ));
                         }
                         level = l as i32;
                     }
@@ -457,7 +492,11 @@ impl Rules {
                     }
                     let f: i64 = vs.parse().unwrap_or(i64::MAX);
                     if !(2..=9999).contains(&f) {
-                        return Err(ctx.error(line, "rule", format!("invalid frequency {vs}: must be between 2 and 9999")));
+                        return Err(ctx.error(
+                            line,
+                            "rule",
+                            format!("invalid frequency {vs}: must be between 2 and 9999"),
+                        ));
                     }
                     frequency = f as i32 - 2;
                 }
@@ -476,12 +515,22 @@ impl Rules {
                 "noalert" => match v.as_slice() {
                     b"0" => noalert = false,
                     b"1" => noalert = true,
-                    _ => ctx.warn(line, "rule", format!("invalid value '{vs}' for noalert (ignored)")),
+                    _ => ctx.warn(
+                        line,
+                        "rule",
+                        format!("invalid value '{vs}' for noalert (ignored)"),
+                    ),
                 },
                 "overwrite" => match v.as_slice() {
                     b"yes" => overwrite = true,
                     b"no" => overwrite = false,
-                    _ => return Err(ctx.error(line, "rule", format!("invalid overwrite '{vs}': yes or no"))),
+                    _ => {
+                        return Err(ctx.error(
+                            line,
+                            "rule",
+                            format!("invalid overwrite '{vs}': yes or no"),
+                        ))
+                    }
                 },
                 other => {
                     return Err(ctx.error(
@@ -597,7 +646,14 @@ impl Rules {
                     Some(t) => match ExprType::parse(t) {
                         Some(t) => t,
                         None => {
-                            ctx.warn(oline, &en, format!("rule {id}: invalid type '{}' (default used)", String::from_utf8_lossy(t)));
+                            ctx.warn(
+                                oline,
+                                &en,
+                                format!(
+                                    "rule {id}: invalid type '{}' (default used)",
+                                    String::from_utf8_lossy(t)
+                                ),
+                            );
                             default
                         }
                     },
@@ -608,7 +664,8 @@ impl Rules {
             macro_rules! text_opt {
                 ($key:literal, $default:expr, $flag:expr) => {{
                     let t = ty($default, ctx);
-                    tmp.append($key, c, negate, Some(t)).map_err(|m| ctx.error(oline, &en, format!("rule {id}: {m}")))?;
+                    tmp.append($key, c, negate, Some(t))
+                        .map_err(|m| ctx.error(oline, &en, format!("rule {id}: {m}")))?;
                     rule.alert_opts |= $flag;
                 }};
             }
@@ -617,7 +674,14 @@ impl Rules {
                 "match" => text_opt!("match", ExprType::OsMatch, 0),
                 "decoded_as" => {
                     rule.decoded_as = decoders.id_of(c).ok_or_else(|| {
-                        ctx.error(oline, &en, format!("rule {id}: unknown decoder '{}' in <decoded_as>", String::from_utf8_lossy(c)))
+                        ctx.error(
+                            oline,
+                            &en,
+                            format!(
+                                "rule {id}: unknown decoder '{}' in <decoded_as>",
+                                String::from_utf8_lossy(c)
+                            ),
+                        )
                     })?;
                 }
                 "cve" => append_opt(&mut rule.cve, c),
@@ -626,20 +690,39 @@ impl Rules {
                         if !k.eq_ignore_ascii_case(b"type")
                             || !matches!(v.as_slice(), b"text" | b"link" | b"cve" | b"osvdb")
                         {
-                            ctx.warn(oline, &en, format!("rule {id}: invalid <info> attribute {}=\"{}\"", String::from_utf8_lossy(k), String::from_utf8_lossy(v)));
+                            ctx.warn(
+                                oline,
+                                &en,
+                                format!(
+                                    "rule {id}: invalid <info> attribute {}=\"{}\"",
+                                    String::from_utf8_lossy(k),
+                                    String::from_utf8_lossy(v)
+                                ),
+                            );
                         }
                     }
                     append_opt(&mut rule.info, c);
                 }
                 "time" => {
                     rule.day_time = Some(DayTime::parse(c).ok_or_else(|| {
-                        ctx.error(oline, &en, format!("rule {id}: invalid <time> '{}'", String::from_utf8_lossy(c)))
+                        ctx.error(
+                            oline,
+                            &en,
+                            format!("rule {id}: invalid <time> '{}'", String::from_utf8_lossy(c)),
+                        )
                     })?);
                     rule.alert_opts |= DO_EXTRAINFO;
                 }
                 "weekday" => {
                     rule.week_day = Some(WeekDays::parse(c).ok_or_else(|| {
-                        ctx.error(oline, &en, format!("rule {id}: invalid <weekday> '{}'", String::from_utf8_lossy(c)))
+                        ctx.error(
+                            oline,
+                            &en,
+                            format!(
+                                "rule {id}: invalid <weekday> '{}'",
+                                String::from_utf8_lossy(c)
+                            ),
+                        )
                     })?);
                     rule.alert_opts |= DO_EXTRAINFO;
                 }
@@ -653,19 +736,33 @@ impl Rules {
                     }
                     let d = description.get_or_insert_with(Vec::new);
                     if piece.len() > 2048 || d.len() > 2048 {
-                        return Err(ctx.error(oline, &en, format!("rule {id}: <description> longer than 2048 bytes")));
+                        return Err(ctx.error(
+                            oline,
+                            &en,
+                            format!("rule {id}: <description> longer than 2048 bytes"),
+                        ));
                     }
                     d.extend_from_slice(&piece);
                 }
                 "srcip" | "dstip" => {
-                    let slot = if lname == "srcip" { &mut rule.srcip } else { &mut rule.dstip };
+                    let slot = if lname == "srcip" {
+                        &mut rule.srcip
+                    } else {
+                        &mut rule.dstip
+                    };
                     let list = match slot.take() {
-                        Some(Cond { expr: Expr::Ip(l), .. }) => l,
+                        Some(Cond {
+                            expr: Expr::Ip(l), ..
+                        }) => l,
                         _ => IpList::default(),
                     };
                     let mut list = list;
-                    list.add(c).map_err(|m| ctx.error(oline, &en, format!("rule {id}: {m}")))?;
-                    *slot = Some(Cond { expr: Expr::Ip(list), negate });
+                    list.add(c)
+                        .map_err(|m| ctx.error(oline, &en, format!("rule {id}: {m}")))?;
+                    *slot = Some(Cond {
+                        expr: Expr::Ip(list),
+                        negate,
+                    });
                     rule.alert_opts |= DO_PACKETINFO;
                 }
                 "user" => text_opt!("user", ExprType::OsMatch, DO_EXTRAINFO),
@@ -686,23 +783,52 @@ impl Rules {
                 "url" => text_opt!("url", ExprType::OsMatch, 0),
                 "field" => {
                     if rule.fields.len() >= crate::decoder::MAX_FIELDS {
-                        return Err(ctx.error(oline, &en, format!("rule {id} has too many <field> options")));
+                        return Err(ctx.error(
+                            oline,
+                            &en,
+                            format!("rule {id} has too many <field> options"),
+                        ));
                     }
                     let Some(name) = opt.attr("name") else {
-                        return Err(ctx.error(oline, &en, format!("rule {id}: <field> needs a name attribute")));
+                        return Err(ctx.error(
+                            oline,
+                            &en,
+                            format!("rule {id}: <field> needs a name attribute"),
+                        ));
                     };
-                    if STATIC_NAMES.iter().any(|s| s.as_bytes().eq_ignore_ascii_case(name)) {
-                        return Err(ctx.error(oline, &en, format!("rule {id}: field '{}' is a static field; use its own option", String::from_utf8_lossy(name))));
+                    if STATIC_NAMES
+                        .iter()
+                        .any(|s| s.as_bytes().eq_ignore_ascii_case(name))
+                    {
+                        return Err(ctx.error(
+                            oline,
+                            &en,
+                            format!(
+                                "rule {id}: field '{}' is a static field; use its own option",
+                                String::from_utf8_lossy(name)
+                            ),
+                        ));
                     }
                     let t = ty(ExprType::OsRegex, ctx);
                     let expr = Expr::compile(t, c, false).map_err(|m| {
-                        ctx.error(oline, &en, format!("rule {id}: bad expression for field '{}': {m}", String::from_utf8_lossy(name)))
+                        ctx.error(
+                            oline,
+                            &en,
+                            format!(
+                                "rule {id}: bad expression for field '{}': {m}",
+                                String::from_utf8_lossy(name)
+                            ),
+                        )
                     })?;
                     rule.fields.push((name.to_vec(), Cond { expr, negate }));
                 }
                 "list" => {
                     if opt.attrs.is_empty() {
-                        return Err(ctx.error(oline, &en, format!("rule {id}: <list> needs a field attribute")));
+                        return Err(ctx.error(
+                            oline,
+                            &en,
+                            format!("rule {id}: <list> needs a field attribute"),
+                        ));
                     }
                     let mut lookup = Lookup::MatchKey;
                     let mut field: Option<ListField> = None;
@@ -710,23 +836,59 @@ impl Rules {
                     for (k, v) in &opt.attrs {
                         if k.eq_ignore_ascii_case(b"lookup") {
                             lookup = Lookup::parse(v).ok_or_else(|| {
-                                ctx.error(oline, &en, format!("rule {id}: invalid list lookup '{}'", String::from_utf8_lossy(v)))
+                                ctx.error(
+                                    oline,
+                                    &en,
+                                    format!(
+                                        "rule {id}: invalid list lookup '{}'",
+                                        String::from_utf8_lossy(v)
+                                    ),
+                                )
                             })?;
                         } else if k.eq_ignore_ascii_case(b"field") {
                             field = Some(list_field(v));
                         } else if k.eq_ignore_ascii_case(b"check_value") {
-                            check = Some(OsMatch::new(v).map_err(|m| ctx.error(oline, &en, format!("rule {id}: {m}")))?);
+                            check =
+                                Some(OsMatch::new(v).map_err(|m| {
+                                    ctx.error(oline, &en, format!("rule {id}: {m}"))
+                                })?);
                         } else {
-                            return Err(ctx.error(oline, &en, format!("rule {id}: invalid list attribute '{}'", String::from_utf8_lossy(k))));
+                            return Err(ctx.error(
+                                oline,
+                                &en,
+                                format!(
+                                    "rule {id}: invalid list attribute '{}'",
+                                    String::from_utf8_lossy(k)
+                                ),
+                            ));
                         }
                     }
                     let Some(field) = field else {
-                        return Err(ctx.error(oline, &en, format!("rule {id}: <list> needs a field attribute")));
+                        return Err(ctx.error(
+                            oline,
+                            &en,
+                            format!("rule {id}: <list> needs a field attribute"),
+                        ));
                     };
-                    match lists.iter().position(|l| l.name.as_bytes() == c || cdb_name(&l.name).as_bytes() == c) {
-                        Some(list) => rule.lists.push(ListCond { field, lookup, list, check }),
+                    match lists
+                        .iter()
+                        .position(|l| l.name.as_bytes() == c || cdb_name(&l.name).as_bytes() == c)
+                    {
+                        Some(list) => rule.lists.push(ListCond {
+                            field,
+                            lookup,
+                            list,
+                            check,
+                        }),
                         None => {
-                            ctx.warn(oline, &en, format!("list '{}' is not loaded; rule {id} is skipped", String::from_utf8_lossy(c)));
+                            ctx.warn(
+                                oline,
+                                &en,
+                                format!(
+                                    "list '{}' is not loaded; rule {id} is skipped",
+                                    String::from_utf8_lossy(c)
+                                ),
+                            );
                             skip = true;
                             break;
                         }
@@ -738,9 +900,18 @@ impl Rules {
                         b"is_valid_crawler" => Compiled::IsValidCrawler,
                         b"check_id_size" => Compiled::CheckIdSize,
                         b"comp_srcuser_dstuser" => Compiled::CompSrcuserDstuser,
-                        b"comp_mswin_targetuser_calleruser_diff" => Compiled::CompMswinTargetuserCalleruserDiff,
+                        b"comp_mswin_targetuser_calleruser_diff" => {
+                            Compiled::CompMswinTargetuserCalleruserDiff
+                        }
                         other => {
-                            return Err(ctx.error(oline, &en, format!("rule {id}: compiled rule '{}' not found", String::from_utf8_lossy(other))))
+                            return Err(ctx.error(
+                                oline,
+                                &en,
+                                format!(
+                                    "rule {id}: compiled rule '{}' not found",
+                                    String::from_utf8_lossy(other)
+                                ),
+                            ))
                         }
                     });
                     rule.alert_opts |= DO_EXTRAINFO;
@@ -755,14 +926,28 @@ impl Rules {
                         b"windows" => Category::Windows,
                         b"ossec" => Category::Ossec,
                         other => {
-                            return Err(ctx.error(oline, &en, format!("rule {id}: invalid category '{}'", String::from_utf8_lossy(other))))
+                            return Err(ctx.error(
+                                oline,
+                                &en,
+                                format!(
+                                    "rule {id}: invalid category '{}'",
+                                    String::from_utf8_lossy(other)
+                                ),
+                            ))
                         }
                     };
                 }
                 "if_sid" => append_opt(&mut rule.if_sid, c),
                 "if_level" => {
                     if !num(c) {
-                        ctx.warn(oline, &en, format!("invalid if_level '{}' in rule {id}; rule skipped", String::from_utf8_lossy(c)));
+                        ctx.warn(
+                            oline,
+                            &en,
+                            format!(
+                                "invalid if_level '{}' in rule {id}; rule skipped",
+                                String::from_utf8_lossy(c)
+                            ),
+                        );
                         skip = true;
                         break;
                     }
@@ -780,11 +965,21 @@ impl Rules {
                 "if_matched_sid" => {
                     rule.context = true;
                     if !num(c) {
-                        ctx.warn(oline, &en, format!("invalid if_matched_sid '{}' in rule {id}; rule skipped", String::from_utf8_lossy(c)));
+                        ctx.warn(
+                            oline,
+                            &en,
+                            format!(
+                                "invalid if_matched_sid '{}' in rule {id}; rule skipped",
+                                String::from_utf8_lossy(c)
+                            ),
+                        );
                         skip = true;
                         break;
                     }
-                    rule.if_matched_sid = std::str::from_utf8(c).ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+                    rule.if_matched_sid = std::str::from_utf8(c)
+                        .ok()
+                        .and_then(|s| s.parse().ok())
+                        .unwrap_or(0);
                 }
                 "check_diff" => {
                     rule.context = true;
@@ -796,7 +991,11 @@ impl Rules {
                 "same_field" => rule.same_fields.push(c.to_vec()),
                 "not_same_field" | "different_field" => rule.not_same_fields.push(c.to_vec()),
                 "same_agent" | "not_same_agent" => {
-                    ctx.warn(oline, &en, format!("<{lname}> is deprecated and has no effect"));
+                    ctx.warn(
+                        oline,
+                        &en,
+                        format!("<{lname}> is deprecated and has no effect"),
+                    );
                 }
                 "options" => match c {
                     b"alert_by_email" => rule.alert_opts |= DO_MAILALERT,
@@ -815,7 +1014,14 @@ impl Rules {
                     b"no_full_log" => rule.alert_opts |= NO_FULL_LOG,
                     b"no_counter" => rule.alert_opts |= NO_COUNTER,
                     other => {
-                        return Err(ctx.error(oline, &en, format!("rule {id}: invalid option '{}'", String::from_utf8_lossy(other))))
+                        return Err(ctx.error(
+                            oline,
+                            &en,
+                            format!(
+                                "rule {id}: invalid option '{}'",
+                                String::from_utf8_lossy(other)
+                            ),
+                        ))
                     }
                 },
                 "ignore" | "check_if_ignored" => {
@@ -823,7 +1029,14 @@ impl Rules {
                     for raw in c.split(|&b| b == b',') {
                         let w = crate::util::first_word(raw);
                         if w.is_empty() {
-                            return Err(ctx.error(oline, &en, format!("rule {id}: wrong <{lname}> option '{}'", String::from_utf8_lossy(c))));
+                            return Err(ctx.error(
+                                oline,
+                                &en,
+                                format!(
+                                    "rule {id}: wrong <{lname}> option '{}'",
+                                    String::from_utf8_lossy(c)
+                                ),
+                            ));
                         }
                         words.push(w.to_vec());
                     }
@@ -834,7 +1047,13 @@ impl Rules {
                     }
                 }
                 "mitre" => {
-                    self.load_mitre(ctx, opt, &mut rule, &mut mitre_new_format, &mut mitre_deprecated)?;
+                    self.load_mitre(
+                        ctx,
+                        opt,
+                        &mut rule,
+                        &mut mitre_new_format,
+                        &mut mitre_deprecated,
+                    )?;
                 }
                 _ => {
                     let sf = same_diff_bits(el);
@@ -850,7 +1069,11 @@ impl Rules {
                             rule.alert_opts |= SAME_EXTRAINFO;
                         }
                         None => {
-                            return Err(ctx.error(oline, &en, format!("invalid option '{en}' for rule {id}")));
+                            return Err(ctx.error(
+                                oline,
+                                &en,
+                                format!("invalid option '{en}' for rule {id}"),
+                            ));
                         }
                     }
                 }
@@ -862,7 +1085,14 @@ impl Rules {
                     b.is_ascii_digit() || b == b',' || b == b' ' || (b == b'\n' && i == s.len() - 1)
                 });
             if !valid {
-                ctx.warn(line, "if_sid", format!("invalid if_sid '{}' in rule {id}; rule skipped", String::from_utf8_lossy(s)));
+                ctx.warn(
+                    line,
+                    "if_sid",
+                    format!(
+                        "invalid if_sid '{}' in rule {id}; rule skipped",
+                        String::from_utf8_lossy(s)
+                    ),
+                );
                 skip = true;
             }
         }
@@ -879,23 +1109,46 @@ impl Rules {
         if !rule.not_same_fields.is_empty() {
             rule.different_field |= 1 << 17;
         }
-        if (rule.check_diff || rule.global_frequency || rule.same_field != 0 || rule.different_field != 0 || rule.frequency != 0)
+        if (rule.check_diff
+            || rule.global_frequency
+            || rule.same_field != 0
+            || rule.different_field != 0
+            || rule.frequency != 0)
             && !rule.context
         {
-            return Err(ctx.error(line, "rule", format!("rule {id}: frequency/same/different options need an if_matched_* option")));
+            return Err(ctx.error(
+                line,
+                "rule",
+                format!("rule {id}: frequency/same/different options need an if_matched_* option"),
+            ));
         }
         // Compile the text options in Wazuh's order.
-        let compile = |tmp: &Tmp, key: &'static str, ctx: &mut Ctx| -> Result<Option<Cond>, LoadError> {
-            match tmp.text.get(key) {
-                None => Ok(None),
-                Some((text, negate, ty)) => {
-                    let t = ty.unwrap_or(ExprType::OsMatch);
-                    Expr::compile(t, text, false)
-                        .map(|expr| Some(Cond { expr, negate: *negate }))
-                        .map_err(|m| ctx.error(line, key, format!("rule {id}: bad <{key}> '{}': {m}", String::from_utf8_lossy(text))))
+        let compile =
+            |tmp: &Tmp, key: &'static str, ctx: &mut Ctx| -> Result<Option<Cond>, LoadError> {
+                match tmp.text.get(key) {
+                    None => Ok(None),
+                    Some((text, negate, ty)) => {
+                        let t = ty.unwrap_or(ExprType::OsMatch);
+                        Expr::compile(t, text, false)
+                            .map(|expr| {
+                                Some(Cond {
+                                    expr,
+                                    negate: *negate,
+                                })
+                            })
+                            .map_err(|m| {
+                                ctx.error(
+                                    line,
+                                    key,
+                                    format!(
+                                        "rule {id}: bad <{key}> '{}': {m}",
+                                        String::from_utf8_lossy(text)
+                                    ),
+                                )
+                            })
+                    }
                 }
-            }
-        };
+            };
         rule.regex = compile(&tmp, "regex", ctx)?;
         rule.match_ = compile(&tmp, "match", ctx)?;
         rule.id_opt = compile(&tmp, "id", ctx)?;
@@ -913,11 +1166,16 @@ impl Rules {
         rule.location = compile(&tmp, "location", ctx)?;
         rule.action = compile(&tmp, "action", ctx)?;
         if let Some(g) = &if_matched_group_text {
-            rule.if_matched_group = Some(OsMatch::new(g).map_err(|m| ctx.error(line, "if_matched_group", m))?);
+            rule.if_matched_group =
+                Some(OsMatch::new(g).map_err(|m| ctx.error(line, "if_matched_group", m))?);
         }
         if let Some(r) = &if_matched_regex_text {
             rule.if_matched_regex = Some(OsRegex::new(r, false).map_err(|m| {
-                ctx.error(line, "if_matched_regex", format!("rule {id}: bad if_matched_regex: {m}"))
+                ctx.error(
+                    line,
+                    "if_matched_regex",
+                    format!("rule {id}: bad if_matched_regex: {m}"),
+                )
             })?);
         }
         rule.protocol = compile(&tmp, "protocol", ctx)?;
@@ -948,14 +1206,22 @@ impl Rules {
         for m in &opt.children {
             if m.is("id") {
                 if m.content.is_empty() {
-                    ctx.warn(m.line, "id", format!("empty MITRE technique id in rule {id}"));
+                    ctx.warn(
+                        m.line,
+                        "id",
+                        format!("empty MITRE technique id in rule {id}"),
+                    );
                     failure = true;
                 } else {
                     has_id = true;
                 }
             } else if m.is("tacticID") {
                 if m.content.is_empty() {
-                    ctx.warn(m.line, "tacticID", format!("empty MITRE tactic id in rule {id}"));
+                    ctx.warn(
+                        m.line,
+                        "tacticID",
+                        format!("empty MITRE tactic id in rule {id}"),
+                    );
                     failure = true;
                 } else {
                     has_tactic = true;
@@ -963,14 +1229,25 @@ impl Rules {
                 }
             } else if m.is("techniqueID") {
                 if m.content.is_empty() {
-                    ctx.warn(m.line, "techniqueID", format!("empty MITRE technique id in rule {id}"));
+                    ctx.warn(
+                        m.line,
+                        "techniqueID",
+                        format!("empty MITRE technique id in rule {id}"),
+                    );
                     failure = true;
                 } else {
                     has_technique = true;
                     n_technique += 1;
                 }
             } else {
-                ctx.warn(m.line, &m.name_str(), format!("invalid <mitre> option '{}' in rule {id}; block discarded", m.name_str()));
+                ctx.warn(
+                    m.line,
+                    &m.name_str(),
+                    format!(
+                        "invalid <mitre> option '{}' in rule {id}; block discarded",
+                        m.name_str()
+                    ),
+                );
                 failure = true;
             }
         }
@@ -980,7 +1257,11 @@ impl Rules {
                     ctx.warn(opt.line, "mitre", format!("rule {id} mixes old and new MITRE formats in one block; block discarded"));
                     failure = true;
                 } else if *new_format {
-                    ctx.warn(opt.line, "mitre", format!("rule {id} mixes old and new MITRE formats; old ids discarded"));
+                    ctx.warn(
+                        opt.line,
+                        "mitre",
+                        format!("rule {id} mixes old and new MITRE formats; old ids discarded"),
+                    );
                     rule.mitre_ids.clear();
                     failure = true;
                 } else {
@@ -998,10 +1279,18 @@ impl Rules {
                     }
                 }
             } else if has_technique {
-                ctx.warn(opt.line, "mitre", format!("rule {id}: MITRE tacticID missing"));
+                ctx.warn(
+                    opt.line,
+                    "mitre",
+                    format!("rule {id}: MITRE tacticID missing"),
+                );
                 failure = true;
             } else if has_tactic {
-                ctx.warn(opt.line, "mitre", format!("rule {id}: MITRE techniqueID missing"));
+                ctx.warn(
+                    opt.line,
+                    "mitre",
+                    format!("rule {id}: MITRE techniqueID missing"),
+                );
                 failure = true;
             }
         }
@@ -1040,11 +1329,21 @@ impl Rules {
         let line = rule.line;
         if self.by_id.contains_key(&id) {
             if !overwrite {
-                ctx.warn(line, "rule", format!("rule id {id} is duplicated; only the first definition is used"));
+                ctx.warn(
+                    line,
+                    "rule",
+                    format!("rule id {id} is duplicated; only the first definition is used"),
+                );
                 return;
             }
         } else if overwrite {
-            ctx.warn(line, "rule", format!("rule {id} does not exist and cannot be overwritten; it is added as a new rule"));
+            ctx.warn(
+                line,
+                "rule",
+                format!(
+                    "rule {id} does not exist and cannot be overwritten; it is added as a new rule"
+                ),
+            );
             overwrite = false;
         }
         if overwrite {
@@ -1118,7 +1417,14 @@ impl Rules {
     }
 
     /// `_AddtoRule` over a sibling list (`None` = the top level).
-    fn add_to_rule(&mut self, sid: u32, level: i32, group: Option<&[u8]>, list: Option<usize>, rule: usize) -> bool {
+    fn add_to_rule(
+        &mut self,
+        sid: u32,
+        level: i32,
+        group: Option<&[u8]>,
+        list: Option<usize>,
+        rule: usize,
+    ) -> bool {
         let mut r_code = false;
         let len = match list {
             None => self.top.len(),
@@ -1138,7 +1444,9 @@ impl Rules {
                     return true;
                 }
             } else if let Some(g) = group {
-                if word_match(g, &self.list[nrule].group) && self.list[nrule].id != self.list[rule].id {
+                if word_match(g, &self.list[nrule].group)
+                    && self.list[nrule].id != self.list[rule].id
+                {
                     self.add_as_child_of(node, rule);
                     r_code = true;
                 }
@@ -1155,7 +1463,9 @@ impl Rules {
                 self.add_as_child_of(node, rule);
                 return true;
             }
-            if !self.nodes[node].children.is_empty() && self.add_to_rule(sid, level, group, Some(node), rule) {
+            if !self.nodes[node].children.is_empty()
+                && self.add_to_rule(sid, level, group, Some(node), rule)
+            {
                 r_code = true;
             }
             // The list may have grown if the rule was inserted into it
@@ -1185,13 +1495,26 @@ impl Rules {
                             .take_while(|b| b.is_ascii_digit())
                             .copied()
                             .collect();
-                        let sid: u32 = std::str::from_utf8(&digits).ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+                        let sid: u32 = std::str::from_utf8(&digits)
+                            .ok()
+                            .and_then(|s| s.parse().ok())
+                            .unwrap_or(0);
                         if !self.add_to_rule(sid, 0, None, None, rule) {
                             if implied {
-                                ctx.warn(line, "if_matched_sid", format!("rule {id}: watched rule {sid} not found; rule skipped"));
+                                ctx.warn(
+                                    line,
+                                    "if_matched_sid",
+                                    format!(
+                                        "rule {id}: watched rule {sid} not found; rule skipped"
+                                    ),
+                                );
                                 return false;
                             }
-                            ctx.warn(line, "if_sid", format!("rule {id}: parent rule {sid} not found"));
+                            ctx.warn(
+                                line,
+                                "if_sid",
+                                format!("rule {id}: parent rule {sid} not found"),
+                            );
                         } else {
                             added = true;
                         }
@@ -1206,32 +1529,58 @@ impl Rules {
                 p += 1;
             }
             if !added {
-                ctx.warn(line, "if_sid", format!("rule {id}: none of the if_sid parents exist; rule skipped"));
+                ctx.warn(
+                    line,
+                    "if_sid",
+                    format!("rule {id}: none of the if_sid parents exist; rule skipped"),
+                );
                 return false;
             }
             return true;
         }
         if let Some(if_level) = self.list[rule].if_level.clone() {
-            let l: i32 = std::str::from_utf8(&if_level).ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+            let l: i32 = std::str::from_utf8(&if_level)
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
             if l == 0 {
-                ctx.warn(line, "if_level", format!("rule {id}: invalid if_level; rule skipped"));
+                ctx.warn(
+                    line,
+                    "if_level",
+                    format!("rule {id}: invalid if_level; rule skipped"),
+                );
                 return false;
             }
             if !self.add_to_rule(0, l * 100, None, None, rule) {
-                ctx.warn(line, "if_level", format!("rule {id}: no rule with level {l} or above; rule skipped"));
+                ctx.warn(
+                    line,
+                    "if_level",
+                    format!("rule {id}: no rule with level {l} or above; rule skipped"),
+                );
                 return false;
             }
             return true;
         }
         if let Some(g) = self.list[rule].if_group.clone() {
             if !self.add_to_rule(0, 0, Some(&g), None, rule) {
-                ctx.warn(line, "if_group", format!("rule {id}: no rule in group '{}'; rule skipped", String::from_utf8_lossy(&g)));
+                ctx.warn(
+                    line,
+                    "if_group",
+                    format!(
+                        "rule {id}: no rule in group '{}'; rule skipped",
+                        String::from_utf8_lossy(&g)
+                    ),
+                );
                 return false;
             }
             return true;
         }
         if !self.add_to_rule(0, 0, None, None, rule) {
-            ctx.warn(line, "rule", format!("rule {id}: no top-level rule for its category; rule skipped"));
+            ctx.warn(
+                line,
+                "rule",
+                format!("rule {id}: no top-level rule for its category; rule skipped"),
+            );
             return false;
         }
         true
@@ -1294,13 +1643,25 @@ impl Rules {
         let id = new.id;
         let old = &self.list[existing];
         if new.if_sid.is_some() && new.if_matched_sid == 0 && old.if_sid != new.if_sid {
-            ctx.warn(new.line, "if_sid", format!("rule {id}: if_sid cannot be overwritten"));
+            ctx.warn(
+                new.line,
+                "if_sid",
+                format!("rule {id}: if_sid cannot be overwritten"),
+            );
         }
         if new.if_level.is_some() && old.if_level != new.if_level {
-            ctx.warn(new.line, "if_level", format!("rule {id}: if_level cannot be overwritten"));
+            ctx.warn(
+                new.line,
+                "if_level",
+                format!("rule {id}: if_level cannot be overwritten"),
+            );
         }
         if new.if_matched_sid != 0 && old.if_matched_sid != new.if_matched_sid {
-            ctx.warn(new.line, "if_matched_sid", format!("rule {id}: if_matched_sid cannot be overwritten"));
+            ctx.warn(
+                new.line,
+                "if_matched_sid",
+                format!("rule {id}: if_matched_sid cannot be overwritten"),
+            );
         }
         let old = self.list[existing].clone();
         let mut merged = new;
@@ -1378,7 +1739,14 @@ fn check_negate(ctx: &mut Ctx, opt: &Node, id: u32) -> bool {
         Some(v) if v.eq_ignore_ascii_case(b"yes") => true,
         Some(v) if v.eq_ignore_ascii_case(b"no") => false,
         Some(v) => {
-            ctx.warn(opt.line, &opt.name_str(), format!("rule {id}: invalid negate value '{}' (treated as no)", String::from_utf8_lossy(v)));
+            ctx.warn(
+                opt.line,
+                &opt.name_str(),
+                format!(
+                    "rule {id}: invalid negate value '{}' (treated as no)",
+                    String::from_utf8_lossy(v)
+                ),
+            );
             false
         }
     }

@@ -51,7 +51,9 @@ fn parse_hour(s: &[u8], i: &mut usize) -> Option<[u8; 5]> {
     let digits_start = *i;
     let mut hour: i32 = 0;
     while at(*i).is_ascii_digit() {
-        hour = hour.saturating_mul(10).saturating_add((at(*i) - b'0') as i32);
+        hour = hour
+            .saturating_mul(10)
+            .saturating_add((at(*i) - b'0') as i32);
         *i += 1;
     }
     if !(0..24).contains(&hour) || *i - digits_start > 2 {
@@ -60,7 +62,8 @@ fn parse_hour(s: &[u8], i: &mut usize) -> Option<[u8; 5]> {
     let mut min: i32 = 0;
     if at(*i) == b':' {
         *i += 1;
-        if (!at(*i).is_ascii_digit() || !at(*i + 1).is_ascii_digit()) && at(*i + 2).is_ascii_digit() {
+        if (!at(*i).is_ascii_digit() || !at(*i + 1).is_ascii_digit()) && at(*i + 2).is_ascii_digit()
+        {
             return None;
         }
         let mut k = *i;
@@ -201,9 +204,9 @@ impl WeekDays {
         let mut days = [false; 7];
         while i < s.len() {
             let rest = &s[i..];
-            let (name, d) = NAMES
-                .iter()
-                .find(|(n, _)| rest.len() >= n.len() && rest[..n.len()].eq_ignore_ascii_case(n.as_bytes()))?;
+            let (name, d) = NAMES.iter().find(|(n, _)| {
+                rest.len() >= n.len() && rest[..n.len()].eq_ignore_ascii_case(n.as_bytes())
+            })?;
             match d {
                 7 => (1..=5).for_each(|k| days[k] = true),
                 8 => {

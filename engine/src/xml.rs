@@ -422,22 +422,22 @@ impl Vars {
     /// children), defining variables and substituting `$NAME` as Wazuh does.
     fn apply(&mut self, node: &mut Node) -> Result<(), XmlError> {
         if node.is_var {
+            // Wazuh looks at the first attribute only, and it must be `name`.
             let mut name = None;
-            for (k, v) in &node.attrs {
-                if k.eq_ignore_ascii_case(b"name") {
-                    if v.len() >= MAX_VAR_NAME {
-                        return Err(XmlError {
-                            line: node.line,
-                            message: "invalid variable name size".into(),
-                        });
-                    }
-                    name = Some(v.clone());
-                    break;
+            if let Some((k, v)) = node.attrs.first() {
+                if !k.eq_ignore_ascii_case(b"name") {
+                    return Err(XmlError {
+                        line: node.line,
+                        message: "only \"name\" is allowed as an attribute for a variable".into(),
+                    });
                 }
-                return Err(XmlError {
-                    line: node.line,
-                    message: "only \"name\" is allowed as an attribute for a variable".into(),
-                });
+                if v.len() >= MAX_VAR_NAME {
+                    return Err(XmlError {
+                        line: node.line,
+                        message: "invalid variable name size".into(),
+                    });
+                }
+                name = Some(v.clone());
             }
             let Some(name) = name else {
                 return Err(XmlError {

@@ -73,7 +73,14 @@ fn alert_json(rs: &Arc<Ruleset>, mode: Mode, events: &[&str]) -> Vec<serde_json:
             id: "i",
             manager: "m",
         };
-        write_alert(e.ruleset(), e.event(), e.outcome(), &meta, mode == Mode::Logtest, &mut buf);
+        write_alert(
+            e.ruleset(),
+            e.event(),
+            e.outcome(),
+            &meta,
+            mode == Mode::Logtest,
+            &mut buf,
+        );
         out.push(serde_json::from_slice(&buf).expect("valid JSON"));
     }
     out
@@ -102,10 +109,21 @@ fn frequency_fires_on_nth_then_every_nth() {
 #[test]
 fn frequency_alert_carries_previous_output() {
     let rs = ruleset(FREQ);
-    let a = alert_json(&rs, Mode::Analysisd, &[r#"{"t":"f","n":1}"#, r#"{"t":"f","n":2}"#, r#"{"t":"f","n":3}"#]);
+    let a = alert_json(
+        &rs,
+        Mode::Analysisd,
+        &[
+            r#"{"t":"f","n":1}"#,
+            r#"{"t":"f","n":2}"#,
+            r#"{"t":"f","n":3}"#,
+        ],
+    );
     assert_eq!(a[2]["rule"]["id"], "100131");
     assert_eq!(a[2]["rule"]["frequency"], 3);
-    assert_eq!(a[2]["previous_output"], "{\"t\":\"f\",\"n\":2}\n{\"t\":\"f\",\"n\":1}");
+    assert_eq!(
+        a[2]["previous_output"],
+        "{\"t\":\"f\",\"n\":2}\n{\"t\":\"f\",\"n\":1}"
+    );
     assert!(a[1].get("previous_output").is_none());
 }
 
@@ -121,7 +139,10 @@ fn if_matched_sid_without_frequency_fires_every_time() {
 </group>"#,
     );
     let evs: Vec<(&str, i64)> = (0..5).map(|i| (r#"{"t":"m"}"#, 100 + i)).collect();
-    assert_eq!(ids(&run(&rs, Mode::Analysisd, &evs)), [100132, 100133, 100133, 100133, 100133]);
+    assert_eq!(
+        ids(&run(&rs, Mode::Analysisd, &evs)),
+        [100132, 100133, 100133, 100133, 100133]
+    );
     let a = alert_json(&rs, Mode::Analysisd, &[r#"{"t":"m"}"#, r#"{"t":"m"}"#]);
     assert_eq!(a[1]["rule"]["frequency"], 2);
     assert!(a[1].get("previous_output").is_none());
@@ -138,7 +159,10 @@ fn if_matched_group_substring() {
 </group>"#,
     );
     let evs: Vec<(&str, i64)> = (0..3).map(|i| (r#"{"t":"g"}"#, 100 + i)).collect();
-    assert_eq!(ids(&run(&rs, Mode::Analysisd, &evs)), [100134, 100135, 100135]);
+    assert_eq!(
+        ids(&run(&rs, Mode::Analysisd, &evs)),
+        [100134, 100135, 100135]
+    );
 }
 
 /// same_field needs the field in both events with equal values;
@@ -158,7 +182,10 @@ fn same_and_different_field() {
         (r#"{"t":"s"}"#, 103),
         (r#"{"t":"s"}"#, 104),
     ];
-    assert_eq!(ids(&run(&rs, Mode::Analysisd, &evs)), [100136, 100136, 100137, 100136, 100136]);
+    assert_eq!(
+        ids(&run(&rs, Mode::Analysisd, &evs)),
+        [100136, 100136, 100137, 100136, 100136]
+    );
 
     let rs = ruleset(
         r#"<group name="vtest,">
@@ -173,7 +200,10 @@ fn same_and_different_field() {
         (r#"{"t":"s"}"#, 103),
         (r#"{"t":"s","u":"c"}"#, 104),
     ];
-    assert_eq!(ids(&run(&rs, Mode::Analysisd, &evs)), [100136, 100136, 100137, 100137, 100137]);
+    assert_eq!(
+        ids(&run(&rs, Mode::Analysisd, &evs)),
+        [100136, 100136, 100137, 100137, 100137]
+    );
 }
 
 /// The timeframe is measured between arrival times; a gap longer than it
@@ -188,7 +218,10 @@ fn timeframe_gap() {
     );
     let e = r#"{"t":"w"}"#;
     let evs = [(e, 100), (e, 106), (e, 106), (e, 106), (e, 112), (e, 112)];
-    assert_eq!(ids(&run(&rs, Mode::Analysisd, &evs)), [100140, 100140, 100141, 100141, 100140, 100141]);
+    assert_eq!(
+        ids(&run(&rs, Mode::Analysisd, &evs)),
+        [100140, 100140, 100141, 100141, 100140, 100141]
+    );
 }
 
 const IGNORE: &str = r#"<group name="vtest,">
@@ -203,10 +236,16 @@ fn ignore_window_analysisd_and_logtest() {
     let rs = ruleset(IGNORE);
     let e = r#"{"t":"i","k":"1"}"#;
     let evs = [(e, 100), (e, 100), (e, 100), (e, 106), (e, 106)];
-    assert_eq!(ids(&run(&rs, Mode::Analysisd, &evs)), [100139, 100138, 100138, 100139, 100138]);
+    assert_eq!(
+        ids(&run(&rs, Mode::Analysisd, &evs)),
+        [100139, 100138, 100138, 100139, 100138]
+    );
     let lt = run(&rs, Mode::Logtest, &evs);
     assert_eq!(ids(&lt), [100139; 5]);
-    assert_eq!(lt.iter().map(|x| x.2).collect::<Vec<_>>(), [true, false, false, true, true]);
+    assert_eq!(
+        lt.iter().map(|x| x.2).collect::<Vec<_>>(),
+        [true, false, false, true, true]
+    );
 }
 
 /// Level-0 children are tried first and end the search silently; a
@@ -231,7 +270,15 @@ fn level_zero_first_and_noalert_transparent() {
         (r#"{"t":"n","k":"1"}"#, 1),
     ];
     let lt = run(&rs, Mode::Logtest, &evs);
-    assert_eq!(lt, [(100124, 0, false), (100122, 3, true), (100128, 2, false), (100127, 10, true)]);
+    assert_eq!(
+        lt,
+        [
+            (100124, 0, false),
+            (100122, 3, true),
+            (100128, 2, false),
+            (100127, 10, true)
+        ]
+    );
     let ad = run(&rs, Mode::Analysisd, &evs);
     assert_eq!(ids(&ad), [0, 100122, 100128, 100127]);
 }
@@ -277,13 +324,19 @@ fn json_decoding_and_description() {
             r#"{"arr":["a","b"],"e":[],"es":"","eo":{}}"#,
         ],
     );
-    assert_eq!(a[0]["rule"]["description"], "s=1.2.3.4 u= du=bob n=7 m= xs=5.6.7.8 T=stat");
+    assert_eq!(
+        a[0]["rule"]["description"],
+        "s=1.2.3.4 u= du=bob n=7 m= xs=5.6.7.8 T=stat"
+    );
     assert_eq!(
         a[0]["data"].to_string(),
         r#"{"srcip":"1.2.3.4","dstuser":"bob","t":"stat","x":{"srcip":"5.6.7.8"},"n":"7"}"#
     );
     assert_eq!(a[0]["location"], "myloc");
-    assert_eq!(a[1]["rule"]["description"], "n=1.500000 i=42 big=3000000000.000000");
+    assert_eq!(
+        a[1]["rule"]["description"],
+        "n=1.500000 i=42 big=3000000000.000000"
+    );
     assert_eq!(a[1]["data"]["neg"], "-7");
     assert_eq!(a[2]["rule"]["id"], "100162");
     assert_eq!(a[2]["data"].to_string(), r#"{"arr":["a","b"],"e":[]}"#);
@@ -348,5 +401,9 @@ fn correlation_store_is_bounded() {
         e.process(b"stdin", br#"{"t":"f"}"#, 100 + i / 1000, 0);
         assert!(e.stored_events() <= 2048);
     }
-    assert!(e.stored_events() >= 1000 && e.stored_events() < 2048, "{}", e.stored_events());
+    assert!(
+        e.stored_events() >= 1000 && e.stored_events() < 2048,
+        "{}",
+        e.stored_events()
+    );
 }

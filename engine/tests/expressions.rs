@@ -13,7 +13,9 @@ struct Case {
 }
 
 fn table(name: &str) -> Vec<Case> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name);
     let text = std::fs::read_to_string(&path).expect("table");
     let mut cases = Vec::new();
     for (i, l) in text.lines().enumerate() {
@@ -42,9 +44,18 @@ fn check_matches(name: &str, ty: ExprType) {
         let compiled = Expr::compile(ty, c.pattern.as_bytes(), false);
         let got = match compiled {
             Err(_) => "error".to_string(),
-            Ok(e) => if e.is_match(c.subject.as_bytes()) { "match" } else { "no" }.to_string(),
+            Ok(e) => if e.is_match(c.subject.as_bytes()) {
+                "match"
+            } else {
+                "no"
+            }
+            .to_string(),
         };
-        assert_eq!(got, c.expected, "{name}:{}: {:?} on {:?}", c.line, c.pattern, c.subject);
+        assert_eq!(
+            got, c.expected,
+            "{name}:{}: {:?} on {:?}",
+            c.line, c.pattern, c.subject
+        );
     }
 }
 
@@ -73,7 +84,11 @@ fn osregex_table() {
                 "" => Vec::new(),
                 w => w.split('|').map(|s| s.to_string()).collect(),
             };
-            assert_eq!(caps, want, "osregex.txt:{}: {:?} on {:?}", c.line, c.pattern, c.subject);
+            assert_eq!(
+                caps, want,
+                "osregex.txt:{}: {:?} on {:?}",
+                c.line, c.pattern, c.subject
+            );
             continue;
         } else {
             match OsRegex::new(c.pattern.as_bytes(), false) {
@@ -87,7 +102,11 @@ fn osregex_table() {
                 }
             }
         };
-        assert_eq!(got, c.expected, "osregex.txt:{}: {:?} on {:?}", c.line, c.pattern, c.subject);
+        assert_eq!(
+            got, c.expected,
+            "osregex.txt:{}: {:?} on {:?}",
+            c.line, c.pattern, c.subject
+        );
     }
 }
 
@@ -108,6 +127,10 @@ fn ip_table() {
         } else {
             "no"
         };
-        assert_eq!(got, c.expected, "ip.txt:{}: {:?} on {:?}", c.line, c.pattern, c.subject);
+        assert_eq!(
+            got, c.expected,
+            "ip.txt:{}: {:?} on {:?}",
+            c.line, c.pattern, c.subject
+        );
     }
 }

@@ -66,7 +66,10 @@ pub fn read(path: &Path) -> Vec<u8> {
 pub fn json_lines(data: &[u8]) -> Vec<Value> {
     data.split(|&c| c == b'\n')
         .filter(|l| !l.iter().all(|c| c.is_ascii_whitespace()))
-        .map(|l| serde_json::from_slice(l).unwrap_or_else(|e| panic!("bad JSON line: {e}: {}", String::from_utf8_lossy(l))))
+        .map(|l| {
+            serde_json::from_slice(l)
+                .unwrap_or_else(|e| panic!("bad JSON line: {e}: {}", String::from_utf8_lossy(l)))
+        })
         .collect()
 }
 
@@ -80,7 +83,9 @@ pub fn normalize(mut a: Value, expected_has_mitre: bool, extra: &[&str]) -> Valu
         if let Some(p) = o.get_mut("predecoder").and_then(|p| p.as_object_mut()) {
             p.remove("timestamp");
         }
-        if o.get("predecoder").is_some_and(|p| p.as_object().is_some_and(|m| m.is_empty())) {
+        if o.get("predecoder")
+            .is_some_and(|p| p.as_object().is_some_and(|m| m.is_empty()))
+        {
             o.remove("predecoder");
         }
         if !expected_has_mitre {
@@ -106,15 +111,22 @@ pub fn normalize(mut a: Value, expected_has_mitre: bool, extra: &[&str]) -> Valu
 pub fn compare_alerts(expected: &[Value], actual: &[Value], extra: &[&str]) -> Vec<String> {
     let mut problems = Vec::new();
     if expected.len() != actual.len() {
-        problems.push(format!("expected {} alerts, got {}", expected.len(), actual.len()));
+        problems.push(format!(
+            "expected {} alerts, got {}",
+            expected.len(),
+            actual.len()
+        ));
     }
     for (i, (e, a)) in expected.iter().zip(actual).enumerate() {
         let has_mitre = e.pointer("/rule/mitre").is_some();
         let en = normalize(e.clone(), true, extra);
         let an = normalize(a.clone(), has_mitre, extra);
         // Serialised comparison: key order counts too ("line for line").
-        if en.to_string() != an.to_string() {
-            problems.push(format!("alert {i} differs:\n  expected {en}\n  actual   {an}"));
+        let (es, as_) = (en.to_string(), an.to_string());
+        if es != as_ {
+            problems.push(format!(
+                "alert {i} differs:\n  expected {en}\n  actual   {an}"
+            ));
             if problems.len() > 5 {
                 break;
             }

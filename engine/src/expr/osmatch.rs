@@ -34,10 +34,7 @@ impl OsMatch {
     /// pattern), but Wazuh rejects patterns over 2048 bytes.
     pub fn new(pattern: &[u8]) -> Result<OsMatch, String> {
         if pattern.len() > super::PATTERN_MAX {
-            return Err(format!(
-                "pattern longer than {} bytes",
-                super::PATTERN_MAX
-            ));
+            return Err(format!("pattern longer than {} bytes", super::PATTERN_MAX));
         }
         let (negate, body) = match pattern.first() {
             Some(b'!') => (true, &pattern[1..]),
@@ -185,7 +182,10 @@ mod tests {
     #[test]
     fn word_match_cases() {
         assert!(word_match(b"CDEF_z", b"vtest,abcdef_zz,"));
-        assert!(word_match(b"nomatch|authentication_failed", b"syslog,authentication_failed,"));
+        assert!(word_match(
+            b"nomatch|authentication_failed",
+            b"syslog,authentication_failed,"
+        ));
         assert!(!word_match(b"xyz", b"syslog,"));
         assert!(word_match(b"^sys", b"syslog,"));
         assert!(!word_match(b"^log", b"syslog,"));

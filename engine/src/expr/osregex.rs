@@ -201,7 +201,10 @@ impl OsRegex {
             let prefix: Vec<u8> = if begin {
                 Vec::new()
             } else {
-                code.iter().take_while(|&&c| c != b'\\' && c != b'(').copied().collect()
+                code.iter()
+                    .take_while(|&&c| c != b'\\' && c != b'(')
+                    .copied()
+                    .collect()
             };
             code.extend_from_slice(&[0; PAD]);
             alts.push(Alt {
@@ -343,11 +346,7 @@ fn run(alt: &Alt, s: &[u8], mut marks: Option<&mut Vec<Option<usize>>>) -> Optio
         }
         'body: {
             match at(pt) {
-                0 => {
-                    if !alt.end {
-                        return r_code;
-                    }
-                }
+                0 if !alt.end => return r_code,
                 b'(' => {
                     mark(&mut marks, pt, st);
                     pt += 1;
@@ -390,7 +389,11 @@ fn run(alt: &Alt, s: &[u8], mut marks: Option<&mut Vec<Option<usize>>>) -> Optio
                         }
                         if ok_here >= 0 {
                             if has_marks && at(next_pt - 1) == b'(' {
-                                let v = if regex_matched && ok_here == 1 { st + 1 } else { st };
+                                let v = if regex_matched && ok_here == 1 {
+                                    st + 1
+                                } else {
+                                    st
+                                };
                                 mark(&mut marks, next_pt - 1, v);
                             }
                             if at(next_pt) == 0 {
@@ -415,7 +418,8 @@ fn run(alt: &Alt, s: &[u8], mut marks: Option<&mut Vec<Option<usize>>>) -> Optio
                     }
                     r_code = Some(st);
                     break 'body;
-                } else if (at(pt + 2) == 0 || at(pt + 3) == 0) && regex_matched && r_code.is_some() {
+                } else if (at(pt + 2) == 0 || at(pt + 3) == 0) && regex_matched && r_code.is_some()
+                {
                     r_code = Some(st);
                     if !alt.end {
                         return r_code;
@@ -486,29 +490,38 @@ fn run(alt: &Alt, s: &[u8], mut marks: Option<&mut Vec<Option<usize>>>) -> Optio
     if eof(&mut p) {
         return r_code;
     }
-    if at(p) == b'\\' && regex_matched && {
-        p += 2;
-        is_plus(at(p))
-    } && {
-        p += 1;
-        eof(&mut p)
-            || (at(p) == b'\\' && {
-                p += 2;
-                at(p) == b'*'
-            } && {
-                p += 1;
-                eof(&mut p)
-            })
-    } {
+    if at(p) == b'\\'
+        && regex_matched
+        && {
+            p += 2;
+            is_plus(at(p))
+        }
+        && {
+            p += 1;
+            eof(&mut p)
+                || (at(p) == b'\\'
+                    && {
+                        p += 2;
+                        at(p) == b'*'
+                    }
+                    && {
+                        p += 1;
+                        eof(&mut p)
+                    })
+        }
+    {
         return r_code;
     }
-    if at(p) == b'\\' && {
-        p += 2;
-        at(p) == b'*'
-    } && {
-        p += 1;
-        eof(&mut p)
-    } {
+    if at(p) == b'\\'
+        && {
+            p += 2;
+            at(p) == b'*'
+        }
+        && {
+            p += 1;
+            eof(&mut p)
+        }
+    {
         return r_code;
     }
     None
@@ -519,7 +532,9 @@ mod tests {
     use super::*;
 
     fn m(p: &str, s: &str) -> bool {
-        OsRegex::new(p.as_bytes(), false).unwrap().is_match(s.as_bytes())
+        OsRegex::new(p.as_bytes(), false)
+            .unwrap()
+            .is_match(s.as_bytes())
     }
 
     fn caps(p: &str, s: &str) -> Option<Vec<String>> {
@@ -550,11 +565,23 @@ mod tests {
         assert!(m(r"^a|b$", "cb"));
         assert!(m("ABC", "xabcx"));
         assert!(m(r"^\w+$", "a-b@c_d"));
-        assert_eq!(caps(r"(\S+):(\S+)", "a:b:c"), Some(vec!["a".into(), "b:c".into()]));
+        assert_eq!(
+            caps(r"(\S+):(\S+)", "a:b:c"),
+            Some(vec!["a".into(), "b:c".into()])
+        );
         assert_eq!(caps(r"(\w+)-x", "a-b-x"), Some(vec!["a-b".into()]));
-        assert_eq!(caps(r"(\d+)\.(\d+)", "v12.34"), Some(vec!["1".into(), "".into()]));
-        assert_eq!(caps(r"(\d+).(\d+)", "v12.34"), Some(vec!["12".into(), "34".into()]));
-        assert_eq!(caps(r"(\S+) port", "host1 host2 port"), Some(vec!["host2".into()]));
+        assert_eq!(
+            caps(r"(\d+)\.(\d+)", "v12.34"),
+            Some(vec!["1".into(), "".into()])
+        );
+        assert_eq!(
+            caps(r"(\d+).(\d+)", "v12.34"),
+            Some(vec!["12".into(), "34".into()])
+        );
+        assert_eq!(
+            caps(r"(\S+) port", "host1 host2 port"),
+            Some(vec!["host2".into()])
+        );
         // Only the opening mark is set on an empty subject: a match, no capture.
         assert_eq!(caps(r"(\S*)", ""), Some(vec![]));
         for bad in [r"ab\!", r"a\-b", r"a\/b", "(a(b))", "(a|b)", "a)", "a\\"] {
