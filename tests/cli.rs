@@ -174,3 +174,19 @@ fn help_teaches() {
         "{h}"
     );
 }
+
+/// The README's first command: the shipped sample trail with the shipped
+/// rules gives the story the sample was written to tell.
+#[test]
+fn sample_trail_alerts() {
+    let input = read(&root().join("samples/sample-trail.jsonl"));
+    let out = run(&["analyze", "--clock", "event"], &input);
+    assert!(out.status.success());
+    let ids = rule_ids(&out.stdout);
+    let count = |id: &str| ids.iter().filter(|i| *i == id).count();
+    assert_eq!(
+        [count("80202"), count("80203"), count("80250"), count("80253"), count("80254"), count("80255")],
+        [32, 1, 4, 2, 5, 1]
+    );
+    assert_eq!(ids.len(), 45);
+}
