@@ -303,6 +303,11 @@ fn split_alternatives(work: &[u8]) -> Vec<&[u8]> {
 /// last matched byte) on success. `marks` receives the subject position of
 /// each `(` marker when captures are wanted.
 fn run(alt: &Alt, s: &[u8], mut marks: Option<&mut Vec<Option<usize>>>) -> Option<isize> {
+    // Wazuh's subjects are C strings: they end at the first NUL.
+    let s = match memchr::memchr(0, s) {
+        Some(p) => &s[..p],
+        None => s,
+    };
     let pat = &alt.code;
     let n = s.len() as isize;
     let at = |i: usize| pat[i];
@@ -584,6 +589,10 @@ mod tests {
         );
         // Only the opening mark is set on an empty subject: a match, no capture.
         assert_eq!(caps(r"(\S*)", ""), Some(vec![]));
+        // A NUL ends the subject, as in C (found by the fuzzer).
+        let r = OsRegex::new(b"$", true).unwrap();
+        assert!(r.find(b"\0\0\x06\x03").is_some());
+        assert!(!m("abc", "ab\0c"));
         for bad in [r"ab\!", r"a\-b", r"a\/b", "(a(b))", "(a|b)", "a)", "a\\"] {
             assert!(OsRegex::new(bad.as_bytes(), false).is_err(), "{bad}");
         }
