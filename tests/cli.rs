@@ -185,7 +185,14 @@ fn sample_trail_alerts() {
     let ids = rule_ids(&out.stdout);
     let count = |id: &str| ids.iter().filter(|i| *i == id).count();
     assert_eq!(
-        [count("80202"), count("80203"), count("80250"), count("80253"), count("80254"), count("80255")],
+        [
+            count("80202"),
+            count("80203"),
+            count("80250"),
+            count("80253"),
+            count("80254"),
+            count("80255")
+        ],
         [32, 1, 4, 2, 5, 1]
     );
     assert_eq!(ids.len(), 45);

@@ -209,6 +209,9 @@ pub struct Engine {
     ev: Event,
     scratch: DecodeScratch,
     outcome: Outcome,
+    /// Local time of the last second seen: (epoch second, `HH:MM`, weekday,
+    /// hour). Recomputed only when the second changes.
+    clock: Option<(i64, [u8; 5], u32, u32)>,
 }
 
 impl Engine {
@@ -229,6 +232,7 @@ impl Engine {
             ev: Event::default(),
             scratch: DecodeScratch::default(),
             outcome: Outcome::default(),
+            clock: None,
         }
     }
 
@@ -289,15 +293,28 @@ impl Engine {
         self.ev.time_secs = secs;
         self.ev.time_nanos = nanos;
         let rs = Arc::clone(&self.rs);
+        let (hhmm, wday) = match self.clock {
+            Some((s, hhmm, wday, _)) if s == secs => (hhmm, wday),
+            prev => {
+                let (_, _, _, h, mi, _, wday, _) = crate::time::local(secs);
+                let t = format!("{h:02}:{mi:02}");
+                let b = t.as_bytes();
+                let hhmm = [b[0], b[1], b[2], b[3], b[4]];
+                // analysisd resets every rule's `firedtimes` when the hour
+                // of its clock changes.
+                if self.opts.mode == Mode::Analysisd && prev.is_some_and(|p| p.3 != h) {
+                    self.state.firedtimes.iter_mut().for_each(|f| *f = 0);
+                }
+                self.clock = Some((secs, hhmm, wday, h));
+                (hhmm, wday)
+            }
+        };
         let ev = &self.ev;
         let st = &mut self.state;
-        let (_, _, _, h, mi, _, wday, _) = crate::time::local(secs);
-        let hhmm = format!("{h:02}:{mi:02}");
-        let hb = hhmm.as_bytes();
         let mut cur = Cur {
             firedtimes: -1,
             debug: self.opts.rules_debug.then(Vec::new),
-            hhmm: [hb[0], hb[1], hb[2], hb[3], hb[4]],
+            hhmm,
             wday,
             now: secs,
             ..Cur::default()

@@ -407,3 +407,28 @@ fn correlation_store_is_bounded() {
         e.stored_events()
     );
 }
+
+/// analysisd resets `firedtimes` when the hour changes; logtest sessions
+/// keep counting.
+#[test]
+fn firedtimes_reset_hourly_in_analysisd() {
+    let rs = ruleset(FREQ);
+    let count = |mode: Mode| {
+        let mut e = Engine::new(
+            rs.clone(),
+            EngineOptions {
+                mode,
+                ..EngineOptions::default()
+            },
+        );
+        let mut out = Vec::new();
+        // Two events in one hour, one in the next (3600 s later, so the
+        // frequency rule's 60 s window is long gone).
+        for t in [7200, 7201, 10801] {
+            out.push(e.process(b"stdin", br#"{"t":"f"}"#, t, 0).firedtimes);
+        }
+        out
+    };
+    assert_eq!(count(Mode::Analysisd), [1, 2, 1]);
+    assert_eq!(count(Mode::Logtest), [1, 2, 3]);
+}
