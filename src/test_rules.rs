@@ -86,25 +86,16 @@ pub fn run(a: TestRulesArgs) -> anyhow::Result<ExitCode> {
 /// runtests.py copies `test_*rules.xml` / `test_*decoders.xml` next to the
 /// ruleset before running.
 fn add_testing_files(src: &mut engine::Sources, dir: &std::path::Path) -> anyhow::Result<()> {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return Ok(());
-    };
-    let mut files: Vec<_> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    files.sort();
-    for f in files {
-        let name = f
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("")
-            .to_string();
+    let err = |e: engine::LoadError| anyhow::anyhow!("{e}");
+    for f in engine::xml_files(dir).map_err(err)? {
+        let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("");
         if !name.starts_with("test_") {
             continue;
         }
         if name.ends_with("rules.xml") {
-            src.add_file(&f, false)
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            src.add_file(&f, false).map_err(err)?;
         } else if name.ends_with("decoders.xml") {
-            src.add_file(&f, true).map_err(|e| anyhow::anyhow!("{e}"))?;
+            src.add_file(&f, true).map_err(err)?;
         }
     }
     Ok(())

@@ -53,19 +53,22 @@ fn logtest_dir() -> std::path::PathBuf {
     shared().join("golden/logtest")
 }
 
+/// The single-event logtest goldens.
+const LOGTEST_EVENTS: &[&str] = &[
+    "event-80200-no-alert",
+    "event-80250",
+    "event-80253",
+    "event-80254",
+    "event-80303",
+];
+
 /// wazuh-logtest's text output, byte for byte, for single events and for a
 /// six-event burst in one session (80254 five times, then 80255).
 #[test]
 fn logtest_text_matches_wazuh_logtest() {
     let r = wazuh_ruleset();
     let r = r.to_string_lossy();
-    for name in [
-        "event-80200-no-alert",
-        "event-80250",
-        "event-80253",
-        "event-80254",
-        "event-80303",
-    ] {
+    for name in LOGTEST_EVENTS {
         let input = read(&logtest_dir().join(format!("{name}.json")));
         let out = run(
             &["logtest", "--ruleset", &r, "--location", "Wazuh-AWS"],
@@ -97,13 +100,7 @@ fn logtest_text_matches_wazuh_logtest() {
 fn logtest_json_matches_analysisd_reply() {
     let r = wazuh_ruleset();
     let r = r.to_string_lossy();
-    for name in [
-        "event-80200-no-alert",
-        "event-80250",
-        "event-80253",
-        "event-80254",
-        "event-80303",
-    ] {
+    for name in LOGTEST_EVENTS {
         let input = read(&logtest_dir().join(format!("{name}.json")));
         let out = run(
             &[

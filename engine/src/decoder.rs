@@ -273,46 +273,40 @@ impl Decoders {
             let line = el.line;
             if el.is("parent") {
                 append(&mut d.parent, &el.content, line, "parent")?;
-            } else if el.is("regex") {
-                let off = offset_of(el).unwrap_or(0);
-                if regex_str.is_some() && off != 0 {
-                    return Err(err(
-                        line,
-                        &en,
-                        format!("decoder '{dname}': only the first <regex> may have an offset"),
-                    ));
-                }
-                if off != 0 {
-                    d.regex_offset = off;
-                }
-                regex_type = match el.attr("type") {
-                    None => ExprType::OsRegex,
-                    Some(t) => match ExprType::parse(t) {
-                        Some(t @ (ExprType::OsRegex | ExprType::Pcre2)) => t,
-                        _ => ExprType::OsRegex,
-                    },
+            } else if el.is("regex") || el.is("prematch") {
+                // Both take an offset (first occurrence only) and an
+                // osregex/pcre2 type, and concatenate when repeated.
+                let is_regex = el.is("regex");
+                let (text, offset, ty) = if is_regex {
+                    (&mut regex_str, &mut d.regex_offset, &mut regex_type)
+                } else {
+                    (
+                        &mut prematch_str,
+                        &mut d.prematch_offset,
+                        &mut prematch_type,
+                    )
                 };
-                append(&mut regex_str, &el.content, line, "regex")?;
-            } else if el.is("prematch") {
                 let off: u8 = offset_of(el).unwrap_or_default();
-                if prematch_str.is_some() && off != 0 {
+                if text.is_some() && off != 0 {
                     return Err(err(
                         line,
                         &en,
-                        format!("decoder '{dname}': only the first <prematch> may have an offset"),
+                        format!("decoder '{dname}': only the first <{en}> may have an offset"),
                     ));
                 }
                 if off != 0 {
-                    d.prematch_offset = off;
+                    *offset = off;
                 }
-                prematch_type = match el.attr("type") {
-                    None => ExprType::OsRegex,
-                    Some(t) => match ExprType::parse(t) {
-                        Some(t @ (ExprType::OsRegex | ExprType::Pcre2)) => t,
-                        _ => ExprType::OsRegex,
-                    },
+                *ty = match el.attr("type").and_then(ExprType::parse) {
+                    Some(t @ (ExprType::OsRegex | ExprType::Pcre2)) => t,
+                    _ => ExprType::OsRegex,
                 };
-                append(&mut prematch_str, &el.content, line, "prematch")?;
+                append(
+                    text,
+                    &el.content,
+                    line,
+                    if is_regex { "regex" } else { "prematch" },
+                )?;
             } else if el.is("program_name") {
                 pname_type = match el.attr("type") {
                     None => ExprType::OsMatch,

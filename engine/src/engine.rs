@@ -20,7 +20,7 @@ use crate::event::{Event, Static};
 use crate::lists;
 use crate::rules::{
     Compiled, ListField, Rule, Search, ALL_FIELDS, DO_EXTRAINFO, DO_FTS, DO_LOGALERT,
-    DO_PACKETINFO, FIELD_ID, FIELD_SRCIP, NO_ALERT, SAME_EXTRAINFO,
+    DO_PACKETINFO, FIELD_ID, FIELD_SRCIP, NO_ALERT,
 };
 use crate::{Category, Ruleset};
 
@@ -626,12 +626,15 @@ fn rule_matches(rs: &Ruleset, st: &mut State, ev: &Event, rule: &Rule, cur: &mut
     if rule.context && !rule.check_diff {
         let found = match rule.search {
             Search::None => true,
-            Search::Sids(list) => match list {
-                Some(l) => search_list(st, ev, rule, l, cur, false),
-                None => false,
-            },
-            Search::Groups(l) => search_list(st, ev, rule, l, cur, false),
-            Search::Events => search_events(rs, st, ev, rule, cur),
+            Search::Sids(None) => false,
+            Search::Sids(Some(l)) | Search::Groups(l) => search(st, ev, rule, Scope::List(l), cur),
+            Search::Events => {
+                let dtype = ev
+                    .decoder
+                    .map(|d| rs.decoders.get(d).category)
+                    .unwrap_or(Category::Syslog);
+                search(st, ev, rule, Scope::Global(dtype), cur)
+            }
         };
         if !found {
             cur.last_events.clear();
@@ -778,122 +781,78 @@ fn same_static(ev: &Event, prev: &Event, s: Static) -> bool {
     matches!((ev.get(s), prev.get(s)), (Some(a), Some(b)) if a == b)
 }
 
-/// `Search_LastSids` / `Search_LastGroups` over one list, newest first.
-fn search_list(
-    st: &mut State,
-    ev: &Event,
-    rule: &Rule,
-    list: usize,
-    cur: &mut Cur,
-    _g: bool,
-) -> bool {
-    let mut count = 0i32;
-    let mut first: Option<usize> = None;
-    let store = &mut st.store;
-    let n = store.lists[list].len();
-    for k in (0..n).rev() {
-        let slot = store.lists[list][k];
-        let prev = store.get(slot);
-        let Some(pev) = prev.ev.as_ref() else {
-            continue;
-        };
-        if cur.now - prev.time > rule.timeframe as i64 {
-            return false;
-        }
-        if !rule.global_frequency && pev.agent_id() != ev.agent_id() {
-            continue;
-        }
-        if rule.same_field & FIELD_ID != 0 && !same_static(ev, pev, Static::Id) {
-            continue;
-        }
-        if rule.same_field & FIELD_SRCIP != 0 && !same_static(ev, pev, Static::SrcIp) {
-            continue;
-        }
-        if rule.same_field & DYNAMICS != 0 && !same_dynamic(rule, ev, pev) {
-            continue;
-        }
-        if rule.different_field & DYNAMICS != 0 && !different_dynamic(rule, ev, pev) {
-            continue;
-        }
-        if rule.alert_opts & SAME_EXTRAINFO != 0
-            && (!same_loop(rule, pev, ev) || !different_loop(rule, pev, ev))
-        {
-            continue;
-        }
-        if prev.matched >= rule.level {
-            return false;
-        }
-        if count <= 10 && count as usize >= cur.last_events.len() {
-            cur.last_events.push(pev.full_log().to_vec());
-        }
-        if count < rule.frequency {
-            count += 1;
-            first.get_or_insert(slot);
-            continue;
-        }
-        cur.matched = rule.level;
-        if let Some(f) = first {
-            if let Some(s) = store.slots[f].as_mut() {
-                s.matched = rule.level;
-            }
-        }
-        return true;
-    }
-    false
+/// Where a correlation search looks.
+#[derive(Clone, Copy)]
+enum Scope {
+    /// A sid or group list (`Search_LastSids` / `Search_LastGroups`).
+    List(usize),
+    /// Every stored event of the same decoder type (`Search_LastEvents`).
+    Global(Category),
 }
 
-/// `Search_LastEvents`: every stored event, newest first.
-fn search_events(rs: &Ruleset, st: &mut State, ev: &Event, rule: &Rule, cur: &mut Cur) -> bool {
-    let mut count = 0i32;
-    let mut first: Option<usize> = None;
-    let dtype = ev
-        .decoder
-        .map(|d| rs.decoders.get(d).category)
-        .unwrap_or(Category::Syslog);
-    let store = &mut st.store;
-    let n = store.global.len();
-    for k in (0..n).rev() {
-        let slot = store.global[k];
-        let prev = store.get(slot);
-        let Some(pev) = prev.ev.as_ref() else {
-            continue;
-        };
-        if cur.now - prev.time > rule.timeframe as i64 {
-            return false;
-        }
-        if !rule.global_frequency && pev.agent_id() != ev.agent_id() {
-            continue;
-        }
+/// Does a stored event qualify for `rule`'s search? All filters are pure,
+/// so their order does not matter. (`same_loop`/`different_loop` only ever
+/// test something when Wazuh's SAME_EXTRAINFO flag is set, so running them
+/// unconditionally gives the same answers.)
+fn qualifies(rule: &Rule, ev: &Event, prev: &Stored, pev: &Event, scope: Scope) -> bool {
+    if !rule.global_frequency && pev.agent_id() != ev.agent_id() {
+        return false;
+    }
+    if let Scope::Global(dtype) = scope {
         if prev.decoder_type != dtype {
-            continue;
+            return false;
         }
         if let Some(re) = &rule.if_matched_regex {
             if !re.is_match(pev.log()) {
-                continue;
+                return false;
             }
         }
-        if rule.same_field & FIELD_ID != 0 && !same_static(ev, pev, Static::Id) {
-            continue;
+    }
+    (rule.same_field & FIELD_ID == 0 || same_static(ev, pev, Static::Id))
+        && (rule.same_field & FIELD_SRCIP == 0 || same_static(ev, pev, Static::SrcIp))
+        && (rule.same_field & DYNAMICS == 0 || same_dynamic(rule, ev, pev))
+        && (rule.different_field & DYNAMICS == 0 || different_dynamic(rule, ev, pev))
+        && same_loop(rule, pev, ev)
+        && different_loop(rule, pev, ev)
+}
+
+/// The correlation search, newest event first: the first event outside the
+/// timeframe, or one already marked by a rule of this level or higher, ends
+/// it; `frequency - 1` qualifying events plus the current one make a match.
+/// On success the current event and the newest counted one are marked.
+fn search(st: &mut State, ev: &Event, rule: &Rule, scope: Scope, cur: &mut Cur) -> bool {
+    let mut count = 0i32;
+    let mut first: Option<usize> = None;
+    let store = &mut st.store;
+    let n = match scope {
+        Scope::List(l) => store.lists[l].len(),
+        Scope::Global(_) => store.global.len(),
+    };
+    for k in (0..n).rev() {
+        let slot = match scope {
+            Scope::List(l) => store.lists[l][k],
+            Scope::Global(_) => store.global[k],
+        };
+        let prev = store.get(slot);
+        if cur.now - prev.time > rule.timeframe as i64 {
+            return false;
         }
-        if rule.same_field & FIELD_SRCIP != 0 && !same_static(ev, pev, Static::SrcIp) {
+        let Some(pev) = prev.ev.as_ref() else {
             continue;
-        }
-        if !same_loop(rule, pev, ev) || !different_loop(rule, pev, ev) {
-            continue;
-        }
-        if rule.same_field & DYNAMICS != 0 && !same_dynamic(rule, ev, pev) {
-            continue;
-        }
-        if rule.different_field & DYNAMICS != 0 && !different_dynamic(rule, ev, pev) {
+        };
+        if !qualifies(rule, ev, prev, pev, scope) {
             continue;
         }
         if prev.matched >= rule.level {
             return false;
         }
+        // previous_output: the list searches keep every qualifying event
+        // (up to 11), the global search only the counted ones.
+        let keep = matches!(scope, Scope::List(_)) || count < rule.frequency;
+        if keep && count <= 10 && count as usize >= cur.last_events.len() {
+            cur.last_events.push(pev.full_log().to_vec());
+        }
         if count < rule.frequency {
-            if count <= 10 && count as usize >= cur.last_events.len() {
-                cur.last_events.push(pev.full_log().to_vec());
-            }
             count += 1;
             first.get_or_insert(slot);
             continue;

@@ -136,16 +136,7 @@ impl Sources {
         exclude: &[String],
         decoders: bool,
     ) -> Result<(), LoadError> {
-        if !dir.is_dir() {
-            return Ok(());
-        }
-        let rd = std::fs::read_dir(dir).map_err(|e| io_error(dir, e))?;
-        let mut files: Vec<PathBuf> = rd
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == "xml") && p.is_file())
-            .collect();
-        files.sort();
-        for f in files {
+        for f in xml_files(dir)? {
             let name = f
                 .file_name()
                 .and_then(|n| n.to_str())
@@ -171,6 +162,20 @@ impl Sources {
         }
         Ok(())
     }
+}
+
+/// The `*.xml` files of a directory, sorted (none when it does not exist).
+pub fn xml_files(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let rd = std::fs::read_dir(dir).map_err(|e| io_error(dir, e))?;
+    let mut files: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "xml") && p.is_file())
+        .collect();
+    files.sort();
+    Ok(files)
 }
 
 fn walk_files(dir: &Path, out: &mut Vec<PathBuf>) {
