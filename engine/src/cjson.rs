@@ -232,21 +232,27 @@ impl Parser<'_, '_> {
                 let (d, vi) = self.number()?;
                 Some(self.push(Kind::Number(d, vi), key))
             }
-            b'[' => self.array(key),
-            b'{' => self.object(key),
+            b'[' => self.container(key, false),
+            b'{' => self.container(key, true),
             _ => None,
         }
     }
 
-    fn array(&mut self, key: Option<(u32, u32)>) -> Option<u32> {
+    /// An array or an object: `[value, ...]` / `{"key": value, ...}`.
+    fn container(&mut self, key: Option<(u32, u32)>, object: bool) -> Option<u32> {
+        let (kind, close) = if object {
+            (Kind::Object, b'}')
+        } else {
+            (Kind::Array, b']')
+        };
         if self.depth >= NESTING_LIMIT {
             return None;
         }
         self.depth += 1;
-        let me = self.push(Kind::Array, key);
+        let me = self.push(kind, key);
         self.pos += 1;
         self.skip_ws();
-        if self.peek() == b']' && self.pos < self.s.len() {
+        if self.peek() == close && self.pos < self.s.len() {
             self.pos += 1;
             self.depth -= 1;
             return Some(me);
@@ -257,7 +263,22 @@ impl Parser<'_, '_> {
         let mut prev = NONE;
         loop {
             self.skip_ws();
-            let c = self.value(None)?;
+            let member = if object {
+                if self.peek() != b'"' {
+                    return None;
+                }
+                let k = self.string()?;
+                self.skip_ws();
+                if self.peek() != b':' || self.pos >= self.s.len() {
+                    return None;
+                }
+                self.pos += 1;
+                self.skip_ws();
+                Some(k)
+            } else {
+                None
+            };
+            let c = self.value(member)?;
             self.link(me, prev, c);
             prev = c;
             self.skip_ws();
@@ -267,54 +288,7 @@ impl Parser<'_, '_> {
             }
             break;
         }
-        if self.peek() != b']' || self.pos >= self.s.len() {
-            return None;
-        }
-        self.pos += 1;
-        self.depth -= 1;
-        Some(me)
-    }
-
-    fn object(&mut self, key: Option<(u32, u32)>) -> Option<u32> {
-        if self.depth >= NESTING_LIMIT {
-            return None;
-        }
-        self.depth += 1;
-        let me = self.push(Kind::Object, key);
-        self.pos += 1;
-        self.skip_ws();
-        if self.peek() == b'}' && self.pos < self.s.len() {
-            self.pos += 1;
-            self.depth -= 1;
-            return Some(me);
-        }
-        if self.pos >= self.s.len() {
-            return None;
-        }
-        let mut prev = NONE;
-        loop {
-            self.skip_ws();
-            if self.peek() != b'"' {
-                return None;
-            }
-            let k = self.string()?;
-            self.skip_ws();
-            if self.peek() != b':' || self.pos >= self.s.len() {
-                return None;
-            }
-            self.pos += 1;
-            self.skip_ws();
-            let c = self.value(Some(k))?;
-            self.link(me, prev, c);
-            prev = c;
-            self.skip_ws();
-            if self.peek() == b',' && self.pos < self.s.len() {
-                self.pos += 1;
-                continue;
-            }
-            break;
-        }
-        if self.peek() != b'}' || self.pos >= self.s.len() {
+        if self.peek() != close || self.pos >= self.s.len() {
             return None;
         }
         self.pos += 1;

@@ -515,42 +515,19 @@ impl Decoders {
                 format!("decoder '{dname}': offset after_prematch needs a <prematch>"),
             ));
         }
-        if let Some(p) = &prematch_str {
-            d.prematch = Some(Expr::compile(prematch_type, p, false).map_err(|e| {
-                err(
-                    line,
-                    "prematch",
-                    format!(
-                        "decoder '{dname}': bad prematch '{}': {e}",
-                        String::from_utf8_lossy(p)
-                    ),
-                )
-            })?);
-        }
-        if let Some(p) = &pname_str {
-            d.program_name = Some(Expr::compile(pname_type, p, false).map_err(|e| {
-                err(
-                    line,
-                    "program_name",
-                    format!(
-                        "decoder '{dname}': bad program_name '{}': {e}",
-                        String::from_utf8_lossy(p)
-                    ),
-                )
-            })?);
-        }
-        if let Some(p) = &regex_str {
-            d.regex = Some(Expr::compile(regex_type, p, true).map_err(|e| {
-                err(
-                    line,
-                    "regex",
-                    format!(
-                        "decoder '{dname}': bad regex '{}': {e}",
-                        String::from_utf8_lossy(p)
-                    ),
-                )
-            })?);
-        }
+        let compile = |text: &Option<Vec<u8>>, ty: ExprType, captures: bool, el: &str| {
+            text.as_ref()
+                .map(|p| {
+                    Expr::compile(ty, p, captures).map_err(|e| {
+                        let p = String::from_utf8_lossy(p);
+                        err(line, el, format!("decoder '{dname}': bad {el} '{p}': {e}"))
+                    })
+                })
+                .transpose()
+        };
+        d.prematch = compile(&prematch_str, prematch_type, false, "prematch")?;
+        d.program_name = compile(&pname_str, pname_type, false, "program_name")?;
+        d.regex = compile(&regex_str, regex_type, true, "regex")?;
         if d.plugin.is_some() && (d.regex.is_some() || !d.order.is_empty()) {
             return Err(err(
                 line,

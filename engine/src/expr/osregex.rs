@@ -484,12 +484,26 @@ fn run(alt: &Alt, s: &[u8], mut marks: Option<&mut Vec<Option<usize>>>) -> Optio
         }
     }
 
-    // What is left of the pattern may only be an optional tail.
+    // What is left of the pattern may only be an optional tail. The tests
+    // below advance `p` as they go and later ones see where earlier ones
+    // stopped, exactly like Wazuh's chained conditions.
     let eof = |p: &mut usize| -> bool {
         if at(*p) == b'(' {
             *p += 1;
         }
         at(*p) == 0
+    };
+    // `\x*` followed by the end.
+    let star_then_eof = |p: &mut usize| -> bool {
+        at(*p) == b'\\'
+            && {
+                *p += 2;
+                at(*p) == b'*'
+            }
+            && {
+                *p += 1;
+                eof(p)
+            }
     };
     let mut p = pt;
     if eof(&mut p) {
@@ -503,30 +517,12 @@ fn run(alt: &Alt, s: &[u8], mut marks: Option<&mut Vec<Option<usize>>>) -> Optio
         }
         && {
             p += 1;
-            eof(&mut p)
-                || (at(p) == b'\\'
-                    && {
-                        p += 2;
-                        at(p) == b'*'
-                    }
-                    && {
-                        p += 1;
-                        eof(&mut p)
-                    })
+            eof(&mut p) || star_then_eof(&mut p)
         }
     {
         return r_code;
     }
-    if at(p) == b'\\'
-        && {
-            p += 2;
-            at(p) == b'*'
-        }
-        && {
-            p += 1;
-            eof(&mut p)
-        }
-    {
+    if star_then_eof(&mut p) {
         return r_code;
     }
     None
