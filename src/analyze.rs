@@ -10,6 +10,9 @@ use crate::cli::{AnalyzeArgs, ClockKind};
 use crate::input::{self, Line, Lines};
 use crate::{clock, ruleset};
 
+/// Malformed events reported one by one before only counting them.
+const MAX_REPORTS: u64 = 20;
+
 pub fn run(a: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let src = ruleset::sources(&a.ruleset)?;
     let rs = ruleset::load(&src, &a.ruleset)?;
@@ -34,6 +37,7 @@ pub fn run(a: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let mut last_time: Option<(i64, u32)> = None;
     let mut buf = Vec::with_capacity(8192);
     let location = a.location.as_bytes().to_vec();
+    let mut json_errors = 0u64;
     loop {
         let line_no = lines.line_no + 1;
         let line = match lines.next_line() {
@@ -58,6 +62,14 @@ pub fn run(a: AnalyzeArgs) -> anyhow::Result<ExitCode> {
             continue;
         }
         engine.decode(&location, msg);
+        if let Some((at, why)) = engine.event().json_error {
+            json_errors += 1;
+            if json_errors <= MAX_REPORTS {
+                eprintln!(
+                    "trailwatch: {name}: line {line_no}: malformed JSON ({why} at byte {at}); matched without fields, as Wazuh does"
+                );
+            }
+        }
         let (secs, nanos) = match a.clock {
             ClockKind::Arrival => clock::now(),
             ClockKind::Event => match clock::event_time(engine.event()).or(last_time) {
@@ -91,5 +103,11 @@ pub fn run(a: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         offset += buf.len() as u64;
     }
     w.flush()?;
+    if json_errors > MAX_REPORTS {
+        eprintln!(
+            "trailwatch: {name}: {json_errors} events with malformed JSON in all ({} more not shown)",
+            json_errors - MAX_REPORTS
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

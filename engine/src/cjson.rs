@@ -50,6 +50,8 @@ const NONE: u32 = u32::MAX;
 pub struct Doc {
     pub nodes: Vec<Node>,
     pub strings: Vec<u8>,
+    /// Why the last parse failed: byte offset and reason.
+    pub error: Option<(usize, &'static str)>,
 }
 
 impl Doc {
@@ -74,7 +76,21 @@ impl Doc {
             p.pos = 3;
         }
         p.skip_ws();
-        p.value(None).map(|_| p.pos)
+        let r = p.value(None).map(|_| p.pos);
+        if r.is_none() {
+            let reason = if p.depth >= NESTING_LIMIT {
+                "nested deeper than 1000 levels"
+            } else if p.pos >= p.s.len() {
+                "unexpected end"
+            } else {
+                "syntax error"
+            };
+            let at = p.pos;
+            self.error = Some((at, reason));
+        } else {
+            self.error = None;
+        }
+        r
     }
 
     /// The root node (valid after a successful parse).

@@ -852,9 +852,13 @@ fn first_word(raw: &[u8]) -> &[u8] {
 /// Wazuh's JSON decoder plugin over `input`.
 pub fn json_decode(ev: &mut Event, scratch: &mut DecodeScratch, input: &[u8], d: &Decoder) {
     let mut doc = std::mem::take(&mut scratch.doc);
-    if doc.parse(input).is_some() && matches!(doc.node(0).kind, Kind::Object) {
-        scratch.key.clear();
-        walk(ev, scratch, &doc, 0, false, d);
+    if doc.parse(input).is_some() {
+        if matches!(doc.node(0).kind, Kind::Object) {
+            scratch.key.clear();
+            walk(ev, scratch, &doc, 0, false, d);
+        }
+    } else {
+        ev.json_error = doc.error;
     }
     scratch.doc = doc;
 }

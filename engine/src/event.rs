@@ -82,6 +82,9 @@ pub struct Event {
     /// `log_after_prematch`) as offsets into `log`; `None` is Wazuh's NULL.
     pub after_parent: Option<usize>,
     pub after_prematch: Option<usize>,
+    /// The JSON decoder could not parse the event: byte offset (in the
+    /// decoded text) and reason. Wazuh then decodes no fields, silently.
+    pub json_error: Option<(usize, &'static str)>,
     /// Arrival (or event) time, seconds and nanoseconds since the epoch.
     pub time_secs: i64,
     pub time_nanos: u32,
@@ -103,6 +106,7 @@ impl Event {
         self.decoder = None;
         self.after_parent = None;
         self.after_prematch = None;
+        self.json_error = None;
     }
 
     /// Appends text to the buffer and returns its span.
