@@ -1,0 +1,888 @@
+//! Bucket types, object decompression and the per-type record parsers.
+//!
+//! Every parser turns one S3 object into the list of raw events Wazuh's
+//! AWS module would build from it (a JSON object per event, `source`
+//! added), including its quirks: the VPC header line is an event, extra
+//! columns land under `null`, a custom bucket's text object loses its first
+//! character, and so on.  ARCHITECTURE.md lists the quirks kept.
+
+use serde_json::{Map, Value};
+use std::io::Read;
+
+/// `<bucket type="...">` of the `aws-s3` wodle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BucketType {
+    Cloudtrail,
+    Config,
+    Vpcflow,
+    Guardduty,
+    Custom,
+    Waf,
+    Alb,
+    Clb,
+    Nlb,
+    ServerAccess,
+    CiscoUmbrella,
+}
+
+impl BucketType {
+    pub const ALL: [BucketType; 11] = [
+        Self::Cloudtrail,
+        Self::Config,
+        Self::Vpcflow,
+        Self::Guardduty,
+        Self::Custom,
+        Self::Waf,
+        Self::Alb,
+        Self::Clb,
+        Self::Nlb,
+        Self::ServerAccess,
+        Self::CiscoUmbrella,
+    ];
+
+    /// The name used in the `type` attribute.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Cloudtrail => "cloudtrail",
+            Self::Config => "config",
+            Self::Vpcflow => "vpcflow",
+            Self::Guardduty => "guardduty",
+            Self::Custom => "custom",
+            Self::Waf => "waf",
+            Self::Alb => "alb",
+            Self::Clb => "clb",
+            Self::Nlb => "nlb",
+            Self::ServerAccess => "server_access",
+            Self::CiscoUmbrella => "cisco_umbrella",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    /// Types whose envelope carries `aws.aws_account_id` from the key path.
+    pub fn has_account_in_envelope(self) -> bool {
+        matches!(self, Self::Cloudtrail | Self::Config | Self::Vpcflow)
+    }
+}
+
+/// Why an object could not be turned into events, in the three classes the
+/// AWS module distinguishes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FileError {
+    #[error("Failed to decompress file {key}: {why}")]
+    Decompress { key: String, why: String },
+    #[error("Failed to parse file {key}: {why}")]
+    Parse { key: String, why: String },
+    #[error("Unknown error reading/parsing file {key}: {why}")]
+    Unknown { key: String, why: String },
+}
+
+/// What a parser needs beyond the bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct ParseContext<'a> {
+    pub kind: BucketType,
+    pub key: &'a str,
+    /// The configured `path` (with its trailing `/`); Cisco Umbrella picks
+    /// its column list from it.
+    pub prefix: &'a str,
+}
+
+type Event = Map<String, Value>;
+
+/// Decompresses (chosen by the key's suffix, as the module does) and parses
+/// one object into raw events.
+pub fn parse_object(cx: ParseContext<'_>, data: &[u8]) -> Result<Vec<Event>, FileError> {
+    let text = decode_text(cx.key, data)?;
+    let text = universal_newlines(text);
+    let parse = |why: String| FileError::Parse {
+        key: cx.key.to_string(),
+        why,
+    };
+    let unknown = |why: String| FileError::Unknown {
+        key: cx.key.to_string(),
+        why,
+    };
+    match cx.kind {
+        BucketType::Cloudtrail => records(&text, "Records", "cloudtrail").map_err(parse),
+        BucketType::Config => records(&text, "configurationItems", "config").map_err(parse),
+        BucketType::Vpcflow => vpcflow(&text).map_err(parse),
+        BucketType::Guardduty if cx.key.ends_with(".jsonl.gz") => json_lines(&text).map_err(parse),
+        BucketType::Guardduty | BucketType::Custom => custom(&text).map_err(parse),
+        BucketType::Waf => waf(&text).map_err(parse),
+        BucketType::Alb => Ok(alb(&text)),
+        BucketType::Clb => Ok(dict_rows(&text, b' ', CLB_FIELDS, "clb")),
+        BucketType::Nlb => Ok(nlb(&text)),
+        BucketType::ServerAccess => server_access(&text).map_err(unknown),
+        BucketType::CiscoUmbrella => umbrella(&text, cx.prefix).map_err(unknown),
+    }
+}
+
+fn decode_text(key: &str, data: &[u8]) -> Result<String, FileError> {
+    let decompress = |why: String| FileError::Decompress {
+        key: key.to_string(),
+        why,
+    };
+    let bytes = if key.ends_with(".gz") {
+        let mut out = Vec::new();
+        flate2::read::MultiGzDecoder::new(data)
+            .read_to_end(&mut out)
+            .map_err(|e| decompress(format!("invalid gzip file: {e}")))?;
+        out
+    } else if key.ends_with(".zip") {
+        first_zip_member(data).map_err(decompress)?
+    } else if key.ends_with(".snappy") {
+        return Err(decompress("snappy compression is not supported".into()));
+    } else {
+        data.to_vec()
+    };
+    String::from_utf8(bytes).map_err(|e| FileError::Parse {
+        key: key.to_string(),
+        why: format!("not UTF-8 text: {e}"),
+    })
+}
+
+fn first_zip_member(data: &[u8]) -> Result<Vec<u8>, String> {
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(data))
+        .map_err(|e| format!("invalid zip file: {e}"))?;
+    if archive.is_empty() {
+        return Err("zip file has no member".into());
+    }
+    let mut member = archive
+        .by_index(0)
+        .map_err(|e| format!("invalid zip file: {e}"))?;
+    let mut out = Vec::new();
+    member
+        .read_to_end(&mut out)
+        .map_err(|e| format!("invalid zip file: {e}"))?;
+    Ok(out)
+}
+
+/// Python text files read `\r\n` and lone `\r` as `\n`.
+fn universal_newlines(text: String) -> String {
+    if !text.contains('\r') {
+        return text;
+    }
+    text.replace("\r\n", "\n").replace('\r', "\n")
+}
+
+/// Adds (or replaces in place) `source`, as `dict(x, source=...)` does.
+fn with_source(mut event: Event, source: &str) -> Event {
+    event.insert("source".into(), Value::String(source.into()));
+    event
+}
+
+/// CloudTrail and Config: one JSON document whose `field` array holds the
+/// events; a document without it yields nothing.
+fn records(text: &str, field: &str, source: &str) -> Result<Vec<Event>, String> {
+    let doc: Value = serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
+    let Some(items) = doc.as_object().and_then(|o| o.get(field)) else {
+        return Ok(Vec::new());
+    };
+    let Value::Array(items) = items else {
+        return Err(format!("'{field}' is not a list"));
+    };
+    items
+        .iter()
+        .map(|item| match item {
+            Value::Object(o) => Ok(with_source(o.clone(), source)),
+            _ => Err(format!("an element of '{field}' is not an object")),
+        })
+        .collect()
+}
+
+/// Native GuardDuty exports: one finding per line.
+fn json_lines(text: &str) -> Result<Vec<Event>, String> {
+    lines(text)
+        .map(|line| {
+            let v: Value =
+                serde_json::from_str(line).map_err(|e| format!("invalid JSON line: {e}"))?;
+            let source = v
+                .pointer("/service/serviceName")
+                .and_then(Value::as_str)
+                .ok_or("finding without service.serviceName")?
+                .to_string();
+            match v {
+                Value::Object(o) => Ok(with_source(o, &source)),
+                _ => Err("finding is not an object".to_string()),
+            }
+        })
+        .collect()
+}
+
+/// Lines as Python's file iteration yields them (with their `\n`).
+fn lines(text: &str) -> impl Iterator<Item = &str> {
+    text.split_inclusive('\n')
+}
+
+/// `json.JSONDecoder().raw_decode` applied repeatedly: values back to back,
+/// no whitespace allowed before any of them.
+fn concatenated_json(mut data: &str) -> Result<Vec<Value>, String> {
+    let mut out = Vec::new();
+    while !data.is_empty() {
+        if data.starts_with(|c: char| c.is_whitespace()) {
+            return Err("Expecting value: whitespace between concatenated JSON objects".into());
+        }
+        let mut stream = serde_json::Deserializer::from_str(data).into_iter::<Value>();
+        match stream.next() {
+            Some(Ok(v)) => out.push(v),
+            Some(Err(e)) => return Err(format!("invalid JSON: {e}")),
+            None => break,
+        }
+        data = &data[stream.byte_offset()..];
+    }
+    Ok(out)
+}
+
+/// Custom buckets and GuardDuty through Firehose: concatenated EventBridge
+/// events (only their `detail`), or VPC flow text.
+fn custom(text: &str) -> Result<Vec<Event>, String> {
+    let Some(first) = text.chars().next() else {
+        return Ok(Vec::new());
+    };
+    // The module reads one character to sniff the format; on the text path
+    // that character is never given back to the CSV reader.
+    let rest = &text[first.len_utf8()..];
+    if first != '{' {
+        return Ok(dict_rows(rest, b' ', VPC_FIELDS, "vpc"));
+    }
+    let values = match concatenated_json(text) {
+        Ok(v) => v,
+        Err(e) => concatenated_json(&fix_macie_location(text).ok_or(e)?)?,
+    };
+    let mut out = Vec::new();
+    for v in values {
+        let Value::Object(mut event) = v else {
+            return Err("an event is not an object".into());
+        };
+        let Some(detail) = event.shift_remove("detail") else {
+            continue;
+        };
+        let Value::Object(detail) = detail else {
+            return Err("an event's detail is not an object".into());
+        };
+        let source = match event.get("source") {
+            Some(Value::String(s)) => s.replace("aws.", ""),
+            _ => return Err("an event has no source".into()),
+        };
+        out.push(with_source(detail, &source));
+    }
+    Ok(out)
+}
+
+/// Macie wrote coordinates with leading zeros (`"lat":-0012.5`); the module
+/// rewrites every such pair to the first pair's values read as floats.
+fn fix_macie_location(text: &str) -> Option<String> {
+    let re =
+        fancy_regex::Regex::new(r#""lat":(-?0+\d+\.\d+),"lon":(-?0+\d+\.\d+)"#).expect("valid");
+    let caps = re.captures(text).ok()??;
+    let lat: f64 = caps.get(1)?.as_str().parse().ok()?;
+    let lon: f64 = caps.get(2)?.as_str().parse().ok()?;
+    let replacement = format!(
+        "\"lat\":{},\"lon\":{}",
+        crate::pyjson::float_repr(lat, "nan", "inf"),
+        crate::pyjson::float_repr(lon, "nan", "inf")
+    );
+    Some(re.replace_all(text, replacement.as_str()).into_owned())
+}
+
+const WAF_HEADERS: [&str; 43] = [
+    "a-im",
+    "accept",
+    "accept-charset",
+    "accept-encoding",
+    "accept-language",
+    "access-control-request-method",
+    "access-control-request-headers",
+    "authorization",
+    "cache-control",
+    "connection",
+    "content-encoding",
+    "content-length",
+    "content-type",
+    "cookie",
+    "date",
+    "expect",
+    "forwarded",
+    "from",
+    "host",
+    "http2-settings",
+    "if-match",
+    "if-modified-since",
+    "if-none-match",
+    "if-range",
+    "if-unmodified-since",
+    "max-forwards",
+    "origin",
+    "pragma",
+    "prefer",
+    "proxy-authorization",
+    "range",
+    "referer",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "user-agent",
+    "upgrade",
+    "via",
+    "warning",
+    "x-requested-with",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+];
+
+/// WAF: per line, concatenated JSON objects; request headers reduced to
+/// the standard ones, as an object.
+fn waf(text: &str) -> Result<Vec<Event>, String> {
+    let mut out = Vec::new();
+    for line in lines(text) {
+        for v in concatenated_json(line.trim_end())? {
+            let Value::Object(mut event) = v else {
+                return Err("a WAF record is not an object".into());
+            };
+            event.insert("source".into(), Value::String("waf".into()));
+            let headers = event
+                .get("httpRequest")
+                .and_then(|r| r.get("headers"))
+                .and_then(Value::as_array)
+                .ok_or("the file doesn't have the expected structure")?;
+            let mut kept = Map::new();
+            for h in headers {
+                let (Some(name), Some(value)) =
+                    (h.get("name").and_then(Value::as_str), h.get("value"))
+                else {
+                    return Err("the file doesn't have the expected structure".into());
+                };
+                if WAF_HEADERS.contains(&name.to_lowercase().as_str()) {
+                    kept.insert(name.to_string(), value.clone());
+                }
+            }
+            if let Some(Value::Object(req)) = event.get_mut("httpRequest") {
+                req.insert("headers".into(), Value::Object(kept));
+            }
+            out.push(event);
+        }
+    }
+    Ok(out)
+}
+
+const VPC_FIELDS: &[&str] = &[
+    "version",
+    "account_id",
+    "interface_id",
+    "srcaddr",
+    "dstaddr",
+    "srcport",
+    "dstport",
+    "protocol",
+    "packets",
+    "bytes",
+    "start",
+    "end",
+    "action",
+    "log_status",
+];
+
+const CLB_FIELDS: &[&str] = &[
+    "time",
+    "elb",
+    "client_port",
+    "backend_port",
+    "request_processing_time",
+    "backend_processing_time",
+    "response_processing_time",
+    "elb_status_code",
+    "backend_status_code",
+    "received_bytes",
+    "sent_bytes",
+    "request",
+    "user_agent",
+    "ssl_cipher",
+    "ssl_protocol",
+];
+
+const ALB_FIELDS: &[&str] = &[
+    "type",
+    "time",
+    "elb",
+    "client_port",
+    "target_port",
+    "request_processing_time",
+    "target_processing_time",
+    "response_processing_time",
+    "elb_status_code",
+    "target_status_code",
+    "received_bytes",
+    "sent_bytes",
+    "request",
+    "user_agent",
+    "ssl_cipher",
+    "ssl_protocol",
+    "target_group_arn",
+    "trace_id",
+    "domain_name",
+    "chosen_cert_arn",
+    "matched_rule_priority",
+    "request_creation_time",
+    "action_executed",
+    "redirect_url",
+    "error_reason",
+    "target_port_list",
+    "target_status_code_list",
+    "classification",
+    "classification_reason",
+];
+
+const NLB_FIELDS: &[&str] = &[
+    "type",
+    "version",
+    "time",
+    "elb",
+    "listener",
+    "client_port",
+    "destination_port",
+    "connection_time",
+    "tls_handshake_time",
+    "received_bytes",
+    "sent_bytes",
+    "incoming_tls_alert",
+    "chosen_cert_arn",
+    "chosen_cert_serial",
+    "tls_cipher",
+    "tls_protocol_version",
+    "tls_named_group",
+    "domain_name",
+    "alpn_fe_protocol",
+    "alpn_client_preference_list",
+];
+
+/// VPC flow logs: the header line is an event too; `start`/`end` become
+/// UTC timestamps.
+fn vpcflow(text: &str) -> Result<Vec<Event>, String> {
+    let mut rows = dict_rows(text, b' ', VPC_FIELDS, "vpc");
+    for row in &mut rows {
+        for field in ["start", "end"] {
+            match row.get(field) {
+                Some(Value::String(s)) if s == "start" || s == "end" => {}
+                Some(Value::String(s)) => {
+                    let secs: i64 = s
+                        .trim()
+                        .parse()
+                        .map_err(|_| format!("invalid literal for int() with base 10: '{s}'"))?;
+                    row.insert(field.into(), Value::String(utc_timestamp(secs)?));
+                }
+                _ => return Err(format!("a flow log record has no '{field}' column")),
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` of a Unix time.
+fn utc_timestamp(secs: i64) -> Result<String, String> {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    if !(1..=9999).contains(&y) {
+        return Err(format!("year {y} is out of range"));
+    }
+    Ok(format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    ))
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date.
+pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// ALB: `ip:port` columns split into an ip field and a port field.
+fn alb(text: &str) -> Vec<Event> {
+    let mut rows = dict_rows(text, b' ', ALB_FIELDS, "alb");
+    for row in &mut rows {
+        for (port_field, ip_field) in [
+            ("client_port", "client_ip"),
+            ("target_port", "target_ip"),
+            ("target_port_list", "target_ip_list"),
+        ] {
+            let Some(Value::String(value)) = row.get(port_field) else {
+                continue;
+            };
+            let mut ips = Vec::new();
+            let mut ports = Vec::new();
+            let mut ok = true;
+            for item in value.split_whitespace() {
+                let mut parts = item.split(':');
+                match (parts.next(), parts.next()) {
+                    (Some(ip), Some(port)) => {
+                        ips.push(ip.to_string());
+                        ports.push(port.to_string());
+                    }
+                    _ => {
+                        ok = false;
+                        break;
+                    }
+                }
+            }
+            if ok {
+                row.insert(port_field.into(), Value::String(ports.join(" ")));
+                row.insert(ip_field.into(), Value::String(ips.join(" ")));
+            }
+        }
+    }
+    rows
+}
+
+/// NLB: `client_port` and `destination_port` split at their single `:`.
+fn nlb(text: &str) -> Vec<Event> {
+    let mut rows = dict_rows(text, b' ', NLB_FIELDS, "nlb");
+    for row in &mut rows {
+        let split = |row: &Event, field: &str| -> Option<(String, String)> {
+            let s = row.get(field)?.as_str()?;
+            let (a, b) = s.split_once(':')?;
+            (!b.contains(':')).then(|| (a.to_string(), b.to_string()))
+        };
+        let done = match split(row, "client_port") {
+            Some((ip, port)) => {
+                row.insert("client_ip".into(), Value::String(ip));
+                row.insert("client_port".into(), Value::String(port));
+                match split(row, "destination_port") {
+                    Some((ip, port)) => {
+                        row.insert("destination_ip".into(), Value::String(ip));
+                        row.insert("destination_port".into(), Value::String(port));
+                        true
+                    }
+                    None => false,
+                }
+            }
+            None => false,
+        };
+        if !done {
+            let client = row.get("client_port").cloned().unwrap_or(Value::Null);
+            let dest = row.get("destination_port").cloned().unwrap_or(Value::Null);
+            row.insert("client_ip".into(), client);
+            row.insert("destination_ip".into(), dest);
+        }
+    }
+    rows
+}
+
+const SERVER_ACCESS_FIELDS: &[&str] = &[
+    "bucket_owner",
+    "bucket",
+    "time",
+    "remote_ip",
+    "requester",
+    "request_id",
+    "operation",
+    "key",
+    "request_uri",
+    "http_status",
+    "error_code",
+    "bytes_sent",
+    "object_sent",
+    "total_time",
+    "turn_around_time",
+    "referer",
+    "user_agent",
+    "version_id",
+    "host_id",
+    "signature_version",
+    "cipher_suite",
+    "authentication_type",
+    "host_header",
+    "tls_version",
+];
+
+/// S3 server access logs: the module's own tokenizer, one event per line.
+fn server_access(text: &str) -> Result<Vec<Event>, String> {
+    let mut out = Vec::new();
+    for line in lines(text) {
+        let values = server_access_tokens(line)
+            .ok_or("a line starts with a space, so no value could be read")?;
+        let mut event: Event = SERVER_ACCESS_FIELDS
+            .iter()
+            .zip(values)
+            .map(|(k, v)| (k.to_string(), Value::String(v)))
+            .collect();
+        event.insert("source".into(), Value::String("s3_server_access".into()));
+        out.push(event);
+    }
+    Ok(out)
+}
+
+/// Splits on single spaces, glues `[...]`, `"..."` and `'...'` runs back
+/// together (dropping their delimiters); an empty token (two spaces) ends
+/// the line.  `None` when the line yields no value at all.
+fn server_access_tokens(line: &str) -> Option<Vec<String>> {
+    let mut tokens = line.split(' ');
+    let mut values: Vec<String> = Vec::new();
+    while let Some(value) = tokens.next().filter(|t| !t.is_empty()) {
+        values.push(value.to_string());
+        let first = value.chars().next();
+        let last = value.chars().last();
+        let closing = match (first, last) {
+            (Some('['), l) if l != Some(']') => Some(']'),
+            (Some('"'), l) if l != Some('"') => Some('"'),
+            (Some('\''), l) if l != Some('\'') => Some('\''),
+            _ => None,
+        };
+        if let Some(delim) = closing {
+            while let Some(next) = tokens.next().filter(|t| !t.is_empty()) {
+                let cur = values.last_mut().expect("pushed above");
+                cur.push(' ');
+                cur.push_str(next);
+                if next.ends_with(delim) {
+                    let inner = cur[1..cur.len() - 1].to_string();
+                    *cur = inner;
+                    break;
+                }
+            }
+        } else if value.len() >= 2
+            && ((value.starts_with('"') && value.ends_with('"'))
+                || (value.starts_with('\'') && value.ends_with('\'')))
+            || value == "\""
+            || value == "'"
+        {
+            let cur = values.last_mut().expect("pushed above");
+            *cur = strip_ends(cur);
+        }
+    }
+    let last = values.last_mut()?;
+    *last = last.replace('\n', "");
+    Some(values)
+}
+
+/// `s[1:-1]` on characters.
+fn strip_ends(s: &str) -> String {
+    let mut chars = s.chars();
+    chars.next();
+    chars.next_back();
+    chars.as_str().to_string()
+}
+
+/// Cisco Umbrella: CSV whose columns depend on the log kind named in the
+/// prefix; missing columns are left out.
+fn umbrella(text: &str, prefix: &str) -> Result<Vec<Event>, String> {
+    let fields: &[&str] = if prefix.contains("dnslogs") {
+        &[
+            "timestamp",
+            "most_granular_identity",
+            "identities",
+            "internal_ip",
+            "external_ip",
+            "action",
+            "query_type",
+            "response_code",
+            "domain",
+            "categories",
+            "most_granular_identity_type",
+            "identity_types",
+            "blocked_categories",
+        ]
+    } else if prefix.contains("proxylogs") {
+        &[
+            "timestamp",
+            "identities",
+            "internal_ip",
+            "external_ip",
+            "destination_ip",
+            "content_type",
+            "verdict",
+            "url",
+            "referer",
+            "user_agent",
+            "status_code",
+            "requested_size",
+            "response_size",
+            "response_body_size",
+            "sha",
+            "categories",
+            "av_detections",
+            "puas",
+            "amp_disposition",
+            "amp_malware_name",
+            "amp_score",
+            "identity_type",
+            "blocked_categories",
+        ]
+    } else if prefix.contains("iplogs") {
+        &[
+            "timestamp",
+            "identity",
+            "source_ip",
+            "source_port",
+            "destination_ip",
+            "destination_port",
+            "categories",
+        ]
+    } else {
+        return Err(
+            "Only 'dnslogs', 'proxylogs' or 'iplogs' are allowed for Cisco Umbrella".into(),
+        );
+    };
+    let mut rows = dict_rows(text, b',', fields, "cisco_umbrella");
+    for row in &mut rows {
+        row.retain(|_, v| !v.is_null());
+    }
+    Ok(rows)
+}
+
+/// Python's `csv.DictReader` (excel dialect with the given delimiter): one
+/// map per non-empty row, missing columns as null, extra ones as a list
+/// under the key `null`; `source` appended.
+fn dict_rows(text: &str, delim: u8, fields: &[&str], source: &str) -> Vec<Event> {
+    csv_rows(text, delim as char)
+        .into_iter()
+        .filter(|row| !row.is_empty())
+        .map(|row| {
+            let mut event = Event::new();
+            let mut values = row.into_iter();
+            for f in fields {
+                let v = values.next().map_or(Value::Null, Value::String);
+                event.insert((*f).to_string(), v);
+            }
+            let extra: Vec<Value> = values.map(Value::String).collect();
+            if !extra.is_empty() {
+                event.insert("null".into(), Value::Array(extra));
+            }
+            with_source(event, source)
+        })
+        .collect()
+}
+
+/// Rows of Python's `csv.reader` with `"` quoting, doubled quotes, and
+/// non-strict handling of text after a closing quote.
+fn csv_rows(text: &str, delim: char) -> Vec<Vec<String>> {
+    #[derive(PartialEq)]
+    enum State {
+        StartRecord,
+        StartField,
+        InField,
+        InQuoted,
+        QuoteInQuoted,
+    }
+    let mut rows = Vec::new();
+    let mut row: Vec<String> = Vec::new();
+    let mut field = String::new();
+    let mut state = State::StartRecord;
+    for c in text.chars() {
+        match state {
+            State::StartRecord | State::StartField => {
+                if c == '\n' {
+                    if state == State::StartField {
+                        row.push(std::mem::take(&mut field));
+                    }
+                    rows.push(std::mem::take(&mut row));
+                    state = State::StartRecord;
+                } else if c == '"' {
+                    state = State::InQuoted;
+                } else if c == delim {
+                    row.push(std::mem::take(&mut field));
+                    state = State::StartField;
+                } else {
+                    field.push(c);
+                    state = State::InField;
+                }
+            }
+            State::InField => {
+                if c == '\n' {
+                    row.push(std::mem::take(&mut field));
+                    rows.push(std::mem::take(&mut row));
+                    state = State::StartRecord;
+                } else if c == delim {
+                    row.push(std::mem::take(&mut field));
+                    state = State::StartField;
+                } else {
+                    field.push(c);
+                }
+            }
+            State::InQuoted => {
+                if c == '"' {
+                    state = State::QuoteInQuoted;
+                } else {
+                    field.push(c);
+                }
+            }
+            State::QuoteInQuoted => {
+                if c == '"' {
+                    field.push('"');
+                    state = State::InQuoted;
+                } else if c == delim {
+                    row.push(std::mem::take(&mut field));
+                    state = State::StartField;
+                } else if c == '\n' {
+                    row.push(std::mem::take(&mut field));
+                    rows.push(std::mem::take(&mut row));
+                    state = State::StartRecord;
+                } else {
+                    field.push(c);
+                    state = State::InField;
+                }
+            }
+        }
+    }
+    match state {
+        State::StartRecord => {}
+        _ => {
+            row.push(field);
+            rows.push(row);
+        }
+    }
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_like_python() {
+        assert_eq!(
+            csv_rows("a \"b c\" d\n\n\"x\"\"y\"z,w\n", ' '),
+            vec![
+                vec!["a".to_string(), "b c".into(), "d".into()],
+                vec![],
+                vec!["x\"yz,w".into()],
+            ]
+        );
+        assert_eq!(
+            csv_rows("a  b", ' '),
+            vec![vec!["a".to_string(), "".into(), "b".into()]]
+        );
+    }
+
+    #[test]
+    fn server_access_tokenizer() {
+        let line = "owner bkt [06/Feb/2019:00:00:38 +0000] 1.2.3.4 - ID op key \"GET /x HTTP/1.1\" 200 - 5\n";
+        let t = server_access_tokens(line).unwrap();
+        assert_eq!(t[2], "06/Feb/2019:00:00:38 +0000");
+        assert_eq!(t[8], "GET /x HTTP/1.1");
+        assert_eq!(t.last().unwrap(), "5");
+        assert_eq!(server_access_tokens("a  b c").unwrap(), vec!["a"]);
+        assert_eq!(server_access_tokens(" a"), None);
+    }
+
+    #[test]
+    fn unix_times() {
+        assert_eq!(
+            utc_timestamp(1_710_032_400).unwrap(),
+            "2024-03-10T01:00:00Z"
+        );
+        assert_eq!(utc_timestamp(0).unwrap(), "1970-01-01T00:00:00Z");
+    }
+}

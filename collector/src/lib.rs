@@ -1,0 +1,12 @@
+//! The collector: reads AWS logs the way Wazuh's AWS module (`aws-s3`
+//! wodle) does and produces, for every record, the exact message that
+//! module sends to analysisd.  It knows nothing of rules.
+
+pub mod discard;
+pub mod envelope;
+pub mod formats;
+pub mod pyjson;
+
+pub use discard::Discard;
+pub use envelope::{messages, Origin};
+pub use formats::{parse_object, BucketType, FileError, ParseContext};

@@ -1,0 +1,277 @@
+//! Text forms of JSON values as Python prints them.
+//!
+//! Wazuh's AWS module is Python: it sends `json.dumps(event)` (separators
+//! `", "` and `": "`, non-ASCII escaped) and, for a few CloudTrail members,
+//! wraps `str(value)` — Python's own rendering of lists, dicts, booleans
+//! and numbers.  Both are reproduced here so messages match byte for byte.
+
+use serde_json::{Map, Value};
+use std::fmt::Write;
+
+/// `json.dumps(value)` with Python's defaults.
+pub fn dumps(value: &Value) -> String {
+    let mut out = String::with_capacity(256);
+    write_json(&mut out, value);
+    out
+}
+
+fn write_json(out: &mut String, value: &Value) {
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(true) => out.push_str("true"),
+        Value::Bool(false) => out.push_str("false"),
+        Value::Number(n) => write_number(out, n, "NaN", "Infinity"),
+        Value::String(s) => write_json_string(out, s),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_json(out, item);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            out.push('{');
+            for (i, (k, v)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_json_string(out, k);
+                out.push_str(": ");
+                write_json(out, v);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// A string as `json.dumps` writes it with `ensure_ascii=True`.
+fn write_json_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            ' '..='~' => out.push(c),
+            _ => {
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    let _ = write!(out, "\\u{unit:04x}");
+                }
+            }
+        }
+    }
+    out.push('"');
+}
+
+fn write_number(out: &mut String, n: &serde_json::Number, nan: &str, inf: &str) {
+    if let Some(i) = n.as_i64() {
+        let _ = write!(out, "{i}");
+    } else if let Some(u) = n.as_u64() {
+        let _ = write!(out, "{u}");
+    } else if let Some(f) = n.as_f64() {
+        out.push_str(&float_repr(f, nan, inf));
+    }
+}
+
+/// `repr(float)`: the shortest digits that read back to the same value,
+/// positional between 1e-4 and 1e16, scientific (`1e-05`, `1.5e+16`) outside.
+pub fn float_repr(f: f64, nan: &str, inf: &str) -> String {
+    if f.is_nan() {
+        return nan.to_string();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 {
+            inf.to_string()
+        } else {
+            format!("-{inf}")
+        };
+    }
+    if f == 0.0 {
+        return if f.is_sign_negative() { "-0.0" } else { "0.0" }.to_string();
+    }
+    // Rust's `{:e}` gives the shortest round-trip digits: "1.2345e-7".
+    let sci = format!("{f:e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let negative = mantissa.starts_with('-');
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let mut out = String::new();
+    if negative {
+        out.push('-');
+    }
+    if (-4..16).contains(&exp) {
+        let point = exp + 1; // digits before the decimal point
+        if point <= 0 {
+            out.push_str("0.");
+            out.extend(std::iter::repeat_n('0', (-point) as usize));
+            out.push_str(&digits);
+        } else if point as usize >= digits.len() {
+            out.push_str(&digits);
+            out.extend(std::iter::repeat_n('0', point as usize - digits.len()));
+            out.push_str(".0");
+        } else {
+            out.push_str(&digits[..point as usize]);
+            out.push('.');
+            out.push_str(&digits[point as usize..]);
+        }
+    } else {
+        out.push_str(&digits[..1]);
+        if digits.len() > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
+        }
+        let _ = write!(out, "e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs());
+    }
+    out
+}
+
+/// `str(value)` of the Python object `json.load` made from `value`.
+pub fn py_str(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => {
+            let mut out = String::new();
+            write_repr(&mut out, other);
+            out
+        }
+    }
+}
+
+fn write_repr(out: &mut String, value: &Value) {
+    match value {
+        Value::Null => out.push_str("None"),
+        Value::Bool(true) => out.push_str("True"),
+        Value::Bool(false) => out.push_str("False"),
+        Value::Number(n) => write_number(out, n, "nan", "inf"),
+        Value::String(s) => write_str_repr(out, s),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_repr(out, item);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => write_dict_repr(out, map),
+    }
+}
+
+fn write_dict_repr(out: &mut String, map: &Map<String, Value>) {
+    out.push('{');
+    for (i, (k, v)) in map.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        write_str_repr(out, k);
+        out.push_str(": ");
+        write_repr(out, v);
+    }
+    out.push('}');
+}
+
+/// `repr(str)`: single quotes unless the text holds a single quote and no
+/// double quote; control and other unprintable characters escaped.
+fn write_str_repr(out: &mut String, s: &str) {
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    out.push(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if !printable(c) => {
+                let code = c as u32;
+                let _ = if code < 0x100 {
+                    write!(out, "\\x{code:02x}")
+                } else if code < 0x10000 {
+                    write!(out, "\\u{code:04x}")
+                } else {
+                    write!(out, "\\U{code:08x}")
+                };
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+}
+
+/// Python's `str.isprintable` for the characters that occur in logs:
+/// controls, the Latin-1 soft hyphen, separators other than the space,
+/// surrogates, private use and format characters are not printable.
+fn printable(c: char) -> bool {
+    let code = c as u32;
+    !(code < 0x20
+        || (0x7f..0xa0).contains(&code)
+        || code == 0xad
+        || matches!(code, 0x2028 | 0x2029 | 0x200b..=0x200f | 0x202a..=0x202e | 0x2060..=0x2064)
+        || c.is_whitespace() && c != ' '
+        || (0xe000..0xf900).contains(&code)
+        || code == 0xfeff
+        || (0xfff9..=0xfffb).contains(&code)
+        || (0xf0000..).contains(&code))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn dumps_like_python() {
+        let v = json!({"a": [1, 2.5, "é", null, true], "b": {"c": "x\"y"}, "d": 1e16, "e": 0.0001, "f": 1e-5});
+        assert_eq!(
+            dumps(&v),
+            r#"{"a": [1, 2.5, "\u00e9", null, true], "b": {"c": "x\"y"}, "d": 1e+16, "e": 0.0001, "f": 1e-05}"#
+        );
+        assert_eq!(dumps(&json!("😀")), r#""\ud83d\ude00""#);
+    }
+
+    #[test]
+    fn floats_like_python_repr() {
+        for (f, want) in [
+            (1.0, "1.0"),
+            (100.0, "100.0"),
+            (123456789012345.6, "123456789012345.6"),
+            (1234567890123456.0, "1234567890123456.0"),
+            (12345678901234567.0, "1.2345678901234568e+16"),
+            (0.1, "0.1"),
+            (0.00012, "0.00012"),
+            (0.000012, "1.2e-05"),
+            (-2.5e-300, "-2.5e-300"),
+        ] {
+            assert_eq!(float_repr(f, "NaN", "Infinity"), want, "{f}");
+        }
+    }
+
+    #[test]
+    fn str_like_python() {
+        assert_eq!(py_str(&json!(["a", "b"])), "['a', 'b']");
+        assert_eq!(py_str(&json!(true)), "True");
+        assert_eq!(py_str(&json!(42)), "42");
+        assert_eq!(py_str(&json!("plain")), "plain");
+        assert_eq!(
+            py_str(&json!([{"k": null, "it's": 1.5}])),
+            r#"[{'k': None, "it's": 1.5}]"#
+        );
+        assert_eq!(py_str(&json!(["a\u{1}\n"])), r"['a\x01\n']");
+    }
+}
