@@ -1,0 +1,224 @@
+//! Recorded trails on disk: a CloudTrail file, a directory of them (loose
+//! or in the S3 `AWSLogs/...` layout), or JSON lines.  Files are read in
+//! time order (the `YYYYMMDDTHHMMZ` stamp CloudTrail puts in every file
+//! name, then the path) and each record becomes the message Wazuh's AWS
+//! module would have sent for it from S3.
+
+use crate::envelope::{messages, Origin};
+use crate::formats::{parse_object, BucketType, ParseContext};
+use crate::pyjson::dumps;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// One file of a recorded trail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrailFile {
+    pub path: PathBuf,
+    /// The path relative to the trail's root, with `/` separators: what the
+    /// S3 key would be, and what `aws.log_info.log_file` says.
+    pub key: String,
+}
+
+/// Why a trail could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum TrailError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {why}")]
+    Bad { path: PathBuf, why: String },
+}
+
+/// Lists the trail files under `root` (or `root` itself), oldest first.
+/// Recognised: `*.json`, `*.json.gz`, `*.jsonl`, `*.jsonl.gz`.
+pub fn scan(root: &Path) -> Result<Vec<TrailFile>, TrailError> {
+    let io = |path: &Path, source| TrailError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let meta = std::fs::metadata(root).map_err(|e| io(root, e))?;
+    if meta.is_file() {
+        let key = root
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        return Ok(vec![TrailFile {
+            path: root.to_path_buf(),
+            key,
+        }]);
+    }
+    let mut files = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).map_err(|e| io(&dir, e))? {
+            let entry = entry.map_err(|e| io(&dir, e))?;
+            let path = entry.path();
+            let kind = entry.file_type().map_err(|e| io(&path, e))?;
+            if kind.is_dir() {
+                dirs.push(path);
+            } else if is_trail_file(&path) {
+                let key = path
+                    .strip_prefix(root)
+                    .unwrap_or(&path)
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join("/");
+                files.push(TrailFile { path, key });
+            }
+        }
+    }
+    files.sort_by(|a, b| (time_stamp(&a.key), &a.key).cmp(&(time_stamp(&b.key), &b.key)));
+    Ok(files)
+}
+
+fn is_trail_file(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    [".json", ".json.gz", ".jsonl", ".jsonl.gz"]
+        .iter()
+        .any(|ext| name.ends_with(ext))
+}
+
+/// The `YYYYMMDDTHHMMZ` token of a CloudTrail file name, if any.
+fn time_stamp(key: &str) -> Option<&str> {
+    let name = key.rsplit('/').next()?;
+    name.split(['_', '.']).find(|part| {
+        part.len() == 14
+            && part.as_bytes()[8] == b'T'
+            && part.ends_with('Z')
+            && part[..8].bytes().all(|b| b.is_ascii_digit())
+            && part[9..13].bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
+/// Reads one trail file into messages (the JSON text after `1:Wazuh-AWS:`).
+///
+/// A `.json` file is a CloudTrail document (`Records`).  A `.jsonl` file
+/// holds one event per line: a line that already has the `integration`
+/// envelope passes through unchanged, any other JSON object is taken as a
+/// bare CloudTrail record.  `bucket` is written as `log_info.s3bucket`.
+pub fn read_file(file: &TrailFile, bucket: &str) -> Result<Vec<String>, TrailError> {
+    let data = std::fs::read(&file.path).map_err(|e| TrailError::Io {
+        path: file.path.clone(),
+        source: e,
+    })?;
+    let bad = |why: String| TrailError::Bad {
+        path: file.path.clone(),
+        why,
+    };
+    let account = account_of(&file.key);
+    let origin = Origin {
+        bucket,
+        alias: "",
+        key: &file.key,
+        account,
+    };
+    let name = file.key.rsplit('/').next().unwrap_or_default();
+    if name.ends_with(".json") || name.ends_with(".json.gz") {
+        let cx = ParseContext {
+            kind: BucketType::Cloudtrail,
+            key: &file.key,
+            prefix: "",
+        };
+        let events = parse_object(cx, &data).map_err(|e| bad(e.to_string()))?;
+        return Ok(events
+            .into_iter()
+            .flat_map(|event| {
+                let own_account = account
+                    .is_none()
+                    .then(|| {
+                        event
+                            .get("recipientAccountId")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned)
+                    })
+                    .flatten();
+                let origin = Origin {
+                    account: account.or(own_account.as_deref()),
+                    ..origin
+                };
+                messages(BucketType::Cloudtrail, &origin, event)
+            })
+            .map(|m| dumps(&m))
+            .collect());
+    }
+    // JSON lines (possibly gzipped).
+    let text = if name.ends_with(".gz") {
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(&data[..]), &mut out)
+            .map_err(|e| bad(format!("invalid gzip file: {e}")))?;
+        out
+    } else {
+        data
+    };
+    let text = String::from_utf8(text).map_err(|e| bad(format!("not UTF-8 text: {e}")))?;
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value: Value = serde_json::from_str(line)
+            .map_err(|e| bad(format!("line {}: invalid JSON: {e}", n + 1)))?;
+        let Value::Object(mut event) = value else {
+            return Err(bad(format!("line {}: not a JSON object", n + 1)));
+        };
+        if event.contains_key("integration") {
+            out.push(line.to_string());
+            continue;
+        }
+        event.insert("source".into(), Value::String("cloudtrail".into()));
+        let own_account = event
+            .get("recipientAccountId")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let origin = Origin {
+            account: account.or(own_account.as_deref()),
+            ..origin
+        };
+        out.extend(
+            messages(BucketType::Cloudtrail, &origin, event)
+                .iter()
+                .map(dumps),
+        );
+    }
+    Ok(out)
+}
+
+/// The account of a key: the segment after `AWSLogs/` that is 12 digits
+/// (organization trails put the org id first), or the leading 12 digits of
+/// a CloudTrail file name.
+pub fn account_of(key: &str) -> Option<&str> {
+    let is_account = |s: &str| s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit());
+    if let Some(pos) = key.find("AWSLogs/") {
+        if let Some(acct) = key[pos + 8..].split('/').take(3).find(|s| is_account(s)) {
+            return Some(acct);
+        }
+    }
+    let name = key.rsplit('/').next()?;
+    name.split('_')
+        .next()
+        .filter(|s| is_account(s) && name.contains("_CloudTrail_"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accounts_and_stamps() {
+        let key = "AWSLogs/o-abc/111111111111/CloudTrail/us-east-1/2024/03/10/111111111111_CloudTrail_us-east-1_20240310T0005Z_x.json.gz";
+        assert_eq!(account_of(key), Some("111111111111"));
+        assert_eq!(time_stamp(key), Some("20240310T0005Z"));
+        assert_eq!(
+            account_of("222222222222_CloudTrail_eu-west-1_20240310T0005Z_y.json"),
+            Some("222222222222")
+        );
+        assert_eq!(account_of("trail.json"), None);
+        assert_eq!(time_stamp("trail.json"), None);
+    }
+}
