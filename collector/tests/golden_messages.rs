@@ -164,3 +164,74 @@ golden_cases!(
     server_access,
     cisco_umbrella,
 );
+
+/// Damaged objects (cut short, bytes flipped, gzip broken) give an error or
+/// fewer events, never a panic.
+#[test]
+fn damaged_objects_never_panic() {
+    let mut tried = 0;
+    let mut failed = 0;
+    for entry in std::fs::read_dir(golden_root()).unwrap() {
+        let dir = entry.unwrap().path();
+        if !dir.join("bucket").is_dir() {
+            continue;
+        }
+        let case = read_case(&dir);
+        let mut stack = vec![dir.join("bucket")];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                    continue;
+                }
+                let key = p
+                    .strip_prefix(dir.join("bucket"))
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                let data = std::fs::read(&p).unwrap();
+                let mut variants: Vec<Vec<u8>> = (1..8)
+                    .map(|i| data[..data.len() * i / 8].to_vec())
+                    .collect();
+                let mut flipped = data.clone();
+                for i in (0..flipped.len()).step_by(37) {
+                    flipped[i] ^= 0x5a;
+                }
+                variants.push(flipped);
+                for v in variants {
+                    tried += 1;
+                    let cx = ParseContext {
+                        kind: case.kind,
+                        key: &key,
+                        prefix: &case.prefix,
+                    };
+                    match parse_object(cx, &v) {
+                        Ok(events) => {
+                            let origin = Origin {
+                                bucket: &case.bucket,
+                                alias: "",
+                                key: &key,
+                                account: account_of(&key),
+                            };
+                            for e in events {
+                                for m in messages(case.kind, &origin, e) {
+                                    assert!(pyjson::dumps(&m).starts_with('{'));
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            failed += 1;
+                            assert!(e.to_string().contains(&key), "{e}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(tried > 1000, "{tried}");
+    assert!(
+        failed > tried / 4,
+        "most damaged objects are refused: {failed} of {tried}"
+    );
+}
