@@ -143,7 +143,7 @@ fn looks_like_ipv4(s: &str) -> bool {
         // every end position after one or more digits (backtracking points)
         let start = i;
         let mut ends = Vec::new();
-        while i < s.len() && s[i].is_numeric() && s[i].to_digit(10).is_some() {
+        while i < s.len() && s[i].is_ascii_digit() {
             i += 1;
             ends.push(i);
         }
