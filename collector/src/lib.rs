@@ -5,6 +5,7 @@
 pub mod discard;
 pub mod envelope;
 pub mod formats;
+pub mod layout;
 pub mod local;
 pub mod pyjson;
 
