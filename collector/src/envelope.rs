@@ -22,23 +22,7 @@ pub struct Origin<'a> {
 /// raw event.
 pub fn messages(kind: BucketType, origin: &Origin<'_>, mut event: Event) -> Vec<Value> {
     remove_nulls(&mut event);
-    let mut log_info = Map::new();
-    log_info.insert("aws_account_alias".into(), origin.alias.into());
-    log_info.insert("log_file".into(), origin.key.into());
-    log_info.insert("s3bucket".into(), origin.bucket.into());
-    let mut aws = Map::new();
-    aws.insert("log_info".into(), Value::Object(log_info));
-    for (k, v) in event {
-        aws.insert(k, v);
-    }
-    if kind.has_account_in_envelope() {
-        if let Some(account) = origin.account {
-            aws.insert("aws_account_id".into(), account.into());
-        }
-    }
-    let mut msg = Map::new();
-    msg.insert("integration".into(), "aws".into());
-    msg.insert("aws".into(), Value::Object(aws));
+    let mut msg = envelope(kind, origin, event);
     match kind {
         BucketType::Cloudtrail => {
             generic(&mut msg);
@@ -67,12 +51,23 @@ pub fn messages(kind: BucketType, origin: &Origin<'_>, mut event: Event) -> Vec<
 /// The error message sent for a file that could not be read, when
 /// `skip_on_error` is set.
 pub fn error_message(kind: BucketType, origin: &Origin<'_>, error: &str) -> Value {
+    let mut msg = envelope(kind, origin, Event::new());
+    msg.insert("error_msg".into(), error.into());
+    Value::Object(msg)
+}
+
+/// `{"integration": "aws", "aws": {"log_info": {...}, <event>}}`, plus
+/// `aws.aws_account_id` for the types that carry it.
+fn envelope(kind: BucketType, origin: &Origin<'_>, event: Event) -> Event {
     let mut log_info = Map::new();
     log_info.insert("aws_account_alias".into(), origin.alias.into());
     log_info.insert("log_file".into(), origin.key.into());
     log_info.insert("s3bucket".into(), origin.bucket.into());
     let mut aws = Map::new();
     aws.insert("log_info".into(), Value::Object(log_info));
+    for (k, v) in event {
+        aws.insert(k, v);
+    }
     if kind.has_account_in_envelope() {
         if let Some(account) = origin.account {
             aws.insert("aws_account_id".into(), account.into());
@@ -81,8 +76,7 @@ pub fn error_message(kind: BucketType, origin: &Origin<'_>, error: &str) -> Valu
     let mut msg = Map::new();
     msg.insert("integration".into(), "aws".into());
     msg.insert("aws".into(), Value::Object(aws));
-    msg.insert("error_msg".into(), error.into());
-    Value::Object(msg)
+    msg
 }
 
 fn aws_of(msg: &mut Event) -> &mut Event {
@@ -455,6 +449,23 @@ mod tests {
         assert!(!looks_like_ipv4("ec2.amazonaws.com"));
         assert!(!looks_like_ipv4("2001:db8::1"));
         assert!(!looks_like_ipv4("1.2.3"));
+    }
+
+    #[test]
+    fn error_message_envelope() {
+        let origin = Origin {
+            bucket: "b",
+            alias: "",
+            key: "AWSLogs/1/CloudTrail/r/x.json.gz",
+            account: Some("111111111111"),
+        };
+        let m = error_message(BucketType::Cloudtrail, &origin, "Failed to parse file x");
+        assert_eq!(
+            crate::pyjson::dumps(&m),
+            "{\"integration\": \"aws\", \"aws\": {\"log_info\": {\"aws_account_alias\": \"\", \"log_file\": \"AWSLogs/1/CloudTrail/r/x.json.gz\", \"s3bucket\": \"b\"}, \"aws_account_id\": \"111111111111\"}, \"error_msg\": \"Failed to parse file x\"}"
+        );
+        let m = error_message(BucketType::Waf, &origin, "e");
+        assert!(m["aws"].get("aws_account_id").is_none());
     }
 
     #[test]

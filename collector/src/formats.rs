@@ -79,6 +79,17 @@ pub enum FileError {
     Unknown { key: String, why: String },
 }
 
+impl FileError {
+    /// The cause alone, without the class and key.
+    pub fn why(&self) -> &str {
+        match self {
+            Self::Decompress { why, .. } | Self::Parse { why, .. } | Self::Unknown { why, .. } => {
+                why
+            }
+        }
+    }
+}
+
 /// What a parser needs beyond the bytes.
 #[derive(Debug, Clone, Copy)]
 pub struct ParseContext<'a> {
@@ -119,7 +130,8 @@ pub fn parse_object(cx: ParseContext<'_>, data: &[u8]) -> Result<Vec<Event>, Fil
     }
 }
 
-fn decode_text(key: &str, data: &[u8]) -> Result<String, FileError> {
+/// The object's text: decompressed by key suffix, checked to be UTF-8.
+pub(crate) fn decode_text(key: &str, data: &[u8]) -> Result<String, FileError> {
     let decompress = |why: String| FileError::Decompress {
         key: key.to_string(),
         why,

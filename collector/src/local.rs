@@ -5,9 +5,11 @@
 //! module would have sent for it from S3.
 
 use crate::envelope::{messages, Origin};
-use crate::formats::{parse_object, BucketType, ParseContext};
+use crate::formats::{decode_text, parse_object, BucketType, ParseContext};
 use crate::pyjson::dumps;
-use serde_json::Value;
+use serde_json::{Map, Value};
+
+type Event = Map<String, Value>;
 use std::path::{Path, PathBuf};
 
 /// One file of a recorded trail.
@@ -118,6 +120,27 @@ pub fn read_file(file: &TrailFile, bucket: &str) -> Result<Vec<String>, TrailErr
         key: &file.key,
         account,
     };
+    // Keys outside the AWSLogs layout say nothing of the account: take the
+    // record's own.
+    let wrap = |event: Event| -> Vec<String> {
+        let own_account = account
+            .is_none()
+            .then(|| {
+                event
+                    .get("recipientAccountId")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
+            .flatten();
+        let origin = Origin {
+            account: account.or(own_account.as_deref()),
+            ..origin
+        };
+        messages(BucketType::Cloudtrail, &origin, event)
+            .iter()
+            .map(dumps)
+            .collect()
+    };
     let name = file.key.rsplit('/').next().unwrap_or_default();
     if name.ends_with(".json") || name.ends_with(".json.gz") {
         let cx = ParseContext {
@@ -126,37 +149,10 @@ pub fn read_file(file: &TrailFile, bucket: &str) -> Result<Vec<String>, TrailErr
             prefix: "",
         };
         let events = parse_object(cx, &data).map_err(|e| bad(e.to_string()))?;
-        return Ok(events
-            .into_iter()
-            .flat_map(|event| {
-                let own_account = account
-                    .is_none()
-                    .then(|| {
-                        event
-                            .get("recipientAccountId")
-                            .and_then(Value::as_str)
-                            .map(str::to_owned)
-                    })
-                    .flatten();
-                let origin = Origin {
-                    account: account.or(own_account.as_deref()),
-                    ..origin
-                };
-                messages(BucketType::Cloudtrail, &origin, event)
-            })
-            .map(|m| dumps(&m))
-            .collect());
+        return Ok(events.into_iter().flat_map(wrap).collect());
     }
     // JSON lines (possibly gzipped).
-    let text = if name.ends_with(".gz") {
-        let mut out = Vec::new();
-        std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(&data[..]), &mut out)
-            .map_err(|e| bad(format!("invalid gzip file: {e}")))?;
-        out
-    } else {
-        data
-    };
-    let text = String::from_utf8(text).map_err(|e| bad(format!("not UTF-8 text: {e}")))?;
+    let text = decode_text(&file.key, &data).map_err(|e| bad(e.why().to_string()))?;
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -172,19 +168,7 @@ pub fn read_file(file: &TrailFile, bucket: &str) -> Result<Vec<String>, TrailErr
             continue;
         }
         event.insert("source".into(), Value::String("cloudtrail".into()));
-        let own_account = event
-            .get("recipientAccountId")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        let origin = Origin {
-            account: account.or(own_account.as_deref()),
-            ..origin
-        };
-        out.extend(
-            messages(BucketType::Cloudtrail, &origin, event)
-                .iter()
-                .map(dumps),
-        );
+        out.extend(wrap(event));
     }
     Ok(out)
 }

@@ -5,30 +5,58 @@
 //! wraps `str(value)` — Python's own rendering of lists, dicts, booleans
 //! and numbers.  Both are reproduced here so messages match byte for byte.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::fmt::Write;
+
+/// The words and string form that tell `json.dumps` output from `repr`;
+/// containers and separators are the same in both.
+struct Dialect {
+    null: &'static str,
+    yes: &'static str,
+    no: &'static str,
+    nan: &'static str,
+    inf: &'static str,
+    string: fn(&mut String, &str),
+}
+
+const JSON: Dialect = Dialect {
+    null: "null",
+    yes: "true",
+    no: "false",
+    nan: "NaN",
+    inf: "Infinity",
+    string: write_json_string,
+};
+
+const REPR: Dialect = Dialect {
+    null: "None",
+    yes: "True",
+    no: "False",
+    nan: "nan",
+    inf: "inf",
+    string: write_str_repr,
+};
 
 /// `json.dumps(value)` with Python's defaults.
 pub fn dumps(value: &Value) -> String {
     let mut out = String::with_capacity(256);
-    write_json(&mut out, value);
+    write_value(&mut out, value, &JSON);
     out
 }
 
-fn write_json(out: &mut String, value: &Value) {
+fn write_value(out: &mut String, value: &Value, d: &Dialect) {
     match value {
-        Value::Null => out.push_str("null"),
-        Value::Bool(true) => out.push_str("true"),
-        Value::Bool(false) => out.push_str("false"),
-        Value::Number(n) => write_number(out, n, "NaN", "Infinity"),
-        Value::String(s) => write_json_string(out, s),
+        Value::Null => out.push_str(d.null),
+        Value::Bool(b) => out.push_str(if *b { d.yes } else { d.no }),
+        Value::Number(n) => write_number(out, n, d.nan, d.inf),
+        Value::String(s) => (d.string)(out, s),
         Value::Array(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
                     out.push_str(", ");
                 }
-                write_json(out, item);
+                write_value(out, item, d);
             }
             out.push(']');
         }
@@ -38,9 +66,9 @@ fn write_json(out: &mut String, value: &Value) {
                 if i > 0 {
                     out.push_str(", ");
                 }
-                write_json_string(out, k);
+                (d.string)(out, k);
                 out.push_str(": ");
-                write_json(out, v);
+                write_value(out, v, d);
             }
             out.push('}');
         }
@@ -97,40 +125,22 @@ pub fn float_repr(f: f64, nan: &str, inf: &str) -> String {
     if f == 0.0 {
         return if f.is_sign_negative() { "-0.0" } else { "0.0" }.to_string();
     }
-    // Rust's `{:e}` gives the shortest round-trip digits: "1.2345e-7".
+    // Both `{}` and `{:e}` print the shortest digits that read back to
+    // the same value; Python switches to the exponent form outside
+    // [1e-4, 1e16) and always shows a decimal point or an exponent.
     let sci = format!("{f:e}");
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let negative = mantissa.starts_with('-');
-    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
-    let mut out = String::new();
-    if negative {
-        out.push('-');
-    }
+    let (mantissa, exp) = sci.split_once('e').expect("`{:e}` has an exponent");
+    let exp: i32 = exp.parse().expect("exponent digits");
     if (-4..16).contains(&exp) {
-        let point = exp + 1; // digits before the decimal point
-        if point <= 0 {
-            out.push_str("0.");
-            out.extend(std::iter::repeat_n('0', (-point) as usize));
-            out.push_str(&digits);
-        } else if point as usize >= digits.len() {
-            out.push_str(&digits);
-            out.extend(std::iter::repeat_n('0', point as usize - digits.len()));
+        let mut out = format!("{f}");
+        if !out.contains('.') {
             out.push_str(".0");
-        } else {
-            out.push_str(&digits[..point as usize]);
-            out.push('.');
-            out.push_str(&digits[point as usize..]);
         }
+        out
     } else {
-        out.push_str(&digits[..1]);
-        if digits.len() > 1 {
-            out.push('.');
-            out.push_str(&digits[1..]);
-        }
-        let _ = write!(out, "e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs());
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{mantissa}e{sign}{:02}", exp.abs())
     }
-    out
 }
 
 /// `str(value)` of the Python object `json.load` made from `value`.
@@ -139,44 +149,10 @@ pub fn py_str(value: &Value) -> String {
         Value::String(s) => s.clone(),
         other => {
             let mut out = String::new();
-            write_repr(&mut out, other);
+            write_value(&mut out, other, &REPR);
             out
         }
     }
-}
-
-fn write_repr(out: &mut String, value: &Value) {
-    match value {
-        Value::Null => out.push_str("None"),
-        Value::Bool(true) => out.push_str("True"),
-        Value::Bool(false) => out.push_str("False"),
-        Value::Number(n) => write_number(out, n, "nan", "inf"),
-        Value::String(s) => write_str_repr(out, s),
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                write_repr(out, item);
-            }
-            out.push(']');
-        }
-        Value::Object(map) => write_dict_repr(out, map),
-    }
-}
-
-fn write_dict_repr(out: &mut String, map: &Map<String, Value>) {
-    out.push('{');
-    for (i, (k, v)) in map.iter().enumerate() {
-        if i > 0 {
-            out.push_str(", ");
-        }
-        write_str_repr(out, k);
-        out.push_str(": ");
-        write_repr(out, v);
-    }
-    out.push('}');
 }
 
 /// `repr(str)`: single quotes unless the text holds a single quote and no

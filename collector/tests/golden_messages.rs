@@ -4,14 +4,12 @@
 //! are tested elsewhere; this pins parsing, discard, envelope and
 //! reformatting for every bucket type.
 
-use collector::{messages, parse_object, pyjson, BucketType, Discard, Origin, ParseContext};
-use serde_json::Value;
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+mod common;
 
-fn golden_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/golden/collector")
-}
+use collector::local::account_of;
+use collector::{messages, parse_object, pyjson, BucketType, Discard, Origin, ParseContext};
+use common::{golden_root, messages_by_file};
+use std::path::Path;
 
 /// Splits a `cmd.txt` option line the way a POSIX shell would for the
 /// quoting used there (single quotes only).
@@ -79,28 +77,10 @@ fn read_case(dir: &Path) -> Case {
     }
 }
 
-/// The account of an `AWSLogs/...` key: its first 12-digit segment.
-fn account_of(key: &str) -> Option<&str> {
-    key.split('/')
-        .find(|s| s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit()))
-}
-
 fn check_case(name: &str) -> usize {
     let dir = golden_root().join(name);
     let case = read_case(&dir);
-    let mut expected: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for run in ["run1.messages", "run3.messages"] {
-        let text = std::fs::read_to_string(dir.join(run)).unwrap();
-        for line in text.lines() {
-            let body = line.strip_prefix("1:Wazuh-AWS:").expect("message header");
-            let v: Value = serde_json::from_str(body).unwrap();
-            let key = v["aws"]["log_info"]["log_file"]
-                .as_str()
-                .unwrap()
-                .to_string();
-            expected.entry(key).or_default().push(line.to_string());
-        }
-    }
+    let expected = messages_by_file(&dir);
     assert!(!expected.is_empty(), "{name}: golden has no message");
     let mut count = 0;
     for (key, want) in &expected {
@@ -121,7 +101,7 @@ fn check_case(name: &str) -> usize {
             .into_iter()
             .filter(|e| !case.discard.as_ref().is_some_and(|d| d.skips(e)))
             .flat_map(|e| messages(case.kind, &origin, e))
-            .map(|m| format!("1:Wazuh-AWS:{}", pyjson::dumps(&m)))
+            .map(|m| pyjson::dumps(&m))
             .collect();
         assert_eq!(got.len(), want.len(), "{name}: {key}: message count");
         for (g, w) in got.iter().zip(want) {

@@ -1,22 +1,16 @@
 //! Recorded trails read from disk give the messages the AWS module sent
 //! for the same objects in S3.
 
-use collector::local::{read_file, scan};
-use serde_json::Value;
-use std::collections::BTreeMap;
-use std::path::Path;
+mod common;
 
-fn golden(case: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/golden/collector")
-        .join(case)
-}
+use collector::local::{read_file, scan};
+use common::{golden_root, messages_by_file};
 
 /// The S3 layout on disk: files come oldest first and each gives exactly
 /// the golden messages of its key.
 #[test]
 fn s3_layout_on_disk_matches_golden() {
-    let dir = golden("cloudtrail");
+    let dir = golden_root().join("cloudtrail");
     let files = scan(&dir.join("bucket")).unwrap();
     // 2 accounts x 2 regions x (2 files on each of 3 days + one on 03-09 + one on 03-13)
     assert_eq!(files.len(), 2 * 2 * 8);
@@ -29,18 +23,7 @@ fn s3_layout_on_disk_matches_golden() {
         "time order: {stamps:?}"
     );
 
-    let mut expected: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for run in ["run1.messages", "run3.messages"] {
-        for line in std::fs::read_to_string(dir.join(run)).unwrap().lines() {
-            let body = line.strip_prefix("1:Wazuh-AWS:").unwrap();
-            let v: Value = serde_json::from_str(body).unwrap();
-            let key = v["aws"]["log_info"]["log_file"]
-                .as_str()
-                .unwrap()
-                .to_string();
-            expected.entry(key).or_default().push(body.to_string());
-        }
-    }
+    let expected = messages_by_file(&dir);
     let mut compared = 0;
     for file in &files {
         let got = read_file(file, "gold-cloudtrail").unwrap();
