@@ -2,12 +2,16 @@
 //! wodle) does and produces, for every record, the exact message that
 //! module sends to analysisd.  It knows nothing of rules.
 
+pub mod bucket;
+pub mod config;
 pub mod discard;
 pub mod envelope;
 pub mod formats;
 pub mod layout;
 pub mod local;
 pub mod pyjson;
+pub mod state;
+pub mod store;
 
 pub use discard::Discard;
 pub use envelope::{messages, Origin};

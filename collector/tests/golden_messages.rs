@@ -8,39 +8,8 @@ mod common;
 
 use collector::local::account_of;
 use collector::{messages, parse_object, pyjson, BucketType, Discard, Origin, ParseContext};
-use common::{golden_root, messages_by_file};
+use common::{golden_root, messages_by_file, option, run_words};
 use std::path::Path;
-
-/// Splits a `cmd.txt` option line the way a POSIX shell would for the
-/// quoting used there (single quotes only).
-fn shell_words(line: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut cur = String::new();
-    let mut in_word = false;
-    let mut quoted = false;
-    for c in line.chars() {
-        match c {
-            '\'' => {
-                quoted = !quoted;
-                in_word = true;
-            }
-            ' ' if !quoted => {
-                if in_word {
-                    words.push(std::mem::take(&mut cur));
-                }
-                in_word = false;
-            }
-            c => {
-                cur.push(c);
-                in_word = true;
-            }
-        }
-    }
-    if in_word {
-        words.push(cur);
-    }
-    words
-}
 
 struct Case {
     kind: BucketType,
@@ -50,18 +19,8 @@ struct Case {
 }
 
 fn read_case(dir: &Path) -> Case {
-    let cmd = std::fs::read_to_string(dir.join("cmd.txt")).unwrap();
-    let run1 = cmd
-        .lines()
-        .find_map(|l| l.strip_prefix("run1: "))
-        .expect("run1 line");
-    let words = shell_words(run1);
-    let opt = |name: &str| {
-        words
-            .iter()
-            .position(|w| w == name)
-            .map(|i| words[i + 1].clone())
-    };
+    let words = run_words(dir, "run1");
+    let opt = |name: &str| option(&words, name);
     let kind = BucketType::from_name(&opt("--type").unwrap()).unwrap();
     let mut prefix = opt("--trail_prefix").unwrap_or_default();
     if !prefix.is_empty() && !prefix.ends_with('/') {

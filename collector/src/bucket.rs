@@ -1,0 +1,571 @@
+//! One run over a configured bucket (spec §2.2): find accounts and regions,
+//! list each prefix from its `StartAfter` marker, download concurrently,
+//! parse, hand every file's messages to the consumer, and only then remember
+//! the file.
+
+use crate::discard::Discard;
+use crate::envelope::{error_message, messages, Origin};
+use crate::formats::{parse_object, BucketType, FileError, ParseContext};
+use crate::layout::{Day, Layout};
+use crate::pyjson;
+use crate::state::{created_date, Scope, State, StateError};
+use crate::store::{ListRequest, Object, Store, StoreError};
+use futures::StreamExt;
+use std::future::Future;
+
+/// What one `<bucket>` block asks for (spec §1.2), ready to run.
+#[derive(Debug, Clone)]
+pub struct BucketSpec {
+    pub kind: BucketType,
+    pub name: String,
+    /// `path` with its trailing `/`, or empty.
+    pub path: String,
+    /// `path_suffix` with its trailing `/`, or empty.
+    pub path_suffix: String,
+    pub organization_id: Option<String>,
+    /// Accounts to read; empty: every account folder found.
+    pub accounts: Vec<String>,
+    pub alias: String,
+    /// Regions to read (sorted, unique); empty: every region folder found.
+    pub regions: Vec<String>,
+    pub only_logs_after: Option<Day>,
+    pub remove_from_bucket: bool,
+    pub discard: Option<Discard>,
+    pub skip_on_error: bool,
+    pub reparse: bool,
+}
+
+impl BucketSpec {
+    pub fn new(kind: BucketType, name: &str) -> BucketSpec {
+        BucketSpec {
+            kind,
+            name: name.to_string(),
+            path: String::new(),
+            path_suffix: String::new(),
+            organization_id: None,
+            accounts: Vec::new(),
+            alias: String::new(),
+            regions: Vec::new(),
+            only_logs_after: None,
+            remove_from_bucket: false,
+            discard: None,
+            skip_on_error: false,
+            reparse: false,
+        }
+    }
+
+    /// The bucket path state rows are kept under.
+    pub fn bucket_path(&self) -> String {
+        let aws_logs = matches!(
+            self.kind,
+            BucketType::Cloudtrail | BucketType::Config | BucketType::Vpcflow
+        );
+        if aws_logs {
+            format!("{}/{}{}", self.name, self.path, self.path_suffix)
+        } else {
+            format!("{}/{}", self.name, self.path)
+        }
+    }
+}
+
+/// Everything the records of one object became.
+#[derive(Debug, Clone)]
+pub struct FileBatch {
+    pub bucket: String,
+    pub key: String,
+    /// The message bodies, each exactly as the module would send it after
+    /// `1:Wazuh-AWS:`.
+    pub messages: Vec<String>,
+    /// Events dropped by `discard_regex`.
+    pub discarded: usize,
+}
+
+/// The consumer of a run.  `deliver` returns once the messages are safe
+/// (for the service: the outputs hold the alerts); only then is the file
+/// marked done.  An error stops the run without marking the file.
+pub trait Sink {
+    fn deliver(&mut self, batch: FileBatch) -> impl Future<Output = Result<(), String>>;
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunReport {
+    pub files: usize,
+    pub messages: usize,
+    pub discarded: usize,
+    pub skipped_done: usize,
+    pub skipped_errors: usize,
+    pub listed: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{bucket}: no files were found in '{bucket_path}'; no logs will be processed")]
+    NoFiles { bucket: String, bucket_path: String },
+    #[error(
+        "{bucket}: no logs found in '{prefix}'; check the provided prefix and the location of \
+         the logs for the bucket type '{kind}'"
+    )]
+    NoLogs {
+        bucket: String,
+        prefix: String,
+        kind: &'static str,
+    },
+    #[error("{bucket}: listing '{prefix}' failed: {error}")]
+    List {
+        bucket: String,
+        prefix: String,
+        error: StoreError,
+    },
+    #[error("{bucket}: {op} {key} failed: {error}")]
+    Object {
+        bucket: String,
+        key: String,
+        op: &'static str,
+        error: StoreError,
+    },
+    #[error("{bucket}: {error}")]
+    File { bucket: String, error: FileError },
+    #[error("{bucket}: {key}: the consumer did not take the file: {why}")]
+    Sink {
+        bucket: String,
+        key: String,
+        why: String,
+    },
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+/// Tunables of a run.
+#[derive(Debug, Clone, Copy)]
+pub struct RunOptions {
+    /// Objects downloaded at once.
+    pub concurrency: usize,
+    /// `YYYYMMDD` of today (UTC): the first day read when there is neither
+    /// state nor `only_logs_after`.
+    pub today: Day,
+    /// Objects per listing page (S3's maximum is 1000).
+    pub page_size: i32,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            concurrency: 16,
+            today: today_utc(),
+            page_size: 1000,
+        }
+    }
+}
+
+/// Today's date in UTC.
+pub fn today_utc() -> Day {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let (year, month, day) = crate::formats::civil_from_days(secs.div_euclid(86_400));
+    Day {
+        year: year as i32,
+        month,
+        day,
+    }
+}
+
+/// Runs one bucket once.
+pub async fn run_bucket<S: Store, K: Sink>(
+    store: &S,
+    state: &State,
+    spec: &BucketSpec,
+    sink: &mut K,
+    opts: RunOptions,
+) -> Result<RunReport, RunError> {
+    let mut run = Run {
+        store,
+        state,
+        spec,
+        opts,
+        report: RunReport::default(),
+        bucket_path: spec.bucket_path(),
+    };
+    run.check_bucket().await?;
+    let mut layout = Layout {
+        kind: spec.kind,
+        prefix: spec.path.clone(),
+        suffix: spec.path_suffix.clone(),
+        organization_id: spec.organization_id.clone(),
+        guardduty_native: false,
+    };
+    if spec.kind == BucketType::Guardduty {
+        layout.guardduty_native = run.is_native_guardduty().await?;
+    }
+    if !layout.per_account() {
+        run.scope(&layout, "", "", "", sink).await?;
+        return Ok(run.report);
+    }
+    let accounts = if spec.accounts.is_empty() {
+        run.folders(&layout.base_prefix(), true).await?
+    } else {
+        spec.accounts.clone()
+    };
+    if accounts.is_empty() {
+        return Err(RunError::NoLogs {
+            bucket: spec.name.clone(),
+            prefix: layout.base_prefix(),
+            kind: spec.kind.name(),
+        });
+    }
+    for account in &accounts {
+        // Regions are found per account (the module reuses the first
+        // account's list for all the others).
+        let regions = if spec.regions.is_empty() {
+            run.folders(&layout.service_prefix(account), false).await?
+        } else {
+            spec.regions.clone()
+        };
+        if regions.is_empty() {
+            tracing::debug!("+++ No regions found for AWS Account {account}");
+        }
+        for region in &regions {
+            tracing::debug!("+++ Working on {account} - {region}");
+            if spec.kind == BucketType::Vpcflow {
+                let ids = store
+                    .flow_log_ids(region)
+                    .await
+                    .map_err(|error| RunError::List {
+                        bucket: spec.name.clone(),
+                        prefix: format!("DescribeFlowLogs in {region}"),
+                        error,
+                    })?;
+                for id in &ids {
+                    run.scope(&layout, account, region, id, sink).await?;
+                }
+            } else {
+                run.scope(&layout, account, region, "", sink).await?;
+            }
+        }
+    }
+    Ok(run.report)
+}
+
+struct Run<'a, S> {
+    store: &'a S,
+    state: &'a State,
+    spec: &'a BucketSpec,
+    opts: RunOptions,
+    report: RunReport,
+    bucket_path: String,
+}
+
+impl<S: Store> Run<'_, S> {
+    fn list_error(&self, prefix: &str, error: StoreError) -> RunError {
+        RunError::List {
+            bucket: self.spec.name.clone(),
+            prefix: prefix.to_string(),
+            error,
+        }
+    }
+
+    /// The bucket must hold something under `path` (spec §2.2 step 1).
+    async fn check_bucket(&self) -> Result<(), RunError> {
+        let prefix = self.spec.path.as_str();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .store
+                .list(
+                    &self.spec.name,
+                    ListRequest {
+                        prefix,
+                        delimiter: Some("/"),
+                        continuation: token.as_deref(),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .map_err(|e| self.list_error(prefix, e))?;
+            let found = !page.common_prefixes.is_empty()
+                || (self.spec.kind == BucketType::ServerAccess && !page.objects.is_empty());
+            if found {
+                return Ok(());
+            }
+            match page.next {
+                Some(t) => token = Some(t),
+                None => {
+                    return Err(RunError::NoFiles {
+                        bucket: self.spec.name.clone(),
+                        bucket_path: self.bucket_path.clone(),
+                    })
+                }
+            }
+        }
+    }
+
+    async fn is_native_guardduty(&self) -> Result<bool, RunError> {
+        let prefix = format!("{}AWSLogs", self.spec.path);
+        let page = self
+            .store
+            .list(
+                &self.spec.name,
+                ListRequest {
+                    prefix: &prefix,
+                    delimiter: Some("/"),
+                    max_keys: Some(1),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| self.list_error(&prefix, e))?;
+        Ok(!page.common_prefixes.is_empty())
+    }
+
+    /// Folder names under a prefix (one request, as the module does);
+    /// accounts keep only 12-digit names.
+    async fn folders(&self, prefix: &str, accounts: bool) -> Result<Vec<String>, RunError> {
+        let page = self
+            .store
+            .list(
+                &self.spec.name,
+                ListRequest {
+                    prefix,
+                    delimiter: Some("/"),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| self.list_error(prefix, e))?;
+        Ok(page
+            .common_prefixes
+            .iter()
+            .filter_map(|p| p.strip_prefix(prefix))
+            .map(|p| p.trim_end_matches('/').to_string())
+            .filter(|name| {
+                !accounts || (name.len() == 12 && name.bytes().all(|b| b.is_ascii_digit()))
+            })
+            .collect())
+    }
+
+    /// Lists one (account, region[, flow log]) prefix from its marker and
+    /// processes every new file in key order.
+    async fn scope<K: Sink>(
+        &mut self,
+        layout: &Layout,
+        account: &str,
+        region: &str,
+        flow_log_id: &str,
+        sink: &mut K,
+    ) -> Result<(), RunError> {
+        let spec = self.spec;
+        let bucket_path = self.bucket_path.clone();
+        let scope = Scope {
+            kind: spec.kind,
+            bucket_path: &bucket_path,
+            account,
+            region,
+            flow_log_id,
+        };
+        let full_prefix = layout.full_prefix(account, region);
+        let last = if spec.reparse {
+            None
+        } else {
+            self.state.last_key(&scope, &spec.path)?
+        };
+        let marker = layout.start_after(
+            account,
+            region,
+            last.as_deref(),
+            spec.only_logs_after,
+            self.opts.today,
+        );
+        tracing::debug!("+++ Marker: {marker}");
+        let mut token: Option<String> = None;
+        let mut first = true;
+        loop {
+            let page = self
+                .store
+                .list(
+                    &spec.name,
+                    ListRequest {
+                        prefix: &full_prefix,
+                        start_after: first.then_some(marker.as_str()),
+                        continuation: token.as_deref(),
+                        max_keys: Some(self.opts.page_size),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .map_err(|e| self.list_error(&full_prefix, e))?;
+            first = false;
+            self.report.listed += page.objects.len();
+            let mut objects = page.objects;
+            if spec.kind == BucketType::Config {
+                objects.sort_by_key(|o| config_day(&o.key, &full_prefix));
+            }
+            let mut todo = Vec::new();
+            for o in objects {
+                if !self.wanted(layout, &o, account, region, flow_log_id, &full_prefix) {
+                    continue;
+                }
+                if self.state.is_done(&scope, &o.key)? && !spec.reparse {
+                    tracing::debug!("++ Skipping previously processed file: {}", o.key);
+                    self.report.skipped_done += 1;
+                    continue;
+                }
+                todo.push(o);
+            }
+            self.process(&scope, account, todo, sink).await?;
+            match page.next {
+                Some(t) => token = Some(t),
+                None => break,
+            }
+        }
+        if !spec.reparse {
+            self.state.prune(&scope)?;
+        }
+        Ok(())
+    }
+
+    fn wanted(
+        &self,
+        layout: &Layout,
+        o: &Object,
+        account: &str,
+        region: &str,
+        flow_log_id: &str,
+        full_prefix: &str,
+    ) -> bool {
+        if !layout.key_in_layout(&o.key, account, region) {
+            tracing::trace!("++ Skipping file with another prefix: {}", o.key);
+            return false;
+        }
+        match self.spec.kind {
+            BucketType::Vpcflow => o.key.contains(flow_log_id),
+            BucketType::Config => {
+                match (self.spec.only_logs_after, config_day(&o.key, full_prefix)) {
+                    (Some(ola), day) => day.is_some_and(|d| d >= ola),
+                    (None, _) => true,
+                }
+            }
+            _ => true,
+        }
+    }
+
+    /// Downloads the objects (several at once, delivered in order), parses
+    /// them and hands each file to the sink, then records it.
+    async fn process<K: Sink>(
+        &mut self,
+        scope: &Scope<'_>,
+        account: &str,
+        todo: Vec<Object>,
+        sink: &mut K,
+    ) -> Result<(), RunError> {
+        let spec = self.spec;
+        let store = self.store;
+        let mut bodies = futures::stream::iter(todo)
+            .map(|o| async move {
+                let body = store.get(&spec.name, &o.key).await;
+                (o, body)
+            })
+            .buffered(self.opts.concurrency.max(1));
+        while let Some((o, body)) = bodies.next().await {
+            tracing::debug!("++ Found new log: {}", o.key);
+            let origin = Origin {
+                bucket: &spec.name,
+                alias: &spec.alias,
+                key: &o.key,
+                account: (!account.is_empty()).then_some(account),
+            };
+            let parsed = match body {
+                Ok(data) => parse_object(
+                    ParseContext {
+                        kind: spec.kind,
+                        key: &o.key,
+                        prefix: &spec.path,
+                    },
+                    &data,
+                ),
+                Err(error) if !spec.skip_on_error => {
+                    return Err(RunError::Object {
+                        bucket: spec.name.clone(),
+                        key: o.key.clone(),
+                        op: "GetObject",
+                        error,
+                    })
+                }
+                Err(error) => Err(FileError::Unknown {
+                    key: o.key.clone(),
+                    why: error.to_string(),
+                }),
+            };
+            let mut batch = FileBatch {
+                bucket: spec.name.clone(),
+                key: o.key.clone(),
+                messages: Vec::new(),
+                discarded: 0,
+            };
+            match parsed {
+                Ok(events) => {
+                    for event in events {
+                        if spec.discard.as_ref().is_some_and(|d| d.skips(&event)) {
+                            batch.discarded += 1;
+                            continue;
+                        }
+                        for m in messages(spec.kind, &origin, event) {
+                            batch.messages.push(pyjson::dumps(&m));
+                        }
+                    }
+                }
+                Err(error) if spec.skip_on_error => {
+                    tracing::warn!("{}: {error}; skipping the file", spec.name);
+                    self.report.skipped_errors += 1;
+                    let m = error_message(spec.kind, &origin, &error.to_string());
+                    batch.messages.push(pyjson::dumps(&m));
+                }
+                Err(error) => {
+                    return Err(RunError::File {
+                        bucket: spec.name.clone(),
+                        error,
+                    })
+                }
+            }
+            self.report.files += 1;
+            self.report.messages += batch.messages.len();
+            self.report.discarded += batch.discarded;
+            sink.deliver(batch).await.map_err(|why| RunError::Sink {
+                bucket: spec.name.clone(),
+                key: o.key.clone(),
+                why,
+            })?;
+            if spec.remove_from_bucket {
+                tracing::debug!("+++ Remove file from S3 Bucket:{}", o.key);
+                store
+                    .delete(&spec.name, &o.key)
+                    .await
+                    .map_err(|error| RunError::Object {
+                        bucket: spec.name.clone(),
+                        key: o.key.clone(),
+                        op: "DeleteObject",
+                        error,
+                    })?;
+            }
+            if !spec.reparse {
+                self.state.mark_done(
+                    scope,
+                    &o.key,
+                    created_date(spec.kind, &o.key, o.modified_day),
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The `Y/M/D` date of a Config key (unpadded), right after the prefix.
+fn config_day(key: &str, full_prefix: &str) -> Option<Day> {
+    let rest = key.strip_prefix(full_prefix)?;
+    let mut parts = rest.split('/');
+    let year = parts.next()?.parse().ok()?;
+    let month = parts.next()?.parse().ok()?;
+    let day = parts.next()?.parse().ok()?;
+    Some(Day { year, month, day })
+}

@@ -1,0 +1,342 @@
+//! What has been read: one SQLite database per state directory.
+//!
+//! The rows carry what Wazuh's `s3_cloudtrail.db` carries (bucket path,
+//! account, region, flow log id, key, dates), with two deliberate changes:
+//! every bucket type is scoped by region (Wazuh's custom-schema tables are
+//! not, so with two regions the earlier one's new logs are never listed
+//! again — spec §2.3 DEFECT 1), and each file is committed on its own, after
+//! the consumer confirmed its records, instead of once at the end of a run.
+
+use crate::formats::BucketType;
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::{Path, PathBuf};
+
+/// Rows kept per scope, as Wazuh's `MAX_RECORD_RETENTION`.
+pub const RETAIN: i64 = 500;
+
+/// The file name of the database inside the state directory.
+pub const DB_FILE: &str = "collector.db";
+
+#[derive(Debug, thiserror::Error)]
+#[error("state database {path}: {source}")]
+pub struct StateError {
+    pub path: PathBuf,
+    #[source]
+    pub source: rusqlite::Error,
+}
+
+/// The listing unit whose files are remembered together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope<'a> {
+    pub kind: BucketType,
+    /// `<bucket>/<path><path_suffix>` (AWSLogs types) or `<bucket>/<path>`.
+    pub bucket_path: &'a str,
+    pub account: &'a str,
+    pub region: &'a str,
+    pub flow_log_id: &'a str,
+}
+
+pub struct State {
+    conn: Connection,
+    path: PathBuf,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS metadata (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS s3_files (
+    bucket_type TEXT NOT NULL,
+    bucket_path TEXT NOT NULL,
+    aws_account_id TEXT NOT NULL,
+    aws_region TEXT NOT NULL,
+    flow_log_id TEXT NOT NULL,
+    log_key TEXT NOT NULL,
+    processed_date TEXT NOT NULL,
+    created_date INTEGER NOT NULL,
+    PRIMARY KEY (bucket_type, bucket_path, aws_account_id, aws_region, flow_log_id, log_key)
+);
+CREATE TABLE IF NOT EXISTS cloudwatch_logs (
+    aws_region TEXT NOT NULL,
+    aws_log_group TEXT NOT NULL,
+    aws_log_stream TEXT NOT NULL,
+    next_token TEXT,
+    start_time INTEGER,
+    end_time INTEGER,
+    PRIMARY KEY (aws_region, aws_log_group, aws_log_stream)
+);
+";
+
+const SCOPE: &str = "bucket_type = ?1 AND bucket_path = ?2 AND aws_account_id = ?3 \
+     AND aws_region = ?4 AND flow_log_id = ?5";
+
+impl State {
+    /// Opens (creating if needed) `<dir>/collector.db`.
+    pub fn open(dir: &Path) -> Result<State, StateError> {
+        let path = dir.join(DB_FILE);
+        let fail = |source| StateError {
+            path: path.clone(),
+            source,
+        };
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            return Err(fail(rusqlite::Error::ToSqlConversionFailure(Box::new(e))));
+        }
+        let conn = Connection::open(&path).map_err(fail)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;",
+        )
+        .map_err(fail)?;
+        conn.execute_batch(SCHEMA).map_err(fail)?;
+        conn.execute(
+            "INSERT OR REPLACE INTO metadata (key, value) VALUES ('version', ?1)",
+            [env!("CARGO_PKG_VERSION")],
+        )
+        .map_err(fail)?;
+        Ok(State { conn, path })
+    }
+
+    fn fail(&self, source: rusqlite::Error) -> StateError {
+        StateError {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// The greatest key recorded in the scope under `prefix`.
+    pub fn last_key(&self, scope: &Scope<'_>, prefix: &str) -> Result<Option<String>, StateError> {
+        self.conn
+            .query_row(
+                &format!(
+                    "SELECT log_key FROM s3_files WHERE {SCOPE} AND substr(log_key, 1, ?7) = ?6 \
+                     ORDER BY log_key DESC LIMIT 1"
+                ),
+                params![
+                    scope.kind.name(),
+                    scope.bucket_path,
+                    scope.account,
+                    scope.region,
+                    scope.flow_log_id,
+                    prefix,
+                    prefix.chars().count() as i64
+                ],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(|e| self.fail(e))
+    }
+
+    pub fn is_done(&self, scope: &Scope<'_>, key: &str) -> Result<bool, StateError> {
+        self.conn
+            .query_row(
+                &format!("SELECT 1 FROM s3_files WHERE {SCOPE} AND log_key = ?6"),
+                params![
+                    scope.kind.name(),
+                    scope.bucket_path,
+                    scope.account,
+                    scope.region,
+                    scope.flow_log_id,
+                    key
+                ],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|found| found.is_some())
+            .map_err(|e| self.fail(e))
+    }
+
+    /// Records a file as done; committed (and synced) before returning.
+    pub fn mark_done(
+        &self,
+        scope: &Scope<'_>,
+        key: &str,
+        created_date: i64,
+    ) -> Result<(), StateError> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO s3_files (bucket_type, bucket_path, aws_account_id, \
+                 aws_region, flow_log_id, log_key, processed_date, created_date) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, datetime('now'), ?7)",
+                params![
+                    scope.kind.name(),
+                    scope.bucket_path,
+                    scope.account,
+                    scope.region,
+                    scope.flow_log_id,
+                    key,
+                    created_date
+                ],
+            )
+            .map(|_| ())
+            .map_err(|e| self.fail(e))
+    }
+
+    /// Keeps the [`RETAIN`] greatest keys of the scope.  Config keys are
+    /// listed from the start of their year on every run, so for config the
+    /// rows of the newest year are all kept (Wazuh prunes them and re-sends
+    /// the pruned files: spec §2.3 DEFECT 2).
+    pub fn prune(&self, scope: &Scope<'_>) -> Result<usize, StateError> {
+        let p = params![
+            scope.kind.name(),
+            scope.bucket_path,
+            scope.account,
+            scope.region,
+            scope.flow_log_id,
+            RETAIN
+        ];
+        let sql = if scope.kind == BucketType::Config {
+            format!(
+                "DELETE FROM s3_files WHERE {SCOPE} AND created_date < \
+                 (SELECT (max(created_date) / 10000) * 10000 FROM s3_files WHERE {SCOPE}) \
+                 AND log_key <= (SELECT log_key FROM s3_files WHERE {SCOPE} \
+                 ORDER BY log_key DESC LIMIT 1 OFFSET ?6)"
+            )
+        } else {
+            format!(
+                "DELETE FROM s3_files WHERE {SCOPE} AND log_key <= (SELECT log_key FROM \
+                 s3_files WHERE {SCOPE} ORDER BY log_key DESC LIMIT 1 OFFSET ?6)"
+            )
+        };
+        self.conn.execute(&sql, p).map_err(|e| self.fail(e))
+    }
+
+    /// Number of files recorded in a scope.
+    pub fn count(&self, scope: &Scope<'_>) -> Result<i64, StateError> {
+        self.conn
+            .query_row(
+                &format!("SELECT count(*) FROM s3_files WHERE {SCOPE}"),
+                params![
+                    scope.kind.name(),
+                    scope.bucket_path,
+                    scope.account,
+                    scope.region,
+                    scope.flow_log_id
+                ],
+                |row| row.get(0),
+            )
+            .map_err(|e| self.fail(e))
+    }
+}
+
+/// The `created_date` of a row (`YYYYMMDD`): AWSLogs types take it from the
+/// file name's time stamp, the others from the last date in the key, else
+/// from the object's modification day.
+pub fn created_date(kind: BucketType, key: &str, last_modified_day: i64) -> i64 {
+    let aws_logs = matches!(
+        kind,
+        BucketType::Cloudtrail | BucketType::Config | BucketType::Vpcflow
+    );
+    if aws_logs {
+        let base = key.rsplit('/').next().unwrap_or(key);
+        let parts: Vec<&str> = base.split('_').collect();
+        if parts.len() >= 2 {
+            let stamp = parts[parts.len() - 2];
+            let day = stamp.split('T').next().unwrap_or("");
+            if let Ok(n) = day.parse::<i64>() {
+                return n;
+            }
+        }
+    }
+    last_date_in(key).unwrap_or(last_modified_day)
+}
+
+/// The last `YYYY[/-]MM[/-]DD` in a key, as `YYYYMMDD`.
+fn last_date_in(key: &str) -> Option<i64> {
+    let b = key.as_bytes();
+    if b.len() < 10 {
+        return None;
+    }
+    (0..=b.len() - 10).rev().find_map(|i| {
+        let w = &b[i..i + 10];
+        let digits = |r: std::ops::Range<usize>| w[r].iter().all(u8::is_ascii_digit);
+        let sep = |c: u8| c == b'/' || c == b'-';
+        if digits(0..4) && sep(w[4]) && digits(5..7) && sep(w[7]) && digits(8..10) {
+            let s: String = [&w[0..4], &w[5..7], &w[8..10]]
+                .concat()
+                .into_iter()
+                .map(char::from)
+                .collect();
+            s.parse().ok()
+        } else {
+            None
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scope(region: &str) -> Scope<'_> {
+        Scope {
+            kind: BucketType::Cloudtrail,
+            bucket_path: "b/",
+            account: "111111111111",
+            region,
+            flow_log_id: "",
+        }
+    }
+
+    #[test]
+    fn keys_are_remembered_per_region_and_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let st = State::open(dir.path()).unwrap();
+            st.mark_done(&scope("eu-west-1"), "p/a", 20240310).unwrap();
+            st.mark_done(&scope("eu-west-1"), "p/c", 20240310).unwrap();
+            st.mark_done(&scope("us-east-1"), "p/z", 20240310).unwrap();
+        }
+        let st = State::open(dir.path()).unwrap();
+        assert!(st.is_done(&scope("eu-west-1"), "p/a").unwrap());
+        assert!(!st.is_done(&scope("us-east-1"), "p/a").unwrap());
+        assert_eq!(
+            st.last_key(&scope("eu-west-1"), "p/").unwrap().as_deref(),
+            Some("p/c")
+        );
+        assert_eq!(st.last_key(&scope("eu-west-1"), "q/").unwrap(), None);
+    }
+
+    #[test]
+    fn pruning_keeps_the_greatest_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let st = State::open(dir.path()).unwrap();
+        for i in 0..RETAIN + 20 {
+            st.mark_done(&scope("r"), &format!("k{i:05}"), 20240310)
+                .unwrap();
+        }
+        st.prune(&scope("r")).unwrap();
+        assert_eq!(st.count(&scope("r")).unwrap(), RETAIN);
+        assert!(!st.is_done(&scope("r"), "k00019").unwrap());
+        assert!(st.is_done(&scope("r"), "k00020").unwrap());
+    }
+
+    #[test]
+    fn config_keeps_its_newest_year() {
+        let dir = tempfile::tempdir().unwrap();
+        let st = State::open(dir.path()).unwrap();
+        let s = Scope {
+            kind: BucketType::Config,
+            ..scope("r")
+        };
+        for i in 0..RETAIN + 20 {
+            st.mark_done(&s, &format!("2024/{i:05}"), 20240101 + i % 28)
+                .unwrap();
+        }
+        st.mark_done(&s, "2023/x", 20231231).unwrap();
+        st.prune(&s).unwrap();
+        assert_eq!(st.count(&s).unwrap(), RETAIN + 20);
+        assert!(!st.is_done(&s, "2023/x").unwrap());
+    }
+
+    #[test]
+    fn created_dates() {
+        let ct = "AWSLogs/1/CloudTrail/r/2024/03/10/1_CloudTrail_r_20240310T0105Z_ab.json.gz";
+        assert_eq!(created_date(BucketType::Cloudtrail, ct, 0), 20240310);
+        assert_eq!(
+            created_date(BucketType::Custom, "p/2024/03/11/01/s-1-x", 7),
+            20240311
+        );
+        assert_eq!(
+            created_date(BucketType::ServerAccess, "2024-03-12-01-02-03-AB", 7),
+            20240312
+        );
+        assert_eq!(created_date(BucketType::Custom, "nodate", 7), 7);
+    }
+}
