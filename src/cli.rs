@@ -55,6 +55,54 @@ pub enum Command {
     /// `decoded_as json`, as runtests.py does. Prints one line per file and
     /// `N passed, M failed` last; exits 1 when a case fails.
     TestRules(TestRulesArgs),
+    /// Read the AWS sources of a <wodle name="aws-s3"> block and print
+    /// every event, one per line, exactly as it would enter the engine.
+    ///
+    /// No rules and no outputs: this shows what the collector reads. The
+    /// configuration is Wazuh's ossec.conf dialect (the file may be a whole
+    /// ossec.conf; only the aws-s3 wodle is read). State is recorded as in
+    /// a normal run, each file once its events are printed, so a second
+    /// call prints only what is new. Without --once the sources are read
+    /// again every <interval>. Pipe the output into `trailwatch analyze` to
+    /// see the alerts. Errors name the bucket, the key and the cause; a
+    /// bucket that fails does not stop the others (exit status 1).
+    #[command(after_help = "Example configuration:\n  \
+<ossec_config>\n    <wodle name=\"aws-s3\">\n      <interval>10m</interval>\n      \
+<bucket type=\"cloudtrail\">\n        <name>my-trail-bucket</name>\n        \
+<aws_profile>default</aws_profile>\n        <only_logs_after>2024-MAR-10</only_logs_after>\n      \
+</bucket>\n    </wodle>\n  </ossec_config>\n\n\
+Examples:\n  trailwatch collect -c ossec.conf --once\n  \
+trailwatch collect -c ossec.conf --once --dry-run | trailwatch analyze")]
+    Collect(CollectArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CollectArgs {
+    /// ossec.conf-style file with a <wodle name="aws-s3"> block.
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    pub config: PathBuf,
+    /// Read every source once and exit.
+    #[arg(long)]
+    pub once: bool,
+    /// Read state but never write it (nothing is marked done, nothing is
+    /// removed from buckets).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Where state is kept (default: <state_dir> of the config, else
+    /// ./trailwatch-state).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Re-read from only_logs_after (or today) whatever state says, and
+    /// record nothing (the module's --reparse).
+    #[arg(long)]
+    pub reparse: bool,
+    /// Objects downloaded at once per bucket.
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub concurrency: usize,
+    /// Print the module's debug lines (markers, files found and skipped)
+    /// on standard error.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
 }
 
 /// Which time drives correlation windows, `<time>` and alert timestamps.

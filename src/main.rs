@@ -7,6 +7,7 @@
 mod analyze;
 mod cli;
 mod clock;
+mod collect;
 mod input;
 mod logtest_cmd;
 mod ruleset;
@@ -35,6 +36,7 @@ fn run(args: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Analyze(a) => analyze::run(a),
         cli::Command::Logtest(a) => logtest_cmd::run(a),
         cli::Command::TestRules(a) => test_rules::run(a),
+        cli::Command::Collect(a) => collect::run(a),
     }
 }
 

@@ -10,6 +10,7 @@ pub mod formats;
 pub mod layout;
 pub mod local;
 pub mod pyjson;
+pub mod s3;
 pub mod state;
 pub mod store;
 

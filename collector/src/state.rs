@@ -39,6 +39,8 @@ pub struct Scope<'a> {
 pub struct State {
     conn: Connection,
     path: PathBuf,
+    /// Dry run: reads state, never writes it.
+    read_only: bool,
 }
 
 const SCHEMA: &str = "
@@ -90,7 +92,35 @@ impl State {
             [env!("CARGO_PKG_VERSION")],
         )
         .map_err(fail)?;
-        Ok(State { conn, path })
+        Ok(State {
+            conn,
+            path,
+            read_only: false,
+        })
+    }
+
+    /// Opens the state for a dry run: what is recorded is read, nothing is
+    /// written (no file is created when there is none).
+    pub fn open_read_only(dir: &Path) -> Result<State, StateError> {
+        let path = dir.join(DB_FILE);
+        let fail = |source| StateError {
+            path: path.clone(),
+            source,
+        };
+        let conn = if path.exists() {
+            Connection::open(&path)
+        } else {
+            Connection::open_in_memory()
+        }
+        .map_err(fail)?;
+        conn.execute_batch("PRAGMA busy_timeout = 5000;")
+            .map_err(fail)?;
+        conn.execute_batch(SCHEMA).map_err(fail)?;
+        Ok(State {
+            conn,
+            path,
+            read_only: true,
+        })
     }
 
     fn fail(&self, source: rusqlite::Error) -> StateError {
@@ -149,6 +179,9 @@ impl State {
         key: &str,
         created_date: i64,
     ) -> Result<(), StateError> {
+        if self.read_only {
+            return Ok(());
+        }
         self.conn
             .execute(
                 "INSERT OR REPLACE INTO s3_files (bucket_type, bucket_path, aws_account_id, \
@@ -173,6 +206,9 @@ impl State {
     /// rows of the newest year are all kept (Wazuh prunes them and re-sends
     /// the pruned files: spec §2.3 DEFECT 2).
     pub fn prune(&self, scope: &Scope<'_>) -> Result<usize, StateError> {
+        if self.read_only {
+            return Ok(0);
+        }
         let p = params![
             scope.kind.name(),
             scope.bucket_path,

@@ -5,12 +5,11 @@
 
 mod common;
 
-use collector::bucket::{run_bucket, BucketSpec, FileBatch, RunOptions, Sink};
+use collector::bucket::{run_bucket, FileBatch, RunOptions, Sink};
 use collector::layout::Day;
 use collector::state::State;
 use collector::store::DirStore;
-use collector::{BucketType, Discard};
-use common::{golden_root, option, run_words};
+use common::{added_files, golden_bodies, golden_root, run_words, spec_for};
 use std::path::Path;
 
 #[derive(Default)]
@@ -25,35 +24,6 @@ impl Sink for Collect {
         self.messages.extend(batch.messages);
         Ok(())
     }
-}
-
-fn spec_for(words: &[String]) -> BucketSpec {
-    let opt = |name: &str| option(words, name);
-    let kind = BucketType::from_name(&opt("--type").unwrap()).unwrap();
-    let mut spec = BucketSpec::new(kind, &opt("--bucket").unwrap());
-    let slash = |s: String| if s.ends_with('/') { s } else { s + "/" };
-    spec.path = opt("--trail_prefix").map(slash).unwrap_or_default();
-    spec.path_suffix = opt("--trail_suffix").map(slash).unwrap_or_default();
-    spec.accounts = opt("--aws_account_id")
-        .map(|a| a.split(',').map(str::to_string).collect())
-        .unwrap_or_default();
-    spec.regions = opt("--regions")
-        .map(|a| a.split(',').map(str::to_string).collect())
-        .unwrap_or_default();
-    spec.only_logs_after =
-        opt("--only_logs_after").map(|d| Day::parse_only_logs_after(&d).unwrap());
-    spec.discard =
-        opt("--discard-field").map(|f| Discard::new(&f, &opt("--discard-regex").unwrap()).unwrap());
-    spec.reparse = words.iter().any(|w| w == "--reparse");
-    spec
-}
-
-fn golden_bodies(dir: &Path, run: &str) -> Vec<String> {
-    std::fs::read_to_string(dir.join(format!("{run}.messages")))
-        .unwrap()
-        .lines()
-        .map(|l| l.strip_prefix("1:Wazuh-AWS:").unwrap().to_string())
-        .collect()
 }
 
 fn copy_tree(from: &Path, to: &Path, skip: &[String]) {
@@ -89,12 +59,7 @@ fn flow_logs(dir: &Path) -> Vec<(String, String)> {
 /// Runs the three runs of a case; returns what each sent.
 fn replay(name: &str, page_size: i32) -> [Collect; 3] {
     let dir = golden_root().join(name);
-    let added: Vec<String> = std::fs::read_to_string(dir.join("run3_added.txt"))
-        .unwrap()
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect();
+    let added = added_files(&dir);
     let tmp = tempfile::tempdir().unwrap();
     let bucket = spec_for(&run_words(&dir, "run1")).name;
     let store_root = tmp.path().join("store");
@@ -187,12 +152,7 @@ fn check_region_scoped(name: &str) {
     for (i, run) in ["run1", "run2"].iter().enumerate() {
         assert_eq!(got[i].messages, golden_bodies(&dir, run), "{name} {run}");
     }
-    let mut added: Vec<String> = std::fs::read_to_string(dir.join("run3_added.txt"))
-        .unwrap()
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect();
+    let mut added = added_files(&dir);
     added.sort();
     assert_eq!(got[2].files, added, "{name}: run 3 reads every new file");
     let want = golden_bodies(&dir, "run3");

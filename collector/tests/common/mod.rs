@@ -1,6 +1,11 @@
 //! Shared by the collector's golden tests.
 #![allow(dead_code)] // each test binary uses a part of these helpers
 
+pub mod moto;
+
+use collector::bucket::BucketSpec;
+use collector::layout::Day;
+use collector::{BucketType, Discard};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -71,4 +76,45 @@ pub fn option(words: &[String], name: &str) -> Option<String> {
         .iter()
         .position(|w| w == name)
         .map(|i| words[i + 1].clone())
+}
+
+/// The bucket a run's options describe.
+pub fn spec_for(words: &[String]) -> BucketSpec {
+    let opt = |name: &str| option(words, name);
+    let kind = BucketType::from_name(&opt("--type").unwrap()).unwrap();
+    let mut spec = BucketSpec::new(kind, &opt("--bucket").unwrap());
+    let slash = |s: String| if s.ends_with('/') { s } else { s + "/" };
+    spec.path = opt("--trail_prefix").map(slash).unwrap_or_default();
+    spec.path_suffix = opt("--trail_suffix").map(slash).unwrap_or_default();
+    spec.accounts = opt("--aws_account_id")
+        .map(|a| a.split(',').map(str::to_string).collect())
+        .unwrap_or_default();
+    spec.regions = opt("--regions")
+        .map(|a| a.split(',').map(str::to_string).collect())
+        .unwrap_or_default();
+    spec.only_logs_after =
+        opt("--only_logs_after").map(|d| Day::parse_only_logs_after(&d).unwrap());
+    spec.discard =
+        opt("--discard-field").map(|f| Discard::new(&f, &opt("--discard-regex").unwrap()).unwrap());
+    spec.reparse = words.iter().any(|w| w == "--reparse");
+    spec
+}
+
+/// The bodies (after `1:Wazuh-AWS:`) of a run's messages, in order.
+pub fn golden_bodies(dir: &Path, run: &str) -> Vec<String> {
+    std::fs::read_to_string(dir.join(format!("{run}.messages")))
+        .unwrap()
+        .lines()
+        .map(|l| l.strip_prefix("1:Wazuh-AWS:").unwrap().to_string())
+        .collect()
+}
+
+/// The keys uploaded between run 2 and run 3.
+pub fn added_files(case_dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(case_dir.join("run3_added.txt"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
 }

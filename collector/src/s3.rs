@@ -1,0 +1,312 @@
+//! The real S3 store: aws-sdk-s3 with the module's ways of finding
+//! credentials (spec §1.8): static keys, a named profile, the default
+//! chain, an assumed role with external id and duration, STS and service
+//! endpoints, retries from `~/.aws/config` (standard with 10 attempts when
+//! the profile says nothing), and the bucket's own region.
+
+use crate::config::Credentials;
+use crate::store::{ListPage, ListRequest, Object, Store, StoreError};
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::Client;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Why a client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("No profile named: '{0}' was found in the user config file")]
+    ProfileNotFound(String),
+    #[error("Access error: {0}")]
+    Access(String),
+}
+
+/// The AWS configuration for one target, shared by its clients.
+pub async fn sdk_config(creds: &Credentials) -> Result<SdkConfig, ConnectError> {
+    let profile_settings = aws_profile_settings(creds.aws_profile.as_deref().unwrap_or("default"));
+    if let Some(p) = &creds.aws_profile {
+        if profile_settings.is_none() && !profile_in_credentials(p) {
+            return Err(ConnectError::ProfileNotFound(p.clone()));
+        }
+    }
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(p) = &creds.aws_profile {
+        loader = loader.profile_name(p);
+    }
+    if let (Some(ak), Some(sk)) = (&creds.access_key, &creds.secret_key) {
+        loader = loader.credentials_provider(aws_credential_types::Credentials::new(
+            ak.clone(),
+            sk.clone(),
+            None,
+            None,
+            "trailwatch-config",
+        ));
+    }
+    let retry_set = profile_settings.as_ref().is_some_and(|keys| {
+        keys.iter()
+            .any(|k| k == "max_attempts" || k == "retry_mode")
+    }) || std::env::var_os("AWS_MAX_ATTEMPTS").is_some()
+        || std::env::var_os("AWS_RETRY_MODE").is_some();
+    if !retry_set {
+        loader = loader.retry_config(RetryConfig::standard().with_max_attempts(10));
+    }
+    let mut config = loader.load().await;
+    if config.region().is_none() {
+        config = config.to_builder().region(Region::new("us-east-1")).build();
+    }
+    if let Some(arn) = &creds.iam_role_arn {
+        let mut sts_conf = config.clone();
+        if let Some(ep) = &creds.sts_endpoint {
+            sts_conf = sts_conf.to_builder().endpoint_url(ep).build();
+        }
+        let mut role = aws_config::sts::AssumeRoleProvider::builder(arn)
+            .session_name("trailwatch")
+            .configure(&sts_conf);
+        if let Some(id) = &creds.external_id {
+            role = role.external_id(id);
+        }
+        if let Some(secs) = creds.iam_role_duration {
+            role = role.session_length(Duration::from_secs(secs.into()));
+        }
+        let provider = role.build().await;
+        config = config
+            .to_builder()
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+            )
+            .build();
+    }
+    Ok(config)
+}
+
+fn aws_dir_file(var: &str, name: &str) -> Option<PathBuf> {
+    std::env::var_os(var)
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".aws").join(name)))
+}
+
+/// The keys of a profile's section in `~/.aws/config` (`[default]` or
+/// `[profile NAME]`, or `[NAME]` as the module also accepts), if present.
+fn aws_profile_settings(profile: &str) -> Option<Vec<String>> {
+    let text = std::fs::read_to_string(aws_dir_file("AWS_CONFIG_FILE", "config")?).ok()?;
+    section_keys(&text, &[profile.to_string(), format!("profile {profile}")])
+}
+
+fn profile_in_credentials(profile: &str) -> bool {
+    aws_dir_file("AWS_SHARED_CREDENTIALS_FILE", "credentials")
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .is_some_and(|t| section_keys(&t, &[profile.to_string()]).is_some())
+}
+
+fn section_keys(text: &str, names: &[String]) -> Option<Vec<String>> {
+    let mut keys = None;
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            if keys.is_some() {
+                break;
+            }
+            if names.iter().any(|n| n == name.trim()) {
+                keys = Some(Vec::new());
+            }
+        } else if let (Some(k), Some((key, _))) = (keys.as_mut(), line.split_once('=')) {
+            k.push(key.trim().to_string());
+        }
+    }
+    keys
+}
+
+/// A bucket store backed by S3.
+#[derive(Debug, Clone)]
+pub struct S3Store {
+    client: Client,
+}
+
+impl S3Store {
+    /// A client for `config`, sent to `service_endpoint` if given (path
+    /// style, as S3-compatible servers and VPC endpoints expect).
+    pub fn new(config: &SdkConfig, service_endpoint: Option<&str>) -> S3Store {
+        let mut b = aws_sdk_s3::config::Builder::from(config);
+        if let Some(ep) = service_endpoint {
+            b = b.endpoint_url(ep).force_path_style(true);
+        }
+        S3Store {
+            client: Client::from_conf(b.build()),
+        }
+    }
+
+    /// Moves the client to the bucket's region when S3 says it lives
+    /// elsewhere (aws-sdk-s3 does not follow the redirect as boto3 does).
+    pub async fn follow_bucket_region(self, bucket: &str) -> Result<S3Store, StoreError> {
+        match self.client.head_bucket().bucket(bucket).send().await {
+            Ok(_) => Ok(self),
+            Err(e) => {
+                let region = e
+                    .raw_response()
+                    .and_then(|r| r.headers().get("x-amz-bucket-region"))
+                    .map(str::to_string);
+                match region {
+                    Some(r)
+                        if Some(r.as_str())
+                            != self.client.config().region().map(|x| x.as_ref()) =>
+                    {
+                        let conf = self
+                            .client
+                            .config()
+                            .to_builder()
+                            .region(Region::new(r))
+                            .build();
+                        Ok(S3Store {
+                            client: Client::from_conf(conf),
+                        })
+                    }
+                    _ => Err(match classify(&e) {
+                        StoreError::NoSuchKey => StoreError::NoSuchBucket,
+                        other => other,
+                    }),
+                }
+            }
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+/// Maps an SDK error onto the module's error classes.
+fn classify<E: ProvideErrorMetadata + std::fmt::Debug>(
+    e: &SdkError<E, HttpResponse>,
+) -> StoreError {
+    match e {
+        SdkError::DispatchFailure(d) => StoreError::Endpoint(format!("{d:?}")),
+        SdkError::TimeoutError(_) => StoreError::Endpoint("timed out".into()),
+        SdkError::ServiceError(s) => {
+            let err = s.err();
+            let code = err.code().unwrap_or("");
+            let status = s.raw().status().as_u16();
+            let text = format!("{code} (HTTP {status}): {}", err.message().unwrap_or(""));
+            match code {
+                "NoSuchBucket" => StoreError::NoSuchBucket,
+                "NoSuchKey" => StoreError::NoSuchKey,
+                "SignatureDoesNotMatch" | "InvalidAccessKeyId" => {
+                    StoreError::InvalidCredentials(text)
+                }
+                "AccessDenied" => StoreError::AccessDenied(text),
+                "SlowDown" | "ThrottlingException" | "Throttling" => StoreError::Throttled(text),
+                "RequestTimeTooSkewed" => StoreError::ClockSkew(text),
+                _ if status == 404 => StoreError::NoSuchKey,
+                _ if status == 403 => StoreError::AccessDenied(text),
+                _ => StoreError::Other(text),
+            }
+        }
+        other => StoreError::Other(format!("{other:?}")),
+    }
+}
+
+fn day_of(t: Option<&aws_sdk_s3::primitives::DateTime>) -> i64 {
+    let Some(t) = t else { return 0 };
+    let days = t.secs().div_euclid(86_400);
+    let (y, m, d) = crate::formats::civil_from_days(days);
+    y * 10_000 + i64::from(m) * 100 + i64::from(d)
+}
+
+impl Store for S3Store {
+    async fn list(&self, bucket: &str, req: ListRequest<'_>) -> Result<ListPage, StoreError> {
+        let mut call = self
+            .client
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(req.prefix);
+        if let Some(d) = req.delimiter {
+            call = call.delimiter(d);
+        }
+        if let Some(s) = req.start_after {
+            call = call.start_after(s);
+        }
+        if let Some(t) = req.continuation {
+            call = call.continuation_token(t);
+        }
+        if let Some(n) = req.max_keys {
+            call = call.max_keys(n);
+        }
+        let out = call.send().await.map_err(|e| classify(&e))?;
+        let objects = out
+            .contents()
+            .iter()
+            .map(|o| Object {
+                key: o.key().unwrap_or_default().to_string(),
+                modified_day: day_of(o.last_modified()),
+                size: o.size().unwrap_or(0).max(0) as u64,
+            })
+            .collect();
+        let common_prefixes = out
+            .common_prefixes()
+            .iter()
+            .filter_map(|p| p.prefix().map(str::to_string))
+            .collect();
+        let next = if out.is_truncated() == Some(true) {
+            out.next_continuation_token().map(str::to_string)
+        } else {
+            None
+        };
+        Ok(ListPage {
+            objects,
+            common_prefixes,
+            next,
+        })
+    }
+
+    async fn get(&self, bucket: &str, key: &str) -> Result<Vec<u8>, StoreError> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| classify(&e))?;
+        let body = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| StoreError::Other(format!("reading the body: {e}")))?;
+        Ok(body.into_bytes().to_vec())
+    }
+
+    async fn delete(&self, bucket: &str, key: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify(&e))
+    }
+
+    async fn flow_log_ids(&self, region: &str) -> Result<Vec<String>, StoreError> {
+        Err(StoreError::Other(format!(
+            "ec2:DescribeFlowLogs in {region} is not supported yet: vpcflow buckets can be \
+             read from recorded files only"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profile_sections() {
+        let text = "[default]\nregion = us-east-1\n[profile prod]\nmax_attempts = 3\nretry_mode=adaptive\n[other]\nx=1\n";
+        assert_eq!(
+            section_keys(text, &["prod".into(), "profile prod".into()]).unwrap(),
+            ["max_attempts", "retry_mode"]
+        );
+        assert_eq!(section_keys(text, &["default".into()]).unwrap(), ["region"]);
+        assert!(section_keys(text, &["nope".into()]).is_none());
+    }
+}

@@ -1,0 +1,159 @@
+//! `trailwatch collect`: the configured AWS sources, printed one event per
+//! line as they would enter the engine.
+
+use crate::cli::CollectArgs;
+use anyhow::Context;
+use collector::bucket::{run_bucket, FileBatch, RunOptions, Sink};
+use collector::config::{self, BucketConfig};
+use collector::s3::{sdk_config, S3Store};
+use collector::state::State;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// Writes each file's events to standard output; a file counts as taken
+/// once its lines are flushed.
+struct Stdout {
+    out: std::io::BufWriter<std::io::Stdout>,
+}
+
+impl Sink for Stdout {
+    async fn deliver(&mut self, batch: FileBatch) -> Result<(), String> {
+        for m in &batch.messages {
+            self.out
+                .write_all(m.as_bytes())
+                .and_then(|()| self.out.write_all(b"\n"))
+                .map_err(|e| e.to_string())?;
+        }
+        self.out.flush().map_err(|e| e.to_string())
+    }
+}
+
+pub fn run(a: CollectArgs) -> anyhow::Result<ExitCode> {
+    if a.verbose {
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        let only_ours = tracing_subscriber::filter::Targets::new()
+            .with_target("collector", tracing::Level::DEBUG)
+            .with_target("trailwatch", tracing::Level::DEBUG);
+        tracing_subscriber::registry()
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_target(false)
+                    .without_time()
+                    .with_writer(std::io::stderr),
+            )
+            .with(only_ours)
+            .init();
+    }
+    let conf = config::load(&a.config)?;
+    for w in &conf.warnings {
+        eprintln!("trailwatch: warning: {w}");
+    }
+    if conf.disabled {
+        eprintln!(
+            "trailwatch: the aws-s3 module is disabled (<disabled>yes</disabled>); nothing to do"
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    for s in &conf.services {
+        eprintln!(
+            "trailwatch: warning: {}:{}: <service type=\"{:?}\"> is not read yet; skipped",
+            a.config.display(),
+            s.line,
+            s.kind
+        );
+    }
+    for s in &conf.subscribers {
+        eprintln!(
+            "trailwatch: warning: {}:{}: <subscriber type=\"{:?}\"> is not read yet; skipped",
+            a.config.display(),
+            s.line,
+            s.kind
+        );
+    }
+    let state_dir = a
+        .state_dir
+        .clone()
+        .or_else(|| conf.state_dir.clone())
+        .unwrap_or_else(|| PathBuf::from("trailwatch-state"));
+    let state = if a.dry_run {
+        State::open_read_only(&state_dir)?
+    } else {
+        State::open(&state_dir)?
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let mut sink = Stdout {
+        out: std::io::BufWriter::new(std::io::stdout()),
+    };
+    let mut failed = false;
+    if !conf.run_on_start && !a.once {
+        std::thread::sleep(Duration::from_secs(conf.interval));
+    }
+    loop {
+        let started = Instant::now();
+        for b in &conf.buckets {
+            if let Err(e) = rt.block_on(one_bucket(b, &a, &state, &mut sink)) {
+                if crate::is_broken_pipe(&e) {
+                    return Ok(ExitCode::SUCCESS);
+                }
+                eprintln!("trailwatch: {e:#}");
+                failed = true;
+            }
+        }
+        if a.once {
+            break;
+        }
+        let wait = Duration::from_secs(conf.interval).saturating_sub(started.elapsed());
+        if wait.is_zero() {
+            eprintln!("trailwatch: warning: interval overtaken; starting the next pass now");
+        }
+        std::thread::sleep(wait);
+    }
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+async fn one_bucket(
+    b: &BucketConfig,
+    a: &CollectArgs,
+    state: &State,
+    sink: &mut Stdout,
+) -> anyhow::Result<()> {
+    let mut spec = b.spec.clone();
+    spec.reparse |= a.reparse;
+    if a.dry_run {
+        spec.remove_from_bucket = false;
+    }
+    let sdk = sdk_config(&b.credentials)
+        .await
+        .with_context(|| format!("bucket {}", spec.name))?;
+    let store = S3Store::new(&sdk, b.credentials.service_endpoint.as_deref())
+        .follow_bucket_region(&spec.name)
+        .await
+        .with_context(|| format!("bucket {}", spec.name))?;
+    let opts = RunOptions {
+        concurrency: a.concurrency.max(1),
+        ..RunOptions::default()
+    };
+    let report = run_bucket(&store, state, &spec, sink, opts).await?;
+    eprintln!(
+        "trailwatch: bucket {} ({}): {} new files, {} events, {} discarded, {} already read, {} skipped on error",
+        spec.name,
+        spec.kind.name(),
+        report.files,
+        report.messages,
+        report.discarded,
+        report.skipped_done,
+        report.skipped_errors
+    );
+    Ok(())
+}
