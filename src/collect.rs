@@ -4,7 +4,8 @@
 use crate::cli::CollectArgs;
 use anyhow::Context;
 use collector::bucket::{run_bucket, FileBatch, RunOptions, Sink};
-use collector::config::{self, BucketConfig};
+use collector::cloudwatch::{run_logs, CloudWatchLogs, LogsSpec};
+use collector::config::{self, BucketConfig, ServiceConfig, ServiceType};
 use collector::s3::{sdk_config, S3Store};
 use collector::state::State;
 use std::io::Write;
@@ -57,12 +58,15 @@ pub fn run(a: CollectArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    for s in &conf.services {
+    for s in conf
+        .services
+        .iter()
+        .filter(|s| s.kind != ServiceType::CloudWatchLogs)
+    {
         eprintln!(
-            "trailwatch: warning: {}:{}: <service type=\"{:?}\"> is not read yet; skipped",
+            "trailwatch: warning: {}:{}: <service type=\"inspector\"> is not read yet; skipped",
             a.config.display(),
             s.line,
-            s.kind
         );
     }
     for s in &conf.subscribers {
@@ -99,6 +103,18 @@ pub fn run(a: CollectArgs) -> anyhow::Result<ExitCode> {
         let started = Instant::now();
         for b in &conf.buckets {
             if let Err(e) = rt.block_on(one_bucket(b, &a, &state, &mut sink)) {
+                if crate::is_broken_pipe(&e) {
+                    return Ok(ExitCode::SUCCESS);
+                }
+                eprintln!("trailwatch: {e:#}");
+                failed = true;
+            }
+        }
+        for svc in &conf.services {
+            if svc.kind != ServiceType::CloudWatchLogs {
+                continue;
+            }
+            if let Err(e) = rt.block_on(one_log_service(svc, &a, &state, &mut sink)) {
                 if crate::is_broken_pipe(&e) {
                     return Ok(ExitCode::SUCCESS);
                 }
@@ -155,5 +171,47 @@ async fn one_bucket(
         report.skipped_done,
         report.skipped_errors
     );
+    Ok(())
+}
+
+async fn one_log_service(
+    svc: &ServiceConfig,
+    a: &CollectArgs,
+    state: &State,
+    sink: &mut Stdout,
+) -> anyhow::Result<()> {
+    let sdk = sdk_config(&svc.credentials)
+        .await
+        .context("CloudWatch Logs")?;
+    // Regions: the configured ones, else the profile's, else all (as the
+    // module does).
+    let regions: Vec<String> = if !svc.regions.is_empty() {
+        svc.regions.clone()
+    } else if let Some(r) = sdk.region().filter(|_| svc.credentials.aws_profile.is_some()) {
+        vec![r.to_string()]
+    } else {
+        config::REGIONS
+            .iter()
+            .filter(|r| !r.starts_with("us-gov") && !r.starts_with("cn-"))
+            .map(|r| r.to_string())
+            .collect()
+    };
+    for region in regions {
+        let api = CloudWatchLogs::new(&sdk, &region, svc.credentials.service_endpoint.as_deref());
+        let spec = LogsSpec {
+            region: region.clone(),
+            groups: svc.log_groups.clone(),
+            only_logs_after: svc.only_logs_after,
+            remove_log_streams: svc.remove_log_streams && !a.dry_run,
+            discard_field: svc.discard_field.clone(),
+            discard_regex: svc.discard_regex.clone(),
+            reparse: a.reparse,
+        };
+        let sent = run_logs(&api, state, &spec, sink, collector::bucket::today_utc()).await?;
+        eprintln!(
+            "trailwatch: CloudWatch Logs {region} ({}): {sent} events",
+            svc.log_groups.join(", ")
+        );
+    }
     Ok(())
 }

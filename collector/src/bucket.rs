@@ -378,26 +378,32 @@ impl<S: Store> Run<'_, S> {
             self.opts.today,
         );
         tracing::debug!("+++ Marker: {marker}");
-        let mut token: Option<String> = None;
-        let mut first = true;
+        let store = self.store;
+        let page_size = self.opts.page_size;
+        let list = |start_after: Option<&str>, token: Option<String>| {
+            let req_prefix = full_prefix.clone();
+            let start_after = start_after.map(str::to_string);
+            async move {
+                store
+                    .list(
+                        &spec.name,
+                        ListRequest {
+                            prefix: &req_prefix,
+                            start_after: start_after.as_deref(),
+                            continuation: token.as_deref(),
+                            max_keys: Some(page_size),
+                            ..Default::default()
+                        },
+                    )
+                    .await
+            }
+        };
+        let mut page = list(Some(&marker), None)
+            .await
+            .map_err(|e| self.list_error(&full_prefix, e))?;
         loop {
-            let page = self
-                .store
-                .list(
-                    &spec.name,
-                    ListRequest {
-                        prefix: &full_prefix,
-                        start_after: first.then_some(marker.as_str()),
-                        continuation: token.as_deref(),
-                        max_keys: Some(self.opts.page_size),
-                        ..Default::default()
-                    },
-                )
-                .await
-                .map_err(|e| self.list_error(&full_prefix, e))?;
-            first = false;
             self.report.listed += page.objects.len();
-            let mut objects = page.objects;
+            let mut objects = std::mem::take(&mut page.objects);
             if spec.kind == BucketType::Config {
                 objects.sort_by_key(|o| config_day(&o.key, &full_prefix));
             }
@@ -413,11 +419,27 @@ impl<S: Store> Run<'_, S> {
                 }
                 todo.push(o);
             }
-            self.process(&scope, account, todo, sink).await?;
-            match page.next {
-                Some(t) => token = Some(t),
-                None => break,
-            }
+            // The next page is listed while this one is downloaded, unless
+            // the run is one request at a time.
+            let next = match page.next.take() {
+                None => {
+                    self.process(&scope, account, todo, sink).await?;
+                    break;
+                }
+                Some(token) if self.opts.concurrency <= 1 => {
+                    self.process(&scope, account, todo, sink).await?;
+                    list(None, Some(token)).await
+                }
+                Some(token) => {
+                    let (done, next) = futures::join!(
+                        self.process(&scope, account, todo, sink),
+                        list(None, Some(token))
+                    );
+                    done?;
+                    next
+                }
+            };
+            page = next.map_err(|e| self.list_error(&full_prefix, e))?;
         }
         if !spec.reparse {
             self.state.prune(&scope)?;

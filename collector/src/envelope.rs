@@ -1,7 +1,7 @@
 //! The message the AWS module sends for one raw event: envelope, null
 //! removal and the per-type reformatting (spec §3.2–3.3).
 
-use crate::formats::BucketType;
+use crate::formats::{days_from_civil, BucketType};
 use crate::pyjson::py_str;
 use serde_json::{Map, Value};
 
@@ -294,16 +294,6 @@ fn config_time(s: &str) -> Option<f64> {
     let (h, mi, sec) = (t.next()??, t.next()??, t.next()??);
     let days = days_from_civil(y, m, day);
     Some((days * 86_400 + h * 3600 + mi * 60 + sec) as f64)
-}
-
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// Steps of the custom family (custom, WAF, load balancers, server access,

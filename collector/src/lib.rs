@@ -3,6 +3,7 @@
 //! module sends to analysisd.  It knows nothing of rules.
 
 pub mod bucket;
+pub mod cloudwatch;
 pub mod config;
 pub mod discard;
 pub mod envelope;

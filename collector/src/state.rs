@@ -251,6 +251,84 @@ impl State {
     }
 }
 
+impl State {
+    /// The recorded position of a CloudWatch Logs stream.
+    pub fn log_position(
+        &self,
+        region: &str,
+        group: &str,
+        stream: &str,
+    ) -> Result<Option<crate::cloudwatch::Position>, StateError> {
+        self.conn
+            .query_row(
+                "SELECT next_token, start_time, end_time FROM cloudwatch_logs \
+                 WHERE aws_region = ?1 AND aws_log_group = ?2 AND aws_log_stream = ?3",
+                params![region, group, stream],
+                |row| {
+                    Ok(crate::cloudwatch::Position {
+                        token: row.get(0)?,
+                        start: row.get(1)?,
+                        end: row.get(2)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.fail(e))
+    }
+
+    pub fn save_log_position(
+        &self,
+        region: &str,
+        group: &str,
+        stream: &str,
+        pos: &crate::cloudwatch::Position,
+    ) -> Result<(), StateError> {
+        if self.read_only {
+            return Ok(());
+        }
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO cloudwatch_logs (aws_region, aws_log_group, \
+                 aws_log_stream, next_token, start_time, end_time) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![region, group, stream, pos.token, pos.start, pos.end],
+            )
+            .map(|_| ())
+            .map_err(|e| self.fail(e))
+    }
+
+    /// Forgets the streams of a group that no longer exist.
+    pub fn purge_log_streams(
+        &self,
+        region: &str,
+        group: &str,
+        existing: &[String],
+    ) -> Result<(), StateError> {
+        if self.read_only {
+            return Ok(());
+        }
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT aws_log_stream FROM cloudwatch_logs WHERE aws_region = ?1 AND aws_log_group = ?2",
+            )
+            .map_err(|e| self.fail(e))?;
+        let recorded: Vec<String> = stmt
+            .query_map(params![region, group], |row| row.get(0))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.fail(e))?;
+        for stream in recorded.iter().filter(|s| !existing.contains(s)) {
+            self.conn
+                .execute(
+                    "DELETE FROM cloudwatch_logs WHERE aws_region = ?1 AND aws_log_group = ?2 \
+                     AND aws_log_stream = ?3",
+                    params![region, group, stream],
+                )
+                .map_err(|e| self.fail(e))?;
+        }
+        Ok(())
+    }
+}
+
 /// The `created_date` of a row (`YYYYMMDD`): AWSLogs types take it from the
 /// file name's time stamp, the others from the last date in the key, else
 /// from the object's modification day.

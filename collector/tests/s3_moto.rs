@@ -283,3 +283,122 @@ fn a_missing_bucket_is_named() {
         );
     });
 }
+
+/// CloudWatch Logs through moto: only_logs_after's day is read, a second run
+/// reads nothing, a new event is read alone, and removed streams go.
+#[test]
+fn cloudwatch_logs_through_moto() {
+    use collector::cloudwatch::{run_logs, CloudWatchLogs, LogsSpec};
+    let moto = Moto::start();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let day_ms = 86_400_000;
+    let today_start = now_ms - now_ms % day_ms;
+    let state_dir = tempfile::tempdir().unwrap();
+    let state = State::open(state_dir.path()).unwrap();
+    rt().block_on(async {
+        let creds = Credentials {
+            access_key: Some("test".into()),
+            secret_key: Some("test".into()),
+            service_endpoint: Some(moto.endpoint.clone()),
+            ..Credentials::default()
+        };
+        let conf = sdk_config(&creds).await.unwrap();
+        let logs = CloudWatchLogs::new(&conf, "us-east-1", Some(&moto.endpoint));
+        let raw = aws_sdk_cloudwatchlogs::Client::from_conf(
+            aws_sdk_cloudwatchlogs::config::Builder::from(&conf)
+                .endpoint_url(&moto.endpoint)
+                .build(),
+        );
+        raw.create_log_group()
+            .log_group_name("g")
+            .send()
+            .await
+            .unwrap();
+        let put = |stream: &'static str, ts: i64, msg: &'static str| {
+            let raw = raw.clone();
+            async move {
+                raw.put_log_events()
+                    .log_group_name("g")
+                    .log_stream_name(stream)
+                    .log_events(
+                        aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+                            .timestamp(ts)
+                            .message(msg)
+                            .build()
+                            .unwrap(),
+                    )
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        };
+        for s in ["a", "b"] {
+            raw.create_log_stream()
+                .log_group_name("g")
+                .log_stream_name(s)
+                .send()
+                .await
+                .unwrap();
+        }
+        put("a", today_start - 2 * day_ms + 1000, "{\"old\": true}").await;
+        put("a", today_start - day_ms + 1000, "{\"day\": -1}").await;
+        put("a", today_start + 1000, "plain text today").await;
+        put("b", today_start + 2000, "None of these is sent").await;
+        let (y, m, d) = {
+            let secs = (today_start - day_ms) / 1000;
+            let t = aws_sdk_s3::primitives::DateTime::from_secs(secs);
+            let s = t
+                .fmt(aws_sdk_s3::primitives::DateTimeFormat::DateTime)
+                .unwrap();
+            (
+                s[0..4].parse().unwrap(),
+                s[5..7].parse().unwrap(),
+                s[8..10].parse().unwrap(),
+            )
+        };
+        let spec = LogsSpec {
+            region: "us-east-1".into(),
+            groups: vec!["g".into()],
+            only_logs_after: Some(Day {
+                year: y,
+                month: m,
+                day: d,
+            }),
+            remove_log_streams: false,
+            discard_field: None,
+            discard_regex: None,
+            reparse: false,
+        };
+        let today = opts().today;
+        let mut sink = Collect::default();
+        run_logs(&logs, &state, &spec, &mut sink, today)
+            .await
+            .unwrap();
+        assert_eq!(sink.messages, ["{\"day\": -1}", "plain text today"]);
+        let mut sink = Collect::default();
+        run_logs(&logs, &state, &spec, &mut sink, today)
+            .await
+            .unwrap();
+        assert!(sink.messages.is_empty(), "{:?}", sink.messages);
+        put("b", now_ms, "{\"new\": 1}").await;
+        let mut sink = Collect::default();
+        let remove = LogsSpec {
+            remove_log_streams: true,
+            ..spec.clone()
+        };
+        run_logs(&logs, &state, &remove, &mut sink, today)
+            .await
+            .unwrap();
+        assert_eq!(sink.messages, ["{\"new\": 1}"]);
+        let left = raw
+            .describe_log_streams()
+            .log_group_name("g")
+            .send()
+            .await
+            .unwrap();
+        assert!(left.log_streams().is_empty());
+    });
+}

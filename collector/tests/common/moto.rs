@@ -3,6 +3,8 @@
 //! `.ci/venv`; `MOTO_SERVER` may name another executable.  A missing server
 //! fails the test: nothing is skipped silently.
 
+#![allow(dead_code)] // shared by several test and bench binaries, each using a part
+
 use aws_sdk_s3::Client;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -1,0 +1,140 @@
+//! End-to-end collector throughput against a local S3 server (moto on
+//! loopback): a CloudTrail layout of 2,000 objects holding 100,000 records,
+//! read by the real run loop into a counting consumer.  The baseline reads
+//! one request at a time (Wazuh's way: list a page, then get each object in
+//! turn); the others download several objects at once and list the next
+//! page meanwhile.  Ratios between rows of one run are what count.
+//!
+//! `cargo bench -p collector --bench s3_collect` (needs moto: see `.ci/run`).
+
+#[path = "../tests/common/moto.rs"]
+mod moto;
+
+use collector::bucket::{run_bucket, BucketSpec, FileBatch, RunOptions, Sink};
+use collector::config::Credentials;
+use collector::layout::Day;
+use collector::s3::{sdk_config, S3Store};
+use collector::state::State;
+use collector::BucketType;
+use futures::StreamExt;
+use std::time::Instant;
+
+const OBJECTS: usize = 2_000;
+const RECORDS_PER_OBJECT: usize = 50;
+
+#[derive(Default)]
+struct Count {
+    files: usize,
+    messages: usize,
+}
+
+impl Sink for Count {
+    async fn deliver(&mut self, batch: FileBatch) -> Result<(), String> {
+        self.files += 1;
+        self.messages += batch.messages.len();
+        Ok(())
+    }
+}
+
+fn object(i: usize) -> (String, Vec<u8>) {
+    let account = ["111111111111", "222222222222"][i % 2];
+    let region = ["eu-west-1", "us-east-1"][(i / 2) % 2];
+    let day = 10 + (i / 4) % 5;
+    let minute = (i / 20) % 60;
+    let key = format!(
+        "AWSLogs/{account}/CloudTrail/{region}/2024/03/{day:02}/{account}_CloudTrail_{region}_202403{day:02}T00{minute:02}Z_{i:08x}.json"
+    );
+    let records: Vec<String> = (0..RECORDS_PER_OBJECT)
+        .map(|r| {
+            format!(
+                r#"{{"eventVersion":"1.08","userIdentity":{{"type":"IAMUser","principalId":"AIDA{i:012}","arn":"arn:aws:iam::{account}:user/u{r}","accountId":"{account}","userName":"u{r}"}},"eventTime":"2024-03-{day:02}T00:{minute:02}:00Z","eventSource":"ec2.amazonaws.com","eventName":"DescribeInstances","awsRegion":"{region}","sourceIPAddress":"198.51.100.{}","userAgent":"aws-cli/2.15","requestParameters":{{"maxResults":{r}}},"responseElements":null,"requestID":"{i}-{r}","eventID":"{i}-{r}","readOnly":true,"eventType":"AwsApiCall","recipientAccountId":"{account}"}}"#,
+                r % 250
+            )
+        })
+        .collect();
+    (
+        key,
+        format!(r#"{{"Records":[{}]}}"#, records.join(",")).into_bytes(),
+    )
+}
+
+fn main() {
+    let moto = moto::Moto::start();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = moto.client();
+        client.create_bucket().bucket("bench").send().await.unwrap();
+        let t = Instant::now();
+        futures::stream::iter(0..OBJECTS)
+            .map(|i| {
+                let client = client.clone();
+                async move {
+                    let (key, body) = object(i);
+                    moto::put(&client, "bench", &key, body).await;
+                }
+            })
+            .buffer_unordered(16)
+            .collect::<Vec<()>>()
+            .await;
+        println!(
+            "filled: {OBJECTS} objects, {} records in {:.1} s",
+            OBJECTS * RECORDS_PER_OBJECT,
+            t.elapsed().as_secs_f64()
+        );
+        let creds = Credentials {
+            access_key: Some("test".into()),
+            secret_key: Some("test".into()),
+            service_endpoint: Some(moto.endpoint.clone()),
+            ..Credentials::default()
+        };
+        let store = S3Store::new(
+            &sdk_config(&creds).await.unwrap(),
+            creds.service_endpoint.as_deref(),
+        );
+        let mut spec = BucketSpec::new(BucketType::Cloudtrail, "bench");
+        spec.only_logs_after = Some(Day::parse_only_logs_after("2024-MAR-10").unwrap());
+        println!(
+            "{:<34} {:>9} {:>12} {:>12} {:>7}",
+            "mode", "seconds", "objects/s", "records/s", "ratio"
+        );
+        let mut baseline = None;
+        for concurrency in [1, 8, 32] {
+            let state_dir = tempfile::tempdir().unwrap();
+            let state = State::open(state_dir.path()).unwrap();
+            let mut count = Count::default();
+            let opts = RunOptions {
+                concurrency,
+                today: Day {
+                    year: 2024,
+                    month: 3,
+                    day: 20,
+                },
+                page_size: 1000,
+            };
+            let t = Instant::now();
+            let report = run_bucket(&store, &state, &spec, &mut count, opts)
+                .await
+                .unwrap();
+            let secs = t.elapsed().as_secs_f64();
+            assert_eq!(count.files, OBJECTS);
+            assert_eq!(count.messages, OBJECTS * RECORDS_PER_OBJECT);
+            assert_eq!(report.listed, OBJECTS);
+            let base = *baseline.get_or_insert(secs);
+            let mode = if concurrency == 1 {
+                "one request at a time (baseline)".to_string()
+            } else {
+                format!("{concurrency} downloads at once + next page")
+            };
+            println!(
+                "{mode:<34} {secs:>9.2} {:>12.0} {:>12.0} {:>6.2}x",
+                OBJECTS as f64 / secs,
+                count.messages as f64 / secs,
+                base / secs
+            );
+        }
+    });
+}
