@@ -5,8 +5,11 @@ use crate::cli::CollectArgs;
 use anyhow::Context;
 use collector::bucket::{run_bucket, FileBatch, RunOptions, Sink};
 use collector::cloudwatch::{run_logs, CloudWatchLogs, LogsSpec};
-use collector::config::{self, BucketConfig, ServiceConfig, ServiceType};
+use collector::config::{
+    self, BucketConfig, ServiceConfig, ServiceType, SubscriberConfig, SubscriberType,
+};
 use collector::s3::{sdk_config, S3Store};
+use collector::sqs::{run_subscriber, SqsQueue, SubscriberSpec};
 use collector::state::State;
 use std::io::Write;
 use std::path::PathBuf;
@@ -69,12 +72,21 @@ pub fn run(a: CollectArgs) -> anyhow::Result<ExitCode> {
             s.line,
         );
     }
-    for s in &conf.subscribers {
+    for s in conf
+        .subscribers
+        .iter()
+        .filter(|s| s.kind != SubscriberType::Buckets)
+    {
         eprintln!(
             "trailwatch: warning: {}:{}: <subscriber type=\"{:?}\"> is not read yet; skipped",
             a.config.display(),
             s.line,
             s.kind
+        );
+    }
+    if a.dry_run && !conf.subscribers.is_empty() {
+        eprintln!(
+            "trailwatch: warning: subscribers are not read in a dry run (reading a queue consumes its notifications)"
         );
     }
     let state_dir = a
@@ -115,6 +127,18 @@ pub fn run(a: CollectArgs) -> anyhow::Result<ExitCode> {
                 continue;
             }
             if let Err(e) = rt.block_on(one_log_service(svc, &a, &state, &mut sink)) {
+                if crate::is_broken_pipe(&e) {
+                    return Ok(ExitCode::SUCCESS);
+                }
+                eprintln!("trailwatch: {e:#}");
+                failed = true;
+            }
+        }
+        for sub in &conf.subscribers {
+            if sub.kind != SubscriberType::Buckets || a.dry_run {
+                continue;
+            }
+            if let Err(e) = rt.block_on(one_subscriber(sub, &mut sink)) {
                 if crate::is_broken_pipe(&e) {
                     return Ok(ExitCode::SUCCESS);
                 }
@@ -187,7 +211,10 @@ async fn one_log_service(
     // module does).
     let regions: Vec<String> = if !svc.regions.is_empty() {
         svc.regions.clone()
-    } else if let Some(r) = sdk.region().filter(|_| svc.credentials.aws_profile.is_some()) {
+    } else if let Some(r) = sdk
+        .region()
+        .filter(|_| svc.credentials.aws_profile.is_some())
+    {
         vec![r.to_string()]
     } else {
         config::REGIONS
@@ -213,5 +240,27 @@ async fn one_log_service(
             svc.log_groups.join(", ")
         );
     }
+    Ok(())
+}
+
+async fn one_subscriber(sub: &SubscriberConfig, sink: &mut Stdout) -> anyhow::Result<()> {
+    let what = || format!("subscriber buckets (queue {})", sub.queue);
+    let sdk = sdk_config(&sub.credentials).await.with_context(what)?;
+    let endpoint = sub.credentials.service_endpoint.as_deref();
+    let queue = SqsQueue::connect(&sdk, endpoint, &sub.queue)
+        .await
+        .with_context(what)?;
+    let store = S3Store::new(&sdk, endpoint);
+    let spec = SubscriberSpec {
+        queue: sub.queue.clone(),
+        discard_field: sub.discard_field.clone(),
+        discard_regex: sub.discard_regex.clone(),
+        wait_seconds: 20,
+    };
+    let report = run_subscriber(&queue, &store, &spec, sink).await?;
+    eprintln!(
+        "trailwatch: queue {}: {} files, {} events, {} discarded, {} notifications without an object",
+        sub.queue, report.files, report.messages, report.discarded, report.ignored
+    );
     Ok(())
 }

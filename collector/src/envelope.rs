@@ -48,6 +48,22 @@ pub fn messages(kind: BucketType, origin: &Origin<'_>, mut event: Event) -> Vec<
     vec![Value::Object(msg)]
 }
 
+/// The message of a `<subscriber type="buckets">` event: the object's key
+/// and bucket, then the event's fields (nulls removed, nothing reformatted).
+pub fn subscriber_message(bucket: &str, key: &str, mut event: Event) -> Value {
+    remove_nulls(&mut event);
+    let mut log_info = Event::new();
+    log_info.insert("log_file".into(), key.into());
+    log_info.insert("s3bucket".into(), bucket.into());
+    let mut aws = Event::new();
+    aws.insert("log_info".into(), Value::Object(log_info));
+    aws.extend(event);
+    let mut msg = Event::new();
+    msg.insert("integration".into(), "aws".into());
+    msg.insert("aws".into(), Value::Object(aws));
+    Value::Object(msg)
+}
+
 /// The error message sent for a file that could not be read, when
 /// `skip_on_error` is set.
 pub fn error_message(kind: BucketType, origin: &Origin<'_>, error: &str) -> Value {

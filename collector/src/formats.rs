@@ -247,6 +247,91 @@ fn concatenated_json(mut data: &str) -> Result<Vec<Value>, String> {
     Ok(out)
 }
 
+/// Objects named by SQS notifications (`<subscriber type="buckets">`):
+/// JSON lines for `.jsonl.gz`, else concatenated JSON objects (each one's
+/// `detail` if it has one, with `source` set to `custom`); failing that,
+/// CSV with a header when the first line has no digit, else one
+/// `full_log` event per line.
+pub fn parse_subscriber_object(key: &str, data: &[u8]) -> Result<Vec<Event>, FileError> {
+    let text = universal_newlines(decode_text(key, data)?);
+    let json = if key.ends_with(".jsonl.gz") {
+        text.split_inclusive('\n')
+            .map(|line| match serde_json::from_str::<Value>(line) {
+                Ok(Value::Object(m)) => Ok(m),
+                _ => Err(()),
+            })
+            .collect::<Result<Vec<_>, ()>>()
+    } else {
+        subscriber_json(&text)
+    };
+    if let Ok(events) = json {
+        return Ok(events);
+    }
+    let header = text.lines().next().unwrap_or("").trim();
+    if header.bytes().any(|b| b.is_ascii_digit()) {
+        return Ok(text
+            .lines()
+            .map(|line| {
+                let mut e = Event::new();
+                e.insert("full_log".into(), Value::String(line.to_string()));
+                e.insert("source".into(), "custom".into());
+                e
+            })
+            .collect());
+    }
+    // csv.Sniffer on one line picks the first of its preferred delimiters
+    // that occurs.
+    let delim = [',', '\t', ';', ' ', ':']
+        .into_iter()
+        .find(|c| header.contains(*c))
+        .unwrap_or(',');
+    let mut rows = csv_rows(&text, delim).into_iter().filter(|r| !r.is_empty());
+    let Some(names) = rows.next() else {
+        return Ok(Vec::new());
+    };
+    Ok(rows
+        .map(|row| {
+            let mut e = Event::new();
+            let mut values = row.into_iter();
+            for name in &names {
+                if let Some(v) = values.next() {
+                    e.insert(name.clone(), Value::String(v));
+                }
+            }
+            let extra: Vec<Value> = values.map(Value::String).collect();
+            if !extra.is_empty() {
+                e.insert("null".into(), Value::Array(extra));
+            }
+            e.insert("source".into(), "custom".into());
+            e
+        })
+        .collect())
+}
+
+/// Concatenated JSON objects, whitespace allowed between them (not before
+/// the first).
+fn subscriber_json(mut data: &str) -> Result<Vec<Event>, ()> {
+    let mut out = Vec::new();
+    if data.starts_with(char::is_whitespace) {
+        return Err(());
+    }
+    while !data.is_empty() {
+        let mut stream = serde_json::Deserializer::from_str(data).into_iter::<Value>();
+        let Some(Ok(Value::Object(mut event))) = stream.next() else {
+            return Err(());
+        };
+        data = data[stream.byte_offset()..].trim_start();
+        let mut event = match event.shift_remove("detail") {
+            Some(Value::Object(detail)) => detail,
+            Some(_) => return Err(()),
+            None => event,
+        };
+        event.insert("source".into(), "custom".into());
+        out.push(event);
+    }
+    Ok(out)
+}
+
 /// Custom buckets and GuardDuty through Firehose: concatenated EventBridge
 /// events (only their `detail`), or VPC flow text.
 fn custom(text: &str) -> Result<Vec<Event>, String> {

@@ -12,9 +12,10 @@ pub mod layout;
 pub mod local;
 pub mod pyjson;
 pub mod s3;
+pub mod sqs;
 pub mod state;
 pub mod store;
 
 pub use discard::Discard;
 pub use envelope::{messages, Origin};
-pub use formats::{parse_object, BucketType, FileError, ParseContext};
+pub use formats::{parse_object, parse_subscriber_object, BucketType, FileError, ParseContext};

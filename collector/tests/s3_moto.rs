@@ -402,3 +402,96 @@ fn cloudwatch_logs_through_moto() {
         assert!(left.log_streams().is_empty());
     });
 }
+
+/// `<subscriber type="buckets">` through moto's S3 and SQS: each notified
+/// object is read (JSON, CSV with a header, plain text), the notification
+/// is deleted only after the consumer took the file, and one that names no
+/// object stays in the queue.
+#[test]
+fn sqs_subscriber_through_moto() {
+    use collector::sqs::{run_subscriber, SqsQueue, SubscriberSpec};
+    let moto = Moto::start();
+    rt().block_on(async {
+        let s3 = moto.client();
+        s3.create_bucket().bucket("notified").send().await.unwrap();
+        put(&s3, "notified", "f/a b.json", br#"{"detail":{"x":1,"n":null},"source":"aws.macie"} {"y":[null]}"#.to_vec()).await;
+        put(&s3, "notified", "f/rows.csv", b"user,action\nalice,login\nbob\n".to_vec()).await;
+        put(&s3, "notified", "f/lines.log", b"2024-03-10 one\nNone is dropped\n2024-03-10 two\n".to_vec()).await;
+        let creds = Credentials {
+            access_key: Some("test".into()),
+            secret_key: Some("test".into()),
+            service_endpoint: Some(moto.endpoint.clone()),
+            ..Credentials::default()
+        };
+        let conf = sdk_config(&creds).await.unwrap();
+        let sqs = aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::config::Builder::from(&conf).endpoint_url(&moto.endpoint).build(),
+        );
+        sqs.create_queue()
+            .queue_name("notes")
+            .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, "1")
+            .send()
+            .await
+            .unwrap();
+        let queue = SqsQueue::connect(&conf, Some(&moto.endpoint), "notes").await.unwrap();
+        let url = sqs.get_queue_url().queue_name("notes").send().await.unwrap();
+        let url = url.queue_url().unwrap();
+        let note = |key: &str| {
+            format!(r#"{{"Records":[{{"eventName":"ObjectCreated:Put","s3":{{"bucket":{{"name":"notified"}},"object":{{"key":"{key}"}}}}}}]}}"#)
+        };
+        for body in [note("f/a+b.json"), note("f/rows.csv"), note("f/lines.log"), r#"{"Event":"s3:TestEvent"}"#.to_string()] {
+            sqs.send_message().queue_url(url).message_body(body).send().await.unwrap();
+        }
+        let store = store_for(&moto).await;
+        let spec = SubscriberSpec {
+            queue: "notes".into(),
+            discard_field: None,
+            discard_regex: None,
+            wait_seconds: 0,
+        };
+        // The consumer refuses the second file: it stays in the queue.
+        let mut sink = Collect {
+            fail_after: Some(1),
+            ..Collect::default()
+        };
+        assert!(run_subscriber(&queue, &store, &spec, &mut sink).await.is_err());
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        let mut all = sink.messages;
+        loop {
+            let mut sink = Collect::default();
+            let report = run_subscriber(&queue, &store, &spec, &mut sink).await.unwrap();
+            all.extend(sink.messages);
+            if report.files == 0 {
+                assert!(report.ignored <= 1);
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        }
+        let mut want = vec![
+            r#"{"integration": "aws", "aws": {"log_info": {"log_file": "f/a b.json", "s3bucket": "notified"}, "x": 1, "source": "custom"}}"#,
+            r#"{"integration": "aws", "aws": {"log_info": {"log_file": "f/a b.json", "s3bucket": "notified"}, "y": [null], "source": "custom"}}"#,
+            r#"{"integration": "aws", "aws": {"log_info": {"log_file": "f/rows.csv", "s3bucket": "notified"}, "user": "alice", "action": "login", "source": "custom"}}"#,
+            r#"{"integration": "aws", "aws": {"log_info": {"log_file": "f/rows.csv", "s3bucket": "notified"}, "user": "bob", "source": "custom"}}"#,
+            r#"{"integration": "aws", "aws": {"log_info": {"log_file": "f/lines.log", "s3bucket": "notified"}, "full_log": "2024-03-10 one", "source": "custom"}}"#,
+            r#"{"integration": "aws", "aws": {"log_info": {"log_file": "f/lines.log", "s3bucket": "notified"}, "full_log": "2024-03-10 two", "source": "custom"}}"#,
+        ];
+        let mut got: Vec<&str> = all.iter().map(String::as_str).collect();
+        got.sort();
+        want.sort();
+        assert_eq!(got, want);
+        let left = sqs
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+            .send()
+            .await
+            .unwrap();
+        let attrs = left.attributes().unwrap();
+        let count = |n: aws_sdk_sqs::types::QueueAttributeName| {
+            attrs.get(&n).map_or(0, |v| v.parse::<i32>().unwrap())
+        };
+        let remaining = count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            + count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible);
+        assert_eq!(remaining, 1, "only the test event is left");
+    });
+}
