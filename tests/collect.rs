@@ -218,3 +218,37 @@ fn a_bad_configuration_names_file_line_and_tag_and_nothing_starts() {
     );
     assert!(!state.exists(), "nothing started");
 }
+
+#[test]
+fn an_unknown_profile_is_named_and_the_bucket_fails() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(home.join(".aws")).unwrap();
+    std::fs::write(
+        home.join(".aws/config"),
+        "[default]\nregion = us-east-1\n[profile prod]\nregion = eu-west-1\n",
+    )
+    .unwrap();
+    let conf = tmp.path().join("p.conf");
+    std::fs::write(
+        &conf,
+        "<ossec_config><wodle name=\"aws-s3\">\n<bucket type=\"cloudtrail\">\n<name>b-1</name>\n<aws_profile>nope</aws_profile>\n<service_endpoint>http://127.0.0.1:9</service_endpoint>\n</bucket></wodle></ossec_config>\n",
+    )
+    .unwrap();
+    let out = Command::new(bin())
+        .args(["collect", "--once", "-c"])
+        .arg(&conf)
+        .arg("--state-dir")
+        .arg(tmp.path().join("state"))
+        .env("HOME", &home)
+        .env_remove("AWS_CONFIG_FILE")
+        .env_remove("AWS_SHARED_CREDENTIALS_FILE")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("bucket b-1: No profile named: 'nope' was found in the user config file"),
+        "{err}"
+    );
+}

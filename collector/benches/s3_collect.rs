@@ -15,8 +15,10 @@ use collector::config::Credentials;
 use collector::layout::Day;
 use collector::s3::{sdk_config, S3Store};
 use collector::state::State;
+use collector::store::{DirStore, ListPage, ListRequest, Store, StoreError};
 use collector::BucketType;
 use futures::StreamExt;
+use std::time::Duration;
 use std::time::Instant;
 
 const OBJECTS: usize = 2_000;
@@ -34,6 +36,65 @@ impl Sink for Count {
         self.messages += batch.messages.len();
         Ok(())
     }
+}
+
+/// A store that waits before every request: the round trip to a real S3
+/// endpoint, which a server on loopback does not have.
+struct Latency<S> {
+    inner: S,
+    delay: Duration,
+}
+
+impl<S: Store> Store for Latency<S> {
+    async fn list(&self, bucket: &str, req: ListRequest<'_>) -> Result<ListPage, StoreError> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.list(bucket, req).await
+    }
+    async fn get(&self, bucket: &str, key: &str) -> Result<Vec<u8>, StoreError> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.get(bucket, key).await
+    }
+    async fn delete(&self, bucket: &str, key: &str) -> Result<(), StoreError> {
+        self.inner.delete(bucket, key).await
+    }
+    async fn flow_log_ids(&self, region: &str) -> Result<Vec<String>, StoreError> {
+        self.inner.flow_log_ids(region).await
+    }
+}
+
+/// One run into a counting consumer; prints a row, returns seconds.
+async fn measure<S: Store>(label: &str, store: &S, spec: &BucketSpec, concurrency: usize) -> f64 {
+    let state_dir = tempfile::tempdir().unwrap();
+    let state = State::open(state_dir.path()).unwrap();
+    let mut count = Count::default();
+    let opts = RunOptions {
+        concurrency,
+        today: Day {
+            year: 2024,
+            month: 3,
+            day: 20,
+        },
+        page_size: 1000,
+    };
+    let t = Instant::now();
+    let report = run_bucket(store, &state, spec, &mut count, opts)
+        .await
+        .unwrap();
+    let secs = t.elapsed().as_secs_f64();
+    assert_eq!(count.files, OBJECTS);
+    assert_eq!(count.messages, OBJECTS * RECORDS_PER_OBJECT);
+    assert_eq!(report.listed, OBJECTS);
+    let mode = if concurrency == 1 {
+        format!("{label}, one request at a time")
+    } else {
+        format!("{label}, {concurrency} at once + next page")
+    };
+    print!(
+        "{mode:<48} {secs:>8.2} {:>10.0} {:>10.0}",
+        OBJECTS as f64 / secs,
+        count.messages as f64 / secs,
+    );
+    secs
 }
 
 fn object(i: usize) -> (String, Vec<u8>) {
@@ -98,43 +159,42 @@ fn main() {
         let mut spec = BucketSpec::new(BucketType::Cloudtrail, "bench");
         spec.only_logs_after = Some(Day::parse_only_logs_after("2024-MAR-10").unwrap());
         println!(
-            "{:<34} {:>9} {:>12} {:>12} {:>7}",
-            "mode", "seconds", "objects/s", "records/s", "ratio"
+            "{:<48} {:>8} {:>10} {:>10} {:>7}",
+            "store and mode", "seconds", "objects/s", "records/s", "ratio"
         );
-        let mut baseline = None;
-        for concurrency in [1, 8, 32] {
-            let state_dir = tempfile::tempdir().unwrap();
-            let state = State::open(state_dir.path()).unwrap();
-            let mut count = Count::default();
-            let opts = RunOptions {
-                concurrency,
-                today: Day {
-                    year: 2024,
-                    month: 3,
-                    day: 20,
-                },
-                page_size: 1000,
-            };
-            let t = Instant::now();
-            let report = run_bucket(&store, &state, &spec, &mut count, opts)
-                .await
-                .unwrap();
-            let secs = t.elapsed().as_secs_f64();
-            assert_eq!(count.files, OBJECTS);
-            assert_eq!(count.messages, OBJECTS * RECORDS_PER_OBJECT);
-            assert_eq!(report.listed, OBJECTS);
-            let base = *baseline.get_or_insert(secs);
-            let mode = if concurrency == 1 {
-                "one request at a time (baseline)".to_string()
-            } else {
-                format!("{concurrency} downloads at once + next page")
-            };
-            println!(
-                "{mode:<34} {secs:>9.2} {:>12.0} {:>12.0} {:>6.2}x",
-                OBJECTS as f64 / secs,
-                count.messages as f64 / secs,
-                base / secs
-            );
+        let slow = Latency {
+            inner: store.clone(),
+            delay: Duration::from_millis(20),
+        };
+        for label in ["moto on loopback", "moto + 20 ms per request"] {
+            let mut base = 0.0;
+            for c in [1, 8, 32] {
+                let secs = if label.starts_with("moto +") {
+                    measure(label, &slow, &spec, c).await
+                } else {
+                    measure(label, &store, &spec, c).await
+                };
+                if c == 1 {
+                    base = secs;
+                }
+                println!(" {:>6.2}x", base / secs);
+            }
         }
+        // Parsing and formatting alone: the same objects from local disk.
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..OBJECTS {
+            let (key, body) = object(i);
+            let path = dir.path().join("bench").join(&key);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, body).unwrap();
+        }
+        measure(
+            "local directory (no network)",
+            &DirStore::new(dir.path()),
+            &spec,
+            8,
+        )
+        .await;
+        println!();
     });
 }

@@ -83,7 +83,10 @@ impl State {
         }
         let conn = Connection::open(&path).map_err(fail)?;
         conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;",
+            // WAL with synchronous=NORMAL: a commit survives the process
+            // being killed; a power cut may lose the last marks, which
+            // only means those files are read again (never skipped).
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;",
         )
         .map_err(fail)?;
         conn.execute_batch(SCHEMA).map_err(fail)?;
