@@ -9,7 +9,7 @@ use collector::config::{
     self, BucketConfig, ServiceConfig, ServiceType, SubscriberConfig, SubscriberType,
 };
 use collector::s3::{sdk_config, S3Store};
-use collector::sqs::{run_subscriber, SqsQueue, SubscriberSpec};
+use collector::sqs::{run_subscriber, NotifiedObjects, SqsQueue, SubscriberSpec};
 use collector::state::State;
 use std::io::Write;
 use std::path::PathBuf;
@@ -75,7 +75,7 @@ pub fn run(a: CollectArgs) -> anyhow::Result<ExitCode> {
     for s in conf
         .subscribers
         .iter()
-        .filter(|s| s.kind != SubscriberType::Buckets)
+        .filter(|s| s.kind == SubscriberType::SecurityLake)
     {
         eprintln!(
             "trailwatch: warning: {}:{}: <subscriber type=\"{:?}\"> is not read yet; skipped",
@@ -135,7 +135,7 @@ pub fn run(a: CollectArgs) -> anyhow::Result<ExitCode> {
             }
         }
         for sub in &conf.subscribers {
-            if sub.kind != SubscriberType::Buckets || a.dry_run {
+            if sub.kind == SubscriberType::SecurityLake || a.dry_run {
                 continue;
             }
             if let Err(e) = rt.block_on(one_subscriber(sub, &mut sink)) {
@@ -244,7 +244,7 @@ async fn one_log_service(
 }
 
 async fn one_subscriber(sub: &SubscriberConfig, sink: &mut Stdout) -> anyhow::Result<()> {
-    let what = || format!("subscriber buckets (queue {})", sub.queue);
+    let what = || format!("subscriber {:?} (queue {})", sub.kind, sub.queue);
     let sdk = sdk_config(&sub.credentials).await.with_context(what)?;
     let endpoint = sub.credentials.service_endpoint.as_deref();
     let queue = SqsQueue::connect(&sdk, endpoint, &sub.queue)
@@ -252,6 +252,11 @@ async fn one_subscriber(sub: &SubscriberConfig, sink: &mut Stdout) -> anyhow::Re
         .with_context(what)?;
     let store = S3Store::new(&sdk, endpoint);
     let spec = SubscriberSpec {
+        objects: if sub.kind == SubscriberType::SecurityHub {
+            NotifiedObjects::SecurityHub
+        } else {
+            NotifiedObjects::Logs
+        },
         queue: sub.queue.clone(),
         discard_field: sub.discard_field.clone(),
         discard_regex: sub.discard_regex.clone(),

@@ -308,6 +308,61 @@ pub fn parse_subscriber_object(key: &str, data: &[u8]) -> Result<Vec<Event>, Fil
         .collect())
 }
 
+/// Security Hub exports named by SQS notifications
+/// (`<subscriber type="security_hub">`): concatenated EventBridge events,
+/// each reduced to its type, its first finding and the action or insight
+/// fields it has.
+pub fn parse_securityhub_object(key: &str, data: &[u8]) -> Result<Vec<Event>, FileError> {
+    let text = universal_newlines(decode_text(key, data)?);
+    let parse = |why: &str| FileError::Parse {
+        key: key.to_string(),
+        why: why.to_string(),
+    };
+    let mut data = text.as_str();
+    if data.starts_with(char::is_whitespace) {
+        return Err(parse("Data in the file does not contain JSON objects."));
+    }
+    let mut out = Vec::new();
+    while !data.is_empty() {
+        let mut stream = serde_json::Deserializer::from_str(data).into_iter::<Value>();
+        let Some(Ok(Value::Object(event))) = stream.next() else {
+            return Err(parse("Data in the file does not contain JSON objects."));
+        };
+        data = data[stream.byte_offset()..].trim_start();
+        let (Some(Value::Object(detail)), Some(kind)) =
+            (event.get("detail"), event.get("detail-type"))
+        else {
+            return Err(parse("an event has no detail or detail-type"));
+        };
+        let mut e = Event::new();
+        e.insert("source".into(), "securityhub".into());
+        e.insert("detail_type".into(), kind.clone());
+        for field in [
+            "findings",
+            "actionName",
+            "actionDescription",
+            "insightName",
+            "insightArn",
+            "resultType",
+            "insightResults",
+        ] {
+            match (field, detail.get(field)) {
+                ("findings", Some(Value::Array(f))) => {
+                    if let Some(first) = f.first() {
+                        e.insert("finding".into(), first.clone());
+                    }
+                }
+                ("findings", _) | (_, None) => {}
+                (_, Some(v)) => {
+                    e.insert(field.into(), v.clone());
+                }
+            }
+        }
+        out.push(e);
+    }
+    Ok(out)
+}
+
 /// Concatenated JSON objects, whitespace allowed between them (not before
 /// the first).
 fn subscriber_json(mut data: &str) -> Result<Vec<Event>, ()> {
@@ -992,5 +1047,47 @@ mod tests {
             "2024-03-10T01:00:00Z"
         );
         assert_eq!(utc_timestamp(0).unwrap(), "1970-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn security_hub_exports() {
+        let data = br#"{"detail-type":"Security Hub Findings - Imported","detail":{"findings":[{"Id":"a"},{"Id":"b"}]}}
+{"detail-type":"Security Hub Insight Results","detail":{"insightName":"n","insightArn":"arn","resultType":"ResourceAwsEc2Instance","insightResults":[{"x":1}]}}"#;
+        let events = parse_securityhub_object("sh/1.json", data).unwrap();
+        assert_eq!(
+            Value::Object(events[0].clone()).to_string(),
+            r#"{"source":"securityhub","detail_type":"Security Hub Findings - Imported","finding":{"Id":"a"}}"#
+        );
+        assert_eq!(
+            events[1].keys().collect::<Vec<_>>(),
+            [
+                "source",
+                "detail_type",
+                "insightName",
+                "insightArn",
+                "resultType",
+                "insightResults"
+            ]
+        );
+        assert!(parse_securityhub_object("sh/2.json", b"not json").is_err());
+        assert!(parse_securityhub_object("sh/3.json", br#"{"detail":{}}"#).is_err());
+    }
+
+    #[test]
+    fn notified_objects() {
+        let ev =
+            parse_subscriber_object("k.json", br#"{"a":1}  {"detail":{"b":2},"x":0}"#).unwrap();
+        assert_eq!(
+            Value::Object(ev[1].clone()).to_string(),
+            r#"{"b":2,"source":"custom"}"#
+        );
+        let rows = parse_subscriber_object("k.csv", b"a;b\n1;2;3\n").unwrap();
+        assert_eq!(
+            Value::Object(rows[0].clone()).to_string(),
+            r#"{"a":"1","b":"2","null":["3"],"source":"custom"}"#
+        );
+        let lines = parse_subscriber_object("k.log", b"line 1\nline 2").unwrap();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[1]["full_log"], "line 2");
     }
 }

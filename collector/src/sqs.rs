@@ -1,12 +1,12 @@
-//! `<subscriber type="buckets">`: S3 event notifications read from an SQS
-//! queue (spec §6.3).  Each notification names one object; its events are
+//! `<subscriber type="buckets">` and `<subscriber type="security_hub">`:
+//! S3 event notifications read from an SQS queue (spec §6.3).  Each notification names one object; its events are
 //! handed to the consumer and only then is the notification deleted, so a
 //! crash leaves it in the queue to be read again.  There is no other state.
 
 use crate::bucket::{FileBatch, Sink};
 use crate::discard::Discard;
 use crate::envelope::subscriber_message;
-use crate::formats::{parse_subscriber_object, FileError};
+use crate::formats::{parse_securityhub_object, parse_subscriber_object, FileError};
 use crate::pyjson;
 use crate::store::{Store, StoreError};
 use std::future::Future;
@@ -68,9 +68,19 @@ pub enum SubscriberError {
     Discard(String),
 }
 
+/// Which objects the notifications name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifiedObjects {
+    /// `<subscriber type="buckets">`: any log file.
+    Logs,
+    /// `<subscriber type="security_hub">`: Security Hub exports.
+    SecurityHub,
+}
+
 /// What the subscriber needs besides its clients.
 #[derive(Debug, Clone)]
 pub struct SubscriberSpec {
+    pub objects: NotifiedObjects,
     pub queue: String,
     pub discard_field: Option<String>,
     pub discard_regex: Option<String>,
@@ -159,12 +169,15 @@ pub async fn run_subscriber<Q: QueueApi, S: Store, K: Sink>(
                     key: key.clone(),
                     error,
                 })?;
-            let events =
-                parse_subscriber_object(&key, &data).map_err(|error| SubscriberError::File {
-                    queue: spec.queue.clone(),
-                    bucket: bucket.clone(),
-                    error,
-                })?;
+            let parsed = match spec.objects {
+                NotifiedObjects::Logs => parse_subscriber_object(&key, &data),
+                NotifiedObjects::SecurityHub => parse_securityhub_object(&key, &data),
+            };
+            let events = parsed.map_err(|error| SubscriberError::File {
+                queue: spec.queue.clone(),
+                bucket: bucket.clone(),
+                error,
+            })?;
             let mut batch = FileBatch {
                 bucket: bucket.clone(),
                 key: key.clone(),

@@ -444,6 +444,7 @@ fn sqs_subscriber_through_moto() {
         }
         let store = store_for(&moto).await;
         let spec = SubscriberSpec {
+            objects: collector::sqs::NotifiedObjects::Logs,
             queue: "notes".into(),
             discard_field: None,
             discard_regex: None,
