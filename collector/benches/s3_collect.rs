@@ -40,6 +40,7 @@ impl Sink for Count {
 
 /// A store that waits before every request: the round trip to a real S3
 /// endpoint, which a server on loopback does not have.
+#[derive(Clone)]
 struct Latency<S> {
     inner: S,
     delay: Duration,
@@ -63,7 +64,12 @@ impl<S: Store> Store for Latency<S> {
 }
 
 /// One run into a counting consumer; prints a row, returns seconds.
-async fn measure<S: Store>(label: &str, store: &S, spec: &BucketSpec, concurrency: usize) -> f64 {
+async fn measure<S: Store + Clone + Send + 'static>(
+    label: &str,
+    store: &S,
+    spec: &BucketSpec,
+    concurrency: usize,
+) -> f64 {
     let state_dir = tempfile::tempdir().unwrap();
     let state = State::open(state_dir.path()).unwrap();
     let mut count = Count::default();

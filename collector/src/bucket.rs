@@ -172,8 +172,12 @@ pub fn today_utc() -> Day {
     }
 }
 
+/// Listing prefixes whose first page is requested ahead of the one being
+/// read (accounts × regions are often many, and mostly empty).
+const SCOPES_AHEAD: usize = 8;
+
 /// Runs one bucket once.
-pub async fn run_bucket<S: Store, K: Sink>(
+pub async fn run_bucket<S: Store + Clone + Send + 'static, K: Sink>(
     store: &S,
     state: &State,
     spec: &BucketSpec,
@@ -199,54 +203,82 @@ pub async fn run_bucket<S: Store, K: Sink>(
     if spec.kind == BucketType::Guardduty {
         layout.guardduty_native = run.is_native_guardduty().await?;
     }
+    let mut targets: Vec<(String, String, String)> = Vec::new();
     if !layout.per_account() {
-        run.scope(&layout, "", "", "", sink).await?;
-        return Ok(run.report);
-    }
-    let accounts = if spec.accounts.is_empty() {
-        run.folders(&layout.base_prefix(), true).await?
+        targets.push((String::new(), String::new(), String::new()));
     } else {
-        spec.accounts.clone()
-    };
-    if accounts.is_empty() {
-        return Err(RunError::NoLogs {
-            bucket: spec.name.clone(),
-            prefix: layout.base_prefix(),
-            kind: spec.kind.name(),
-        });
-    }
-    for account in &accounts {
-        // Regions are found per account (the module reuses the first
-        // account's list for all the others).
-        let regions = if spec.regions.is_empty() {
-            run.folders(&layout.service_prefix(account), false).await?
+        let accounts = if spec.accounts.is_empty() {
+            run.folders(&layout.base_prefix(), true).await?
         } else {
-            spec.regions.clone()
+            spec.accounts.clone()
         };
-        if regions.is_empty() {
-            tracing::debug!("+++ No regions found for AWS Account {account}");
+        if accounts.is_empty() {
+            return Err(RunError::NoLogs {
+                bucket: spec.name.clone(),
+                prefix: layout.base_prefix(),
+                kind: spec.kind.name(),
+            });
         }
-        for region in &regions {
-            tracing::debug!("+++ Working on {account} - {region}");
-            if spec.kind == BucketType::Vpcflow {
-                let ids = store
-                    .flow_log_ids(region)
-                    .await
-                    .map_err(|error| RunError::List {
-                        bucket: spec.name.clone(),
-                        prefix: format!("DescribeFlowLogs in {region}"),
-                        error,
-                    })?;
-                for id in &ids {
-                    run.scope(&layout, account, region, id, sink).await?;
-                }
+        for account in &accounts {
+            // Regions are found per account (the module reuses the first
+            // account's list for all the others).
+            let regions = if spec.regions.is_empty() {
+                run.folders(&layout.service_prefix(account), false).await?
             } else {
-                run.scope(&layout, account, region, "", sink).await?;
+                spec.regions.clone()
+            };
+            if regions.is_empty() {
+                tracing::debug!("+++ No regions found for AWS Account {account}");
+            }
+            for region in &regions {
+                if spec.kind == BucketType::Vpcflow {
+                    let ids = store
+                        .flow_log_ids(region)
+                        .await
+                        .map_err(|error| RunError::List {
+                            bucket: spec.name.clone(),
+                            prefix: format!("DescribeFlowLogs in {region}"),
+                            error,
+                        })?;
+                    for id in ids {
+                        targets.push((account.clone(), region.clone(), id));
+                    }
+                } else {
+                    targets.push((account.clone(), region.clone(), String::new()));
+                }
             }
         }
     }
+    // First pages are listed ahead (spawned, so they proceed while files
+    // of an earlier prefix are read); files are still read in order.
+    let ahead = if opts.concurrency <= 1 {
+        0
+    } else {
+        SCOPES_AHEAD
+    };
+    let mut pending = std::collections::VecDeque::new();
+    let mut spawned = 0;
+    for i in 0..targets.len() {
+        while spawned < targets.len() && spawned <= i + ahead {
+            let (account, region, flow) = &targets[spawned];
+            pending.push_back(run.first_page(&layout, account, region, flow)?);
+            spawned += 1;
+        }
+        let (marker, handle) = pending.pop_front().expect("spawned above");
+        let (account, region, flow) = &targets[i];
+        let first = match handle.await {
+            Ok(page) => page,
+            Err(e) => Err(StoreError::Other(format!("listing task failed: {e}"))),
+        };
+        tracing::debug!("+++ Working on {account} - {region}");
+        tracing::debug!("+++ Marker: {marker}");
+        run.scope(&layout, account, region, flow, first, sink)
+            .await?;
+    }
     Ok(run.report)
 }
+
+type FirstPage = tokio::task::JoinHandle<Result<crate::store::ListPage, StoreError>>;
 
 struct Run<'a, S> {
     store: &'a S,
@@ -257,7 +289,7 @@ struct Run<'a, S> {
     bucket_path: String,
 }
 
-impl<S: Store> Run<'_, S> {
+impl<S: Store + Clone + Send + 'static> Run<'_, S> {
     fn list_error(&self, prefix: &str, error: StoreError) -> RunError {
         RunError::List {
             bucket: self.spec.name.clone(),
@@ -345,26 +377,23 @@ impl<S: Store> Run<'_, S> {
             .collect())
     }
 
-    /// Lists one (account, region[, flow log]) prefix from its marker and
-    /// processes every new file in key order.
-    async fn scope<K: Sink>(
-        &mut self,
+    /// The marker of a listing prefix and its first page, requested in
+    /// the background.
+    fn first_page(
+        &self,
         layout: &Layout,
         account: &str,
         region: &str,
         flow_log_id: &str,
-        sink: &mut K,
-    ) -> Result<(), RunError> {
+    ) -> Result<(String, FirstPage), RunError> {
         let spec = self.spec;
-        let bucket_path = self.bucket_path.clone();
         let scope = Scope {
             kind: spec.kind,
-            bucket_path: &bucket_path,
+            bucket_path: &self.bucket_path,
             account,
             region,
             flow_log_id,
         };
-        let full_prefix = layout.full_prefix(account, region);
         let last = if spec.reparse {
             None
         } else {
@@ -377,19 +406,58 @@ impl<S: Store> Run<'_, S> {
             spec.only_logs_after,
             self.opts.today,
         );
-        tracing::debug!("+++ Marker: {marker}");
+        let store = self.store.clone();
+        let bucket = spec.name.clone();
+        let prefix = layout.full_prefix(account, region);
+        let start = marker.clone();
+        let max_keys = self.opts.page_size;
+        let handle = tokio::spawn(async move {
+            store
+                .list(
+                    &bucket,
+                    ListRequest {
+                        prefix: &prefix,
+                        start_after: Some(&start),
+                        max_keys: Some(max_keys),
+                        ..Default::default()
+                    },
+                )
+                .await
+        });
+        Ok((marker, handle))
+    }
+
+    /// Reads one (account, region[, flow log]) prefix from its first page
+    /// on, processing every new file in key order.
+    async fn scope<K: Sink>(
+        &mut self,
+        layout: &Layout,
+        account: &str,
+        region: &str,
+        flow_log_id: &str,
+        first: Result<crate::store::ListPage, StoreError>,
+        sink: &mut K,
+    ) -> Result<(), RunError> {
+        let spec = self.spec;
+        let bucket_path = self.bucket_path.clone();
+        let scope = Scope {
+            kind: spec.kind,
+            bucket_path: &bucket_path,
+            account,
+            region,
+            flow_log_id,
+        };
+        let full_prefix = layout.full_prefix(account, region);
         let store = self.store;
         let page_size = self.opts.page_size;
-        let list = |start_after: Option<&str>, token: Option<String>| {
+        let list = |token: Option<String>| {
             let req_prefix = full_prefix.clone();
-            let start_after = start_after.map(str::to_string);
             async move {
                 store
                     .list(
                         &spec.name,
                         ListRequest {
                             prefix: &req_prefix,
-                            start_after: start_after.as_deref(),
                             continuation: token.as_deref(),
                             max_keys: Some(page_size),
                             ..Default::default()
@@ -398,9 +466,7 @@ impl<S: Store> Run<'_, S> {
                     .await
             }
         };
-        let mut page = list(Some(&marker), None)
-            .await
-            .map_err(|e| self.list_error(&full_prefix, e))?;
+        let mut page = first.map_err(|e| self.list_error(&full_prefix, e))?;
         loop {
             self.report.listed += page.objects.len();
             let mut objects = std::mem::take(&mut page.objects);
@@ -428,12 +494,12 @@ impl<S: Store> Run<'_, S> {
                 }
                 Some(token) if self.opts.concurrency <= 1 => {
                     self.process(&scope, account, todo, sink).await?;
-                    list(None, Some(token)).await
+                    list(Some(token)).await
                 }
                 Some(token) => {
                     let (done, next) = futures::join!(
                         self.process(&scope, account, todo, sink),
-                        list(None, Some(token))
+                        list(Some(token))
                     );
                     done?;
                     next
