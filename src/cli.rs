@@ -58,7 +58,11 @@ pub enum Command {
     /// Read the AWS sources of a <wodle name="aws-s3"> block and print
     /// every event, one per line, exactly as it would enter the engine.
     ///
-    /// No rules and no outputs: this shows what the collector reads. The
+    /// Sources: every <bucket type=...>, <service type="cloudwatchlogs">
+    /// and <subscriber type="buckets"|"security_hub"> (not yet: the
+    /// inspector service, the security_lake subscriber, and vpcflow buckets
+    /// on S3, which need ec2:DescribeFlowLogs). No rules and no outputs:
+    /// this shows what the collector reads. The
     /// configuration is Wazuh's ossec.conf dialect (the file may be a whole
     /// ossec.conf; only the aws-s3 wodle is read). State is recorded as in
     /// a normal run, each file once its events are printed, so a second
@@ -92,8 +96,8 @@ pub struct CollectArgs {
     /// ./trailwatch-state).
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
-    /// Re-read from only_logs_after (or today) whatever state says, and
-    /// record nothing (the module's --reparse).
+    /// Re-read from only_logs_after (or today) whatever state says (the
+    /// module's --reparse; buckets then record nothing).
     #[arg(long)]
     pub reparse: bool,
     /// Objects downloaded at once per bucket.

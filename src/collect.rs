@@ -20,10 +20,22 @@ use std::time::{Duration, Instant};
 /// once its lines are flushed.
 struct Stdout {
     out: std::io::BufWriter<std::io::Stdout>,
+    files: usize,
+    events: usize,
+    last_progress: Instant,
 }
 
 impl Sink for Stdout {
     async fn deliver(&mut self, batch: FileBatch) -> Result<(), String> {
+        self.files += 1;
+        self.events += batch.messages.len();
+        if self.last_progress.elapsed() >= Duration::from_secs(10) {
+            self.last_progress = Instant::now();
+            eprintln!(
+                "trailwatch: {} files, {} events so far (now at {}/{})",
+                self.files, self.events, batch.bucket, batch.key
+            );
+        }
         for m in &batch.messages {
             self.out
                 .write_all(m.as_bytes())
@@ -106,6 +118,9 @@ pub fn run(a: CollectArgs) -> anyhow::Result<ExitCode> {
         .context("starting the runtime")?;
     let mut sink = Stdout {
         out: std::io::BufWriter::new(std::io::stdout()),
+        files: 0,
+        events: 0,
+        last_progress: Instant::now(),
     };
     let mut failed = false;
     if !conf.run_on_start && !a.once {
