@@ -71,7 +71,7 @@ fn multiple_calls() {
     );
     assert_eq!(
         run(&store, &state, Some("2024-MAR-10")),
-        [old.clone()],
+        [old],
         "the day is included"
     );
     assert!(run(&store, &state, Some("2024-MAR-10")).is_empty());
