@@ -60,8 +60,7 @@ pub enum Command {
     ///
     /// Sources: every <bucket type=...>, <service type="cloudwatchlogs">
     /// and <subscriber type="buckets"|"security_hub"> (not yet: the
-    /// inspector service, the security_lake subscriber, and vpcflow buckets
-    /// on S3, which need ec2:DescribeFlowLogs). No rules and no outputs:
+    /// inspector service and the security_lake subscriber). No rules and no outputs:
     /// this shows what the collector reads. The
     /// configuration is Wazuh's ossec.conf dialect (the file may be a whole
     /// ossec.conf; only the aws-s3 wodle is read). State is recorded as in

@@ -6,6 +6,7 @@ pub mod bucket;
 pub mod cloudwatch;
 pub mod config;
 pub mod discard;
+pub mod ec2;
 pub mod envelope;
 pub mod formats;
 pub mod layout;

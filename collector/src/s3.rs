@@ -122,6 +122,8 @@ fn section_keys(text: &str, names: &[String]) -> Option<Vec<String>> {
 #[derive(Debug, Clone)]
 pub struct S3Store {
     client: Client,
+    config: SdkConfig,
+    endpoint: Option<String>,
 }
 
 impl S3Store {
@@ -134,6 +136,8 @@ impl S3Store {
         }
         S3Store {
             client: Client::from_conf(b.build()),
+            config: config.clone(),
+            endpoint: service_endpoint.map(str::to_string),
         }
     }
 
@@ -160,6 +164,7 @@ impl S3Store {
                             .build();
                         Ok(S3Store {
                             client: Client::from_conf(conf),
+                            ..self
                         })
                     }
                     _ => Err(match classify(&e) {
@@ -287,11 +292,12 @@ impl Store for S3Store {
             .map_err(|e| classify(&e))
     }
 
+    /// `ec2:DescribeFlowLogs` in the region, with the bucket's credentials
+    /// and `service_endpoint` (as the module does).
     async fn flow_log_ids(&self, region: &str) -> Result<Vec<String>, StoreError> {
-        Err(StoreError::Other(format!(
-            "ec2:DescribeFlowLogs in {region} is not supported yet: vpcflow buckets can be \
-             read from recorded files only"
-        )))
+        crate::ec2::Ec2::new(&self.config, region, self.endpoint.as_deref())?
+            .flow_log_ids()
+            .await
     }
 }
 

@@ -496,3 +496,119 @@ fn sqs_subscriber_through_moto() {
         assert_eq!(remaining, 1, "only the test event is left");
     });
 }
+
+/// VPC flow logs through moto's S3 and EC2: flow log ids come from
+/// `DescribeFlowLogs` (moto makes its own ids, so the golden's ids are
+/// swapped for them in keys and expected messages).
+#[test]
+fn vpcflow_golden_through_s3_and_ec2() {
+    use collector::ec2::Ec2;
+    let moto = Moto::start();
+    let dir = golden_root().join("vpcflow");
+    let ids: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("flow_log_ids.json")).unwrap())
+            .unwrap();
+    let added = added_files(&dir);
+    let state_dir = tempfile::tempdir().unwrap();
+    let state = State::open(state_dir.path()).unwrap();
+    rt().block_on(async {
+        let client = moto.client();
+        let spec = spec_for(&run_words(&dir, "run1"));
+        client
+            .create_bucket()
+            .bucket(&spec.name)
+            .send()
+            .await
+            .unwrap();
+        let store = store_for(&moto).await;
+        let creds = Credentials {
+            access_key: Some("test".into()),
+            secret_key: Some("test".into()),
+            ..Credentials::default()
+        };
+        let conf = sdk_config(&creds).await.unwrap();
+        let mut swap = Vec::new();
+        for (region, old) in ids["flow_log_ids"].as_object().unwrap() {
+            let ec2 = Ec2::new(&conf, region, Some(&moto.endpoint)).unwrap();
+            let vpc = ec2
+                .call("CreateVpc", &[("CidrBlock", "10.0.0.0/16")])
+                .await
+                .unwrap();
+            let vpc_id = vpc
+                .split("<vpcId>")
+                .nth(1)
+                .unwrap()
+                .split('<')
+                .next()
+                .unwrap()
+                .to_string();
+            let bucket_arn = format!("arn:aws:s3:::{}", spec.name);
+            ec2.call(
+                "CreateFlowLogs",
+                &[
+                    ("ResourceId.1", vpc_id.as_str()),
+                    ("ResourceType", "VPC"),
+                    ("TrafficType", "ALL"),
+                    ("LogDestinationType", "s3"),
+                    ("LogDestination", bucket_arn.as_str()),
+                ],
+            )
+            .await
+            .unwrap();
+            let new = ec2.flow_log_ids().await.unwrap();
+            assert_eq!(new.len(), 1, "{region}: {new:?}");
+            swap.push((old.as_str().unwrap().to_string(), new[0].clone()));
+        }
+        let swapped = |s: &str| {
+            swap.iter()
+                .fold(s.to_string(), |acc, (o, n)| acc.replace(o, n))
+        };
+        let upload = |keys: Vec<String>| {
+            let client = client.clone();
+            let dir = dir.clone();
+            let name = spec.name.clone();
+            let swapped = &swapped;
+            async move {
+                for key in keys {
+                    let body = std::fs::read(dir.join("bucket").join(&key)).unwrap();
+                    put(&client, &name, &swapped(&key), body).await;
+                }
+            }
+        };
+        let mut first = Vec::new();
+        let mut stack = vec![dir.join("bucket")];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    let key = p
+                        .strip_prefix(dir.join("bucket"))
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned();
+                    if !added.contains(&key) {
+                        first.push(key);
+                    }
+                }
+            }
+        }
+        upload(first).await;
+        for run in ["run1", "run2", "run3"] {
+            if run == "run3" {
+                upload(added.clone()).await;
+            }
+            let spec = spec_for(&run_words(&dir, run));
+            let mut sink = Collect::default();
+            run_bucket(&store, &state, &spec, &mut sink, opts())
+                .await
+                .unwrap_or_else(|e| panic!("vpcflow {run}: {e}"));
+            let want: Vec<String> = golden_bodies(&dir, run)
+                .iter()
+                .map(|m| swapped(m))
+                .collect();
+            assert_eq!(sink.messages, want, "vpcflow {run}");
+        }
+    });
+}
