@@ -252,3 +252,51 @@ fn an_unknown_profile_is_named_and_the_bucket_fails() {
         "{err}"
     );
 }
+
+#[test]
+fn a_named_profile_from_the_aws_files_is_used() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (moto, _) = setup(tmp.path());
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(home.join(".aws")).unwrap();
+    std::fs::write(
+        home.join(".aws/credentials"),
+        "[prod]\naws_access_key_id = test\naws_secret_access_key = test\n",
+    )
+    .unwrap();
+    std::fs::write(
+        home.join(".aws/config"),
+        "[profile prod]\nregion = eu-west-1\nmax_attempts = 2\n",
+    )
+    .unwrap();
+    let conf = tmp.path().join("profile.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "<ossec_config><wodle name=\"aws-s3\"><bucket type=\"cloudtrail\">\n<name>gold-cloudtrail</name>\n<aws_profile>prod</aws_profile>\n<only_logs_after>2024-MAR-10</only_logs_after>\n<service_endpoint>{}</service_endpoint>\n</bucket></wodle></ossec_config>\n",
+            moto.endpoint
+        ),
+    )
+    .unwrap();
+    let out = Command::new(bin())
+        .args(["collect", "--once", "-c"])
+        .arg(&conf)
+        .arg("--state-dir")
+        .arg(tmp.path().join("state"))
+        .env("HOME", &home)
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_CONFIG_FILE")
+        .env_remove("AWS_SHARED_CREDENTIALS_FILE")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let lines: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(lines, bodies("run1"));
+}

@@ -612,3 +612,46 @@ fn vpcflow_golden_through_s3_and_ec2() {
         }
     });
 }
+
+/// An assumed role (external id, duration, STS endpoint) is used for the
+/// bucket's requests.
+#[test]
+fn assumed_role_reads_the_bucket() {
+    let moto = Moto::start();
+    let dir = golden_root().join("cloudtrail_account");
+    let state_dir = tempfile::tempdir().unwrap();
+    let state = State::open(state_dir.path()).unwrap();
+    rt().block_on(async {
+        let client = moto.client();
+        let spec = spec_for(&run_words(&dir, "run1"));
+        upload_dir(&client, &spec.name, &dir.join("bucket"), &added_files(&dir)).await;
+        let creds = Credentials {
+            access_key: Some("test".into()),
+            secret_key: Some("test".into()),
+            iam_role_arn: Some("arn:aws:iam::123456789012:role/trailwatch-reader".into()),
+            iam_role_duration: Some(900),
+            external_id: Some("ext-42".into()),
+            sts_endpoint: Some(moto.endpoint.clone()),
+            service_endpoint: Some(moto.endpoint.clone()),
+            ..Credentials::default()
+        };
+        let conf = sdk_config(&creds).await.unwrap();
+        let provider = conf.credentials_provider().unwrap();
+        let temporary =
+            aws_credential_types::provider::ProvideCredentials::provide_credentials(&provider)
+                .await
+                .unwrap();
+        assert_ne!(
+            temporary.access_key_id(),
+            "test",
+            "credentials come from AssumeRole"
+        );
+        assert!(temporary.session_token().is_some());
+        let store = S3Store::new(&conf, creds.service_endpoint.as_deref());
+        let mut sink = Collect::default();
+        run_bucket(&store, &state, &spec, &mut sink, opts())
+            .await
+            .unwrap();
+        assert_eq!(sink.messages, golden_bodies(&dir, "run1"));
+    });
+}
