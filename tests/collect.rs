@@ -78,13 +78,29 @@ fn setup(dir: &Path) -> (Moto, std::path::PathBuf) {
 }
 
 fn collect(conf: &Path, state: &Path, extra: &[&str]) -> (Vec<String>, String, i32) {
+    collect_as(state, conf, state, extra)
+}
+
+/// `collect --once` with `home` as HOME and no AWS settings from the
+/// environment: stdout lines, stderr, exit code.
+fn collect_as(
+    home: &Path,
+    conf: &Path,
+    state: &Path,
+    extra: &[&str],
+) -> (Vec<String>, String, i32) {
     let out = Command::new(bin())
         .args(["collect", "--once", "-c"])
         .arg(conf)
         .arg("--state-dir")
         .arg(state)
         .args(extra)
-        .env("HOME", state)
+        .env("HOME", home)
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_CONFIG_FILE")
+        .env_remove("AWS_SHARED_CREDENTIALS_FILE")
         .output()
         .unwrap();
     let stdout = String::from_utf8(out.stdout).unwrap();
@@ -235,18 +251,8 @@ fn an_unknown_profile_is_named_and_the_bucket_fails() {
         "<ossec_config><wodle name=\"aws-s3\">\n<bucket type=\"cloudtrail\">\n<name>b-1</name>\n<aws_profile>nope</aws_profile>\n<service_endpoint>http://127.0.0.1:9</service_endpoint>\n</bucket></wodle></ossec_config>\n",
     )
     .unwrap();
-    let out = Command::new(bin())
-        .args(["collect", "--once", "-c"])
-        .arg(&conf)
-        .arg("--state-dir")
-        .arg(tmp.path().join("state"))
-        .env("HOME", &home)
-        .env_remove("AWS_CONFIG_FILE")
-        .env_remove("AWS_SHARED_CREDENTIALS_FILE")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let (_, err, code) = collect_as(&home, &conf, &tmp.path().join("state"), &[]);
+    assert_eq!(code, 1, "{err}");
     assert!(
         err.contains("bucket b-1: No profile named: 'nope' was found in the user config file"),
         "{err}"
@@ -278,25 +284,7 @@ fn a_named_profile_from_the_aws_files_is_used() {
         ),
     )
     .unwrap();
-    let out = Command::new(bin())
-        .args(["collect", "--once", "-c"])
-        .arg(&conf)
-        .arg("--state-dir")
-        .arg(tmp.path().join("state"))
-        .env("HOME", &home)
-        .env_remove("AWS_ACCESS_KEY_ID")
-        .env_remove("AWS_SECRET_ACCESS_KEY")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_CONFIG_FILE")
-        .env_remove("AWS_SHARED_CREDENTIALS_FILE")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{err}");
-    let lines: Vec<String> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect();
+    let (lines, err, code) = collect_as(&home, &conf, &tmp.path().join("state"), &[]);
+    assert_eq!(code, 0, "{err}");
     assert_eq!(lines, bodies("run1"));
 }

@@ -11,7 +11,6 @@
 mod moto;
 
 use collector::bucket::{run_bucket, BucketSpec, FileBatch, RunOptions, Sink};
-use collector::config::Credentials;
 use collector::layout::Day;
 use collector::s3::{sdk_config, S3Store};
 use collector::state::State;
@@ -152,15 +151,9 @@ fn main() {
             OBJECTS * RECORDS_PER_OBJECT,
             t.elapsed().as_secs_f64()
         );
-        let creds = Credentials {
-            access_key: Some("test".into()),
-            secret_key: Some("test".into()),
-            service_endpoint: Some(moto.endpoint.clone()),
-            ..Credentials::default()
-        };
         let store = S3Store::new(
-            &sdk_config(&creds).await.unwrap(),
-            creds.service_endpoint.as_deref(),
+            &sdk_config(&moto.credentials()).await.unwrap(),
+            Some(&moto.endpoint),
         );
         let mut spec = BucketSpec::new(BucketType::Cloudtrail, "bench");
         spec.only_logs_after = Some(Day::parse_only_logs_after("2024-MAR-10").unwrap());

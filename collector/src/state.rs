@@ -8,6 +8,7 @@
 //! the consumer confirmed its records, instead of once at the end of a run.
 
 use crate::formats::BucketType;
+use rusqlite::types::ToSqlOutput;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
 
@@ -34,6 +35,27 @@ pub struct Scope<'a> {
     pub account: &'a str,
     pub region: &'a str,
     pub flow_log_id: &'a str,
+}
+
+impl<'a> Scope<'a> {
+    /// The scope's columns as `?1`..`?5`, then `extra` from `?6` on.
+    fn params(
+        &self,
+        extra: impl IntoIterator<Item = ToSqlOutput<'a>>,
+    ) -> impl rusqlite::Params + 'a {
+        let mut values: Vec<ToSqlOutput<'a>> = [
+            self.kind.name(),
+            self.bucket_path,
+            self.account,
+            self.region,
+            self.flow_log_id,
+        ]
+        .into_iter()
+        .map(ToSqlOutput::from)
+        .collect();
+        values.extend(extra);
+        rusqlite::params_from_iter(values)
+    }
 }
 
 pub struct State {
@@ -141,15 +163,7 @@ impl State {
                     "SELECT log_key FROM s3_files WHERE {SCOPE} AND substr(log_key, 1, ?7) = ?6 \
                      ORDER BY log_key DESC LIMIT 1"
                 ),
-                params![
-                    scope.kind.name(),
-                    scope.bucket_path,
-                    scope.account,
-                    scope.region,
-                    scope.flow_log_id,
-                    prefix,
-                    prefix.chars().count() as i64
-                ],
+                scope.params([prefix.into(), (prefix.chars().count() as i64).into()]),
                 |row| row.get(0),
             )
             .optional()
@@ -160,14 +174,7 @@ impl State {
         self.conn
             .query_row(
                 &format!("SELECT 1 FROM s3_files WHERE {SCOPE} AND log_key = ?6"),
-                params![
-                    scope.kind.name(),
-                    scope.bucket_path,
-                    scope.account,
-                    scope.region,
-                    scope.flow_log_id,
-                    key
-                ],
+                scope.params([key.into()]),
                 |_| Ok(()),
             )
             .optional()
@@ -190,15 +197,7 @@ impl State {
                 "INSERT OR REPLACE INTO s3_files (bucket_type, bucket_path, aws_account_id, \
                  aws_region, flow_log_id, log_key, processed_date, created_date) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, datetime('now'), ?7)",
-                params![
-                    scope.kind.name(),
-                    scope.bucket_path,
-                    scope.account,
-                    scope.region,
-                    scope.flow_log_id,
-                    key,
-                    created_date
-                ],
+                scope.params([key.into(), created_date.into()]),
             )
             .map(|_| ())
             .map_err(|e| self.fail(e))
@@ -212,14 +211,6 @@ impl State {
         if self.read_only {
             return Ok(0);
         }
-        let p = params![
-            scope.kind.name(),
-            scope.bucket_path,
-            scope.account,
-            scope.region,
-            scope.flow_log_id,
-            RETAIN
-        ];
         let sql = if scope.kind == BucketType::Config {
             format!(
                 "DELETE FROM s3_files WHERE {SCOPE} AND created_date < \
@@ -233,7 +224,9 @@ impl State {
                  s3_files WHERE {SCOPE} ORDER BY log_key DESC LIMIT 1 OFFSET ?6)"
             )
         };
-        self.conn.execute(&sql, p).map_err(|e| self.fail(e))
+        self.conn
+            .execute(&sql, scope.params([RETAIN.into()]))
+            .map_err(|e| self.fail(e))
     }
 
     /// Number of files recorded in a scope.
@@ -241,13 +234,7 @@ impl State {
         self.conn
             .query_row(
                 &format!("SELECT count(*) FROM s3_files WHERE {SCOPE}"),
-                params![
-                    scope.kind.name(),
-                    scope.bucket_path,
-                    scope.account,
-                    scope.region,
-                    scope.flow_log_id
-                ],
+                scope.params([]),
                 |row| row.get(0),
             )
             .map_err(|e| self.fail(e))

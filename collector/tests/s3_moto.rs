@@ -34,15 +34,12 @@ impl Sink for Collect {
     }
 }
 
+async fn moto_config(moto: &Moto) -> aws_config::SdkConfig {
+    sdk_config(&moto.credentials()).await.unwrap()
+}
+
 async fn store_for(moto: &Moto) -> S3Store {
-    let creds = Credentials {
-        access_key: Some("test".into()),
-        secret_key: Some("test".into()),
-        service_endpoint: Some(moto.endpoint.clone()),
-        ..Credentials::default()
-    };
-    let conf = sdk_config(&creds).await.unwrap();
-    S3Store::new(&conf, creds.service_endpoint.as_deref())
+    S3Store::new(&moto_config(moto).await, Some(&moto.endpoint))
 }
 
 fn rt() -> tokio::runtime::Runtime {
@@ -299,13 +296,7 @@ fn cloudwatch_logs_through_moto() {
     let state_dir = tempfile::tempdir().unwrap();
     let state = State::open(state_dir.path()).unwrap();
     rt().block_on(async {
-        let creds = Credentials {
-            access_key: Some("test".into()),
-            secret_key: Some("test".into()),
-            service_endpoint: Some(moto.endpoint.clone()),
-            ..Credentials::default()
-        };
-        let conf = sdk_config(&creds).await.unwrap();
+        let conf = moto_config(&moto).await;
         let logs = CloudWatchLogs::new(&conf, "us-east-1", Some(&moto.endpoint));
         let raw = aws_sdk_cloudwatchlogs::Client::from_conf(
             aws_sdk_cloudwatchlogs::config::Builder::from(&conf)
@@ -417,13 +408,7 @@ fn sqs_subscriber_through_moto() {
         put(&s3, "notified", "f/a b.json", br#"{"detail":{"x":1,"n":null},"source":"aws.macie"} {"y":[null]}"#.to_vec()).await;
         put(&s3, "notified", "f/rows.csv", b"user,action\nalice,login\nbob\n".to_vec()).await;
         put(&s3, "notified", "f/lines.log", b"2024-03-10 one\nNone is dropped\n2024-03-10 two\n".to_vec()).await;
-        let creds = Credentials {
-            access_key: Some("test".into()),
-            secret_key: Some("test".into()),
-            service_endpoint: Some(moto.endpoint.clone()),
-            ..Credentials::default()
-        };
-        let conf = sdk_config(&creds).await.unwrap();
+        let conf = moto_config(&moto).await;
         let sqs = aws_sdk_sqs::Client::from_conf(
             aws_sdk_sqs::config::Builder::from(&conf).endpoint_url(&moto.endpoint).build(),
         );
@@ -521,12 +506,7 @@ fn vpcflow_golden_through_s3_and_ec2() {
             .await
             .unwrap();
         let store = store_for(&moto).await;
-        let creds = Credentials {
-            access_key: Some("test".into()),
-            secret_key: Some("test".into()),
-            ..Credentials::default()
-        };
-        let conf = sdk_config(&creds).await.unwrap();
+        let conf = moto_config(&moto).await;
         let mut swap = Vec::new();
         for (region, old) in ids["flow_log_ids"].as_object().unwrap() {
             let ec2 = Ec2::new(&conf, region, Some(&moto.endpoint)).unwrap();
@@ -626,14 +606,11 @@ fn assumed_role_reads_the_bucket() {
         let spec = spec_for(&run_words(&dir, "run1"));
         upload_dir(&client, &spec.name, &dir.join("bucket"), &added_files(&dir)).await;
         let creds = Credentials {
-            access_key: Some("test".into()),
-            secret_key: Some("test".into()),
             iam_role_arn: Some("arn:aws:iam::123456789012:role/trailwatch-reader".into()),
             iam_role_duration: Some(900),
             external_id: Some("ext-42".into()),
             sts_endpoint: Some(moto.endpoint.clone()),
-            service_endpoint: Some(moto.endpoint.clone()),
-            ..Credentials::default()
+            ..moto.credentials()
         };
         let conf = sdk_config(&creds).await.unwrap();
         let provider = conf.credentials_provider().unwrap();

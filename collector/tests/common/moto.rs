@@ -58,6 +58,16 @@ impl Moto {
         }
     }
 
+    /// moto's static test keys, with moto as the service endpoint.
+    pub fn credentials(&self) -> collector::config::Credentials {
+        collector::config::Credentials {
+            access_key: Some("test".into()),
+            secret_key: Some("test".into()),
+            service_endpoint: Some(self.endpoint.clone()),
+            ..Default::default()
+        }
+    }
+
     pub fn client(&self) -> Client {
         let creds = aws_credential_types::Credentials::new("test", "test", None, None, "tests");
         let conf = aws_sdk_s3::Config::builder()
