@@ -318,17 +318,9 @@ pub fn parse_securityhub_object(key: &str, data: &[u8]) -> Result<Vec<Event>, Fi
         key: key.to_string(),
         why: why.to_string(),
     };
-    let mut data = text.as_str();
-    if data.starts_with(char::is_whitespace) {
-        return Err(parse("Data in the file does not contain JSON objects."));
-    }
     let mut out = Vec::new();
-    while !data.is_empty() {
-        let mut stream = serde_json::Deserializer::from_str(data).into_iter::<Value>();
-        let Some(Ok(Value::Object(event))) = stream.next() else {
-            return Err(parse("Data in the file does not contain JSON objects."));
-        };
-        data = data[stream.byte_offset()..].trim_start();
+    for event in spaced_objects(&text) {
+        let event = event.map_err(|()| parse("Data in the file does not contain JSON objects."))?;
         let (Some(Value::Object(detail)), Some(kind)) =
             (event.get("detail"), event.get("detail-type"))
         else {
@@ -364,27 +356,41 @@ pub fn parse_securityhub_object(key: &str, data: &[u8]) -> Result<Vec<Event>, Fi
 }
 
 /// Concatenated JSON objects, whitespace allowed between them (not before
-/// the first).
-fn subscriber_json(mut data: &str) -> Result<Vec<Event>, ()> {
-    let mut out = Vec::new();
-    if data.starts_with(char::is_whitespace) {
-        return Err(());
-    }
-    while !data.is_empty() {
+/// the first), read one at a time: an error ends the sequence.
+fn spaced_objects(text: &str) -> impl Iterator<Item = Result<Event, ()>> + '_ {
+    // `None` once the text is used up or an error was given.
+    let mut rest = Some(text);
+    std::iter::from_fn(move || {
+        let data = rest.take().filter(|d| !d.is_empty())?;
+        // Only the very start can begin with whitespace: it is trimmed
+        // after every object.
+        if data.starts_with(char::is_whitespace) {
+            return Some(Err(()));
+        }
         let mut stream = serde_json::Deserializer::from_str(data).into_iter::<Value>();
-        let Some(Ok(Value::Object(mut event))) = stream.next() else {
-            return Err(());
+        let Some(Ok(Value::Object(event))) = stream.next() else {
+            return Some(Err(()));
         };
-        data = data[stream.byte_offset()..].trim_start();
-        let mut event = match event.shift_remove("detail") {
-            Some(Value::Object(detail)) => detail,
-            Some(_) => return Err(()),
-            None => event,
-        };
-        event.insert("source".into(), "custom".into());
-        out.push(event);
-    }
-    Ok(out)
+        rest = Some(data[stream.byte_offset()..].trim_start());
+        Some(Ok(event))
+    })
+}
+
+/// The notified-object reading of concatenated JSON: each object's
+/// `detail` if it has one, with `source` set to `custom`.
+fn subscriber_json(text: &str) -> Result<Vec<Event>, ()> {
+    spaced_objects(text)
+        .map(|event| {
+            let mut event = event?;
+            let mut event = match event.shift_remove("detail") {
+                Some(Value::Object(detail)) => detail,
+                Some(_) => return Err(()),
+                None => event,
+            };
+            event.insert("source".into(), "custom".into());
+            Ok(event)
+        })
+        .collect()
 }
 
 /// Custom buckets and GuardDuty through Firehose: concatenated EventBridge
