@@ -77,6 +77,104 @@ pub enum Command {
 Examples:\n  trailwatch collect -c ossec.conf --once\n  \
 trailwatch collect -c ossec.conf --once --dry-run | trailwatch analyze")]
     Collect(CollectArgs),
+    /// Replay recorded trails through the rules: alerts on standard output,
+    /// or to the outputs of a configuration.
+    ///
+    /// PATH is a CloudTrail file (`.json`, `.json.gz`), a directory of them
+    /// (loose or in the S3 `AWSLogs/...` layout, read in time order), or
+    /// JSON lines (`.jsonl`, `.jsonl.gz`: events as the collector delivers
+    /// them, or bare CloudTrail records). The event's own time drives
+    /// correlation windows unless --clock arrival. Without -c the alerts
+    /// (alerts.json lines) go to standard output; with -c they go where the
+    /// configuration sends them (alerts.json, email, webhooks) and replay
+    /// waits for the email and webhook queue to drain. A progress bar is
+    /// shown on a terminal, and a table of alerts by rule at the end (on
+    /// standard error). A file that cannot be read is reported, counted and
+    /// skipped.
+    #[command(after_help = "Examples:\n  \
+trailwatch replay samples/trail\n  \
+trailwatch replay --ruleset /var/ossec/ruleset AWSLogs/ > alerts.json\n  \
+trailwatch replay -c trailwatch.conf recorded/2024-11-05/")]
+    Replay(ReplayArgs),
+    /// Run the service: collect the configured AWS sources, run the rules,
+    /// and deliver alerts to alerts.json, email and webhooks.
+    ///
+    /// One configuration file in the ossec.conf dialect: <wodle
+    /// name="aws-s3"> (what to collect), <ruleset>, <global> (email
+    /// settings), <alerts>, <email_alerts>, <integration> and trailwatch's
+    /// <trailwatch> block (logs_dir, state_dir, api). Sources are read
+    /// every <interval>; a source file counts as done only once its alerts
+    /// are fsync'd in alerts.json and its email and webhook deliveries are
+    /// in the on-disk queue, so nothing is lost on a crash and nothing is
+    /// written twice. Email and webhooks are retried with backoff until
+    /// the receiver takes them, across restarts. SIGTERM or Ctrl-C stops
+    /// cleanly. Logs go to standard error in ossec.log style.
+    #[command(
+        after_help = "See samples/trailwatch.conf for a commented configuration.\n\n\
+Examples:\n  trailwatch check-config trailwatch.conf\n  trailwatch run -c trailwatch.conf"
+    )]
+    Run(RunArgs),
+    /// Validate a configuration and print the effective settings.
+    ///
+    /// Reads the file as `trailwatch run` would (every block it uses, the
+    /// ruleset it names); a bad value is reported as FILE:LINE: <tag>:
+    /// message and the exit status is 2.
+    CheckConfig(CheckConfigArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ReplayArgs {
+    #[command(flatten)]
+    pub ruleset: RulesetArgs,
+    /// Configuration whose outputs (and <ruleset>, <alerts>) to use.
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Clock for correlation windows and timestamps.
+    #[arg(long, value_enum, default_value_t = ClockKind::Event)]
+    pub clock: ClockKind,
+    /// manager.name of the alerts (default: this host's name).
+    #[arg(long)]
+    pub manager_name: Option<String>,
+    /// With -c, also print the alerts on standard output.
+    #[arg(long)]
+    pub print: bool,
+    /// Leave out the progress bar and the summary table.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// With -c, how long to wait for email and webhook deliveries before
+    /// giving up (they stay queued for the next replay).
+    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    pub drain_timeout: u64,
+    /// Trail files or directories.
+    #[arg(value_name = "PATH", required = true)]
+    pub paths: Vec<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// The configuration (ossec.conf dialect).
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    pub config: PathBuf,
+    #[command(flatten)]
+    pub ruleset: RulesetArgs,
+    /// Do one pass over every source, deliver, and exit.
+    #[arg(long)]
+    pub once: bool,
+    /// Objects downloaded at once per bucket.
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub concurrency: usize,
+    /// Also log debug lines (markers, files found and skipped).
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckConfigArgs {
+    #[command(flatten)]
+    pub ruleset: RulesetArgs,
+    /// The configuration file.
+    #[arg(value_name = "FILE")]
+    pub config: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -132,12 +230,14 @@ pub struct RulesetArgs {
     /// Print load warnings too (duplicate ids, skipped rules).
     #[arg(long)]
     pub warnings: bool,
-    /// log_alert_level of ossec.conf <alerts>: lowest level written as an alert.
-    #[arg(long, default_value_t = 3, value_name = "LEVEL")]
-    pub log_alert_level: i32,
-    /// email_alert_level of ossec.conf <alerts>: sets rule.mail.
-    #[arg(long, default_value_t = 12, value_name = "LEVEL")]
-    pub email_alert_level: i32,
+    /// log_alert_level of ossec.conf <alerts>: lowest level written as an
+    /// alert [default: 3, or the configuration's].
+    #[arg(long, value_name = "LEVEL")]
+    pub log_alert_level: Option<i32>,
+    /// email_alert_level of ossec.conf <alerts>: sets rule.mail
+    /// [default: 12, or the configuration's].
+    #[arg(long, value_name = "LEVEL")]
+    pub email_alert_level: Option<i32>,
 }
 
 #[derive(Args, Debug)]

@@ -75,7 +75,7 @@ pub fn run(a: LogtestArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Eight hex digits, as Wazuh's session tokens.
-fn session_token() -> String {
+pub fn session_token() -> String {
     let (s, n) = clock::now();
     format!(
         "{:08x}",

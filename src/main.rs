@@ -5,12 +5,18 @@
 //! runtime errors).
 
 mod analyze;
+mod api;
 mod cli;
 mod clock;
 mod collect;
 mod input;
+mod logging;
 mod logtest_cmd;
+mod pipeline;
+mod replay;
 mod ruleset;
+mod run;
+mod settings;
 mod test_rules;
 
 use std::process::ExitCode;
@@ -37,6 +43,9 @@ fn run(args: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Logtest(a) => logtest_cmd::run(a),
         cli::Command::TestRules(a) => test_rules::run(a),
         cli::Command::Collect(a) => collect::run(a),
+        cli::Command::Replay(a) => replay::run(a),
+        cli::Command::Run(a) => run::run(a),
+        cli::Command::CheckConfig(a) => run::check_config(a),
     }
 }
 

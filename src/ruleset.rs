@@ -69,9 +69,18 @@ pub fn sources(args: &RulesetArgs) -> anyhow::Result<Sources> {
 /// Loads sources, printing problems to standard error. Fails with
 /// `--strict` when a file did not load.
 pub fn load(src: &Sources, args: &RulesetArgs) -> anyhow::Result<Arc<Ruleset>> {
+    load_with(src, args, AlertLevels::default())
+}
+
+/// [`load`] with the alert levels of a configuration (flags still win).
+pub fn load_with(
+    src: &Sources,
+    args: &RulesetArgs,
+    levels: AlertLevels,
+) -> anyhow::Result<Arc<Ruleset>> {
     let levels = AlertLevels {
-        log_alert_level: args.log_alert_level,
-        email_alert_level: args.email_alert_level,
+        log_alert_level: args.log_alert_level.unwrap_or(levels.log_alert_level),
+        email_alert_level: args.email_alert_level.unwrap_or(levels.email_alert_level),
     };
     let (rs, problems) = Ruleset::load(src, levels);
     report(&problems, args.warnings);
@@ -86,6 +95,44 @@ pub fn load(src: &Sources, args: &RulesetArgs) -> anyhow::Result<Arc<Ruleset>> {
         bail!("no rule loaded");
     }
     Ok(Arc::new(rs))
+}
+
+/// The sources a configuration's `<ruleset>` names (flags win: with
+/// `--ruleset`, that directory; without a `<ruleset>`, the shipped one).
+pub fn sources_for(
+    conf: Option<&crate::settings::RulesetSettings>,
+    args: &RulesetArgs,
+) -> anyhow::Result<Sources> {
+    let Some(conf) = conf.filter(|_| args.ruleset.is_none()) else {
+        return sources(args);
+    };
+    let mut src = Sources::default();
+    let fail = |e: LoadError| anyhow::anyhow!("{e}");
+    for d in &conf.decoder_dirs {
+        if !d.is_dir() {
+            bail!("<decoder_dir> {} does not exist", d.display());
+        }
+        src.add_xml_dir(d, &conf.decoder_exclude, true)
+            .map_err(fail)?;
+    }
+    for f in &conf.decoder_files {
+        src.add_file(f, true).map_err(fail)?;
+    }
+    for d in &conf.rule_dirs {
+        if !d.is_dir() {
+            bail!("<rule_dir> {} does not exist", d.display());
+        }
+        src.add_xml_dir(d, &conf.rule_exclude, false)
+            .map_err(fail)?;
+    }
+    for f in &conf.rule_files {
+        src.add_file(f, false).map_err(fail)?;
+    }
+    for (name, path) in &conf.lists {
+        let text = std::fs::read(path).with_context(|| format!("<list> {}", path.display()))?;
+        src.lists.push((name.clone(), text));
+    }
+    Ok(src)
 }
 
 /// Prints load problems: errors always, warnings on request.

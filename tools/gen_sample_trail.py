@@ -13,7 +13,18 @@ of the shipped ruleset has something to say:
   - calls that are not on the watch list (silent).
 
     python3 tools/gen_sample_trail.py > samples/sample-trail.jsonl
+
+With --trail DIR it also writes the same records as CloudTrail delivers
+them to S3: DIR/AWSLogs/<account>/CloudTrail/<region>/YYYY/MM/DD/
+<account>_CloudTrail_<region>_<YYYYMMDDTHHMMZ>_<id>.json.gz, one file per
+five minutes, each {"Records":[...]} (gzip without a timestamp, so the
+files are the same on every run):
+
+    python3 tools/gen_sample_trail.py --trail samples/trail > samples/sample-trail.jsonl
 """
+import gzip
+import hashlib
+import os
 import json
 import random
 import sys
@@ -95,3 +106,21 @@ events.sort(key=lambda e: e[0])
 out = sys.stdout
 for _, e in events:
     out.write(json.dumps(e, separators=(",", ":")) + "\n")
+
+if len(sys.argv) == 3 and sys.argv[1] == "--trail":
+    files = {}
+    for t, e in events:
+        window = t.replace(minute=t.minute - t.minute % 5, second=0)
+        rec = {k: v for k, v in e["aws"].items()
+               if k not in ("source", "log_info", "source_ip_address")}
+        files.setdefault(window, []).append(rec)
+    for window, recs in sorted(files.items()):
+        stamp = window.strftime("%Y%m%dT%H%MZ")
+        suffix = hashlib.sha256(stamp.encode()).hexdigest()[:16]
+        rel = "AWSLogs/%s/CloudTrail/eu-west-1/%s/%s_CloudTrail_eu-west-1_%s_%s.json.gz" % (
+            ACCOUNT, window.strftime("%Y/%m/%d"), ACCOUNT, stamp, suffix)
+        path = os.path.join(sys.argv[2], rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        body = json.dumps({"Records": recs}, separators=(",", ":")).encode()
+        with open(path, "wb") as f:
+            f.write(gzip.compress(body, mtime=0))

@@ -78,6 +78,12 @@ pub struct FileBatch {
     pub messages: Vec<String>,
     /// Events dropped by `discard_regex`.
     pub discarded: usize,
+    /// A stable identity of this unit when reading it again can only be a
+    /// repeat (an S3 object of a bucket, outside `reparse`): a consumer may
+    /// use it to recognise a unit it already took before a crash. `None`
+    /// for units that may legitimately come again (CloudWatch pages, SQS
+    /// notifications, reparse).
+    pub id: Option<String>,
 }
 
 /// The consumer of a run.  `deliver` returns once the messages are safe
@@ -590,6 +596,7 @@ impl<S: Store + Clone + Send + 'static> Run<'_, S> {
                 key: o.key.clone(),
                 messages: Vec::new(),
                 discarded: 0,
+                id: (!spec.reparse).then(|| format!("s3://{}/{}", spec.name, o.key)),
             };
             match parsed {
                 Ok(events) => {

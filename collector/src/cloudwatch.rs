@@ -286,6 +286,7 @@ impl<A: LogsApi, K: Sink> Reader<'_, A, K> {
                 key: stream.to_string(),
                 messages: Vec::new(),
                 discarded: 0,
+                id: None,
             };
             for (ts, message) in page.events {
                 if self.skips(&message) {

@@ -156,18 +156,18 @@ impl Default for WodleConfig {
     }
 }
 
-/// An XML element with its line.
+/// An XML element of a configuration file, with its line.
 #[derive(Debug, Default)]
-struct Node {
-    name: String,
-    attrs: Vec<(String, String)>,
-    text: String,
-    children: Vec<Node>,
-    line: usize,
+pub struct Node {
+    pub name: String,
+    pub attrs: Vec<(String, String)>,
+    pub text: String,
+    pub children: Vec<Node>,
+    pub line: usize,
 }
 
 impl Node {
-    fn attr(&self, name: &str) -> Option<&str> {
+    pub fn attr(&self, name: &str) -> Option<&str> {
         self.attrs
             .iter()
             .find(|(k, _)| k == name)
@@ -185,7 +185,7 @@ fn line_at(text: &str, pos: usize) -> usize {
 
 /// Parses the whole file into top-level elements (several roots allowed,
 /// as in ossec.conf).
-fn parse_tree(file: &Path, text: &str) -> Result<Vec<Node>, ConfigError> {
+pub fn parse_tree(file: &Path, text: &str) -> Result<Vec<Node>, ConfigError> {
     let mut reader = Reader::from_str(text);
     let mut stack: Vec<Node> = Vec::new();
     let mut roots = Vec::new();

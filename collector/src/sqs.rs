@@ -183,6 +183,7 @@ pub async fn run_subscriber<Q: QueueApi, S: Store, K: Sink>(
                 key: key.clone(),
                 messages: Vec::new(),
                 discarded: 0,
+                id: None,
             };
             for event in events {
                 let skip = match event.get("full_log") {

@@ -1,0 +1,151 @@
+//! Alert mail: composing one mail for one or several alerts, and sending
+//! it over SMTP (plain, STARTTLS or TLS, with optional login).
+
+use std::time::Duration;
+
+use lettre::message::header::ContentType;
+use lettre::message::Mailbox;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use crate::alert::Alert;
+use crate::settings::{EmailSettings, SmtpSecurity};
+use crate::webhook::Failure;
+
+/// Longest event text put into a mail, per alert.
+const EVENT_TEXT_MAX: usize = 8 * 1024;
+
+/// Subject and body of a mail carrying `alerts` (at least one).
+pub fn compose(alerts: &[Alert], ids_name: Option<&str>) -> (String, String) {
+    let tag = match ids_name {
+        Some(n) => format!("[trailwatch {n}]"),
+        None => "[trailwatch]".to_string(),
+    };
+    let top = alerts.iter().map(Alert::level).max().unwrap_or(0);
+    let subject = match alerts {
+        [one] => format!("{tag} Level {} alert: {}", one.level(), one.description()),
+        many => format!("{tag} {} alerts, highest level {top}", many.len()),
+    };
+    let mut body = String::new();
+    if alerts.len() > 1 {
+        body.push_str(&format!(
+            "{} alerts arrived together (highest level {top}).\r\n\r\n",
+            alerts.len()
+        ));
+    }
+    for (n, a) in alerts.iter().enumerate() {
+        if alerts.len() > 1 {
+            body.push_str(&format!("--- Alert {} of {} ---\r\n", n + 1, alerts.len()));
+        }
+        for (k, v) in a.facts() {
+            body.push_str(&format!("{k}: {v}\r\n"));
+        }
+        let event = match a.str_at(&["full_log"]) {
+            Some(s) => s.to_string(),
+            None => a
+                .json
+                .get("data")
+                .map(|d| serde_json::to_string_pretty(d).unwrap_or_default())
+                .unwrap_or_default(),
+        };
+        let mut event: String = event.replace('\n', "\r\n");
+        if event.len() > EVENT_TEXT_MAX {
+            let mut cut = EVENT_TEXT_MAX;
+            while !event.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            event.truncate(cut);
+            event.push_str(" [...]");
+        }
+        body.push_str("\r\nEvent:\r\n");
+        body.push_str(&event);
+        body.push_str("\r\n\r\n");
+    }
+    body.push_str("--\r\nSent by trailwatch.\r\n");
+    (subject, body)
+}
+
+/// An SMTP client for the configured server.
+pub struct Mailer {
+    from: Mailbox,
+    reply_to: Option<Mailbox>,
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+}
+
+fn mailbox(what: &str, s: &str) -> Result<Mailbox, String> {
+    s.parse::<Mailbox>()
+        .map_err(|e| format!("{what} '{s}' is not an email address: {e}"))
+}
+
+impl Mailer {
+    pub fn new(s: &EmailSettings) -> Result<Mailer, String> {
+        let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.smtp_server)
+            .port(s.smtp_port)
+            .timeout(Some(Duration::from_secs(30)));
+        let tls = || {
+            TlsParameters::new(s.smtp_server.clone())
+                .map_err(|e| format!("TLS for {}: {e}", s.smtp_server))
+        };
+        b = match s.security {
+            SmtpSecurity::None => b.tls(Tls::None),
+            SmtpSecurity::StartTls => b.tls(Tls::Required(tls()?)),
+            SmtpSecurity::Tls => b.tls(Tls::Wrapper(tls()?)),
+        };
+        if let Some(user) = &s.username {
+            b = b.credentials(Credentials::new(
+                user.clone(),
+                s.password.clone().unwrap_or_default(),
+            ));
+        }
+        Ok(Mailer {
+            from: mailbox("<email_from>", &s.from)?,
+            reply_to: s
+                .reply_to
+                .as_deref()
+                .map(|r| mailbox("<email_reply_to>", r))
+                .transpose()?,
+            transport: b.build(),
+        })
+    }
+
+    /// Sends one mail to `to`.
+    pub async fn send(&self, to: &[String], subject: &str, body: &str) -> Result<(), Failure> {
+        let mut m = Message::builder()
+            .from(self.from.clone())
+            .subject(subject)
+            .header(ContentType::TEXT_PLAIN);
+        if let Some(r) = &self.reply_to {
+            m = m.reply_to(r.clone());
+        }
+        for t in to {
+            m = m.to(mailbox("recipient", t).map_err(Failure::Refused)?);
+        }
+        let msg = m
+            .body(body.to_string())
+            .map_err(|e| Failure::Refused(format!("composing the mail: {e}")))?;
+        match self.transport.send(msg).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_permanent() => Err(Failure::Refused(format!("SMTP: {e}"))),
+            Err(e) => Err(Failure::Retry(format!("SMTP: {e}"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_alert_and_a_group_read_well() {
+        let a = Alert::parse(br#"{"timestamp":"2024-11-05T08:30:06.000+0000","rule":{"level":10,"description":"Possible break-in","id":"80255"},"location":"Wazuh-AWS","data":{"aws":{"sourceIPAddress":"198.51.100.7","eventName":"ConsoleLogin"}}}"#).unwrap();
+        let (s, b) = compose(std::slice::from_ref(&a), None);
+        assert_eq!(s, "[trailwatch] Level 10 alert: Possible break-in");
+        assert!(b.contains("Rule: 80255 (level 10)\r\n"));
+        assert!(b.contains("Source IP: 198.51.100.7\r\n"));
+        assert!(b.contains("\"eventName\": \"ConsoleLogin\""));
+        let (s, b) = compose(&[a.clone(), a], Some("prod"));
+        assert_eq!(s, "[trailwatch prod] 2 alerts, highest level 10");
+        assert!(b.contains("--- Alert 2 of 2 ---"));
+    }
+}

@@ -1,0 +1,319 @@
+//! The durable outbox: email and webhook deliveries waiting to be sent,
+//! in SQLite (`<state_dir>/outputs.db`, WAL).
+//!
+//! One transaction per source file holds everything the file produced:
+//! the queue items, the record that the file was handled, and how long
+//! `alerts.json` is once its alerts are in. So after a crash either all of
+//! a file's effects are there or none is: a file handled before the crash
+//! is recognised and not handled again, and `alerts.json` is cut back to
+//! the last committed length (dropping alerts of a file that will be read
+//! again). An item leaves the queue only when its receiver accepted it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// Why the outbox failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {source}")]
+pub struct QueueError {
+    pub path: PathBuf,
+    #[source]
+    pub source: rusqlite::Error,
+}
+
+/// A queue item ready to be sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    pub id: i64,
+    pub channel: String,
+    pub body: Vec<u8>,
+    pub attempts: u32,
+    /// Seconds since the epoch when it was queued.
+    pub created: i64,
+}
+
+/// Item counts of one channel.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Depth {
+    pub pending: u64,
+    /// Set aside after a permanent refusal or too many attempts.
+    pub failed: u64,
+}
+
+/// The outbox database.
+pub struct Outbox {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+/// Handled-file records kept (the newest); older ones cannot come back
+/// because the collector's own state has them.
+const HANDLED_KEPT: i64 = 100_000;
+
+impl Outbox {
+    /// Opens (creating) `dir/outputs.db`.
+    pub fn open(dir: &Path) -> Result<Outbox, QueueError> {
+        let path = dir.join("outputs.db");
+        let err = |source| QueueError {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| QueueError {
+            path: path.clone(),
+            source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
+        })?;
+        let conn = Connection::open(&path).map_err(err)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL;
+             PRAGMA synchronous=FULL;
+             CREATE TABLE IF NOT EXISTS outbox (
+                 id INTEGER PRIMARY KEY AUTOINCREMENT,
+                 channel TEXT NOT NULL,
+                 body BLOB NOT NULL,
+                 created INTEGER NOT NULL,
+                 attempts INTEGER NOT NULL DEFAULT 0,
+                 next_try INTEGER NOT NULL DEFAULT 0,
+                 failed INTEGER NOT NULL DEFAULT 0,
+                 last_error TEXT);
+             CREATE INDEX IF NOT EXISTS outbox_due ON outbox (channel, failed, next_try);
+             CREATE TABLE IF NOT EXISTS handled (
+                 seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                 source TEXT NOT NULL UNIQUE);
+             CREATE TABLE IF NOT EXISTS meta (
+                 key TEXT PRIMARY KEY,
+                 value TEXT NOT NULL);",
+        )
+        .map_err(err)?;
+        Ok(Outbox {
+            path,
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn err(&self, source: rusqlite::Error) -> QueueError {
+        QueueError {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether a source file's alerts were already committed.
+    pub fn handled(&self, source: &str) -> Result<bool, QueueError> {
+        self.conn()
+            .query_row("SELECT 1 FROM handled WHERE source = ?1", [source], |_| {
+                Ok(())
+            })
+            .optional()
+            .map(|r| r.is_some())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Commits what one source file produced, in one transaction: its
+    /// queue items, the handled record (when `source` is given) and meta
+    /// values (such as the committed `alerts.json` length).
+    pub fn commit(
+        &self,
+        source: Option<&str>,
+        items: &[(String, Vec<u8>)],
+        meta: &[(&str, String)],
+        now: i64,
+    ) -> Result<(), QueueError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        {
+            let mut ins = tx
+                .prepare_cached("INSERT INTO outbox (channel, body, created) VALUES (?1, ?2, ?3)")
+                .map_err(|e| self.err(e))?;
+            for (channel, body) in items {
+                ins.execute(params![channel, body, now])
+                    .map_err(|e| self.err(e))?;
+            }
+            if let Some(s) = source {
+                tx.execute("INSERT OR IGNORE INTO handled (source) VALUES (?1)", [s])
+                    .map_err(|e| self.err(e))?;
+            }
+            for (k, v) in meta {
+                tx.execute(
+                    "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                     ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    params![k, v],
+                )
+                .map_err(|e| self.err(e))?;
+            }
+        }
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Forgets the oldest handled-file records beyond the retention.
+    pub fn prune_handled(&self) -> Result<(), QueueError> {
+        self.conn()
+            .execute(
+                "DELETE FROM handled WHERE seq <= (SELECT MAX(seq) FROM handled) - ?1",
+                [HANDLED_KEPT],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    pub fn meta(&self, key: &str) -> Result<Option<String>, QueueError> {
+        self.conn()
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<(), QueueError> {
+        self.commit(None, &[], &[(key, value.to_string())], 0)
+    }
+
+    /// Pending items of a channel due at `now`, oldest first.
+    pub fn due(&self, channel: &str, now: i64, limit: usize) -> Result<Vec<Item>, QueueError> {
+        let conn = self.conn();
+        let mut st = conn
+            .prepare_cached(
+                "SELECT id, channel, body, attempts, created FROM outbox
+                 WHERE channel = ?1 AND failed = 0 AND next_try <= ?2
+                 ORDER BY id LIMIT ?3",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map(params![channel, now, limit as i64], |r| {
+                Ok(Item {
+                    id: r.get(0)?,
+                    channel: r.get(1)?,
+                    body: r.get(2)?,
+                    attempts: r.get(3)?,
+                    created: r.get(4)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// The earliest `next_try` of a channel's pending items.
+    pub fn next_due(&self, channel: &str) -> Result<Option<i64>, QueueError> {
+        self.conn()
+            .query_row(
+                "SELECT MIN(next_try) FROM outbox WHERE channel = ?1 AND failed = 0",
+                [channel],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))
+    }
+
+    /// Removes items their receiver accepted.
+    pub fn done(&self, ids: &[i64]) -> Result<(), QueueError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        for id in ids {
+            tx.execute("DELETE FROM outbox WHERE id = ?1", [id])
+                .map_err(|e| self.err(e))?;
+        }
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    /// Records a failed attempt: the items are tried again at `next_try`,
+    /// or set aside for good when `give_up`.
+    pub fn retry(
+        &self,
+        ids: &[i64],
+        next_try: i64,
+        give_up: bool,
+        error: &str,
+    ) -> Result<(), QueueError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        for id in ids {
+            tx.execute(
+                "UPDATE outbox SET attempts = attempts + 1, next_try = ?2, failed = ?3, last_error = ?4
+                 WHERE id = ?1",
+                params![id, next_try, give_up as i64, error],
+            )
+            .map_err(|e| self.err(e))?;
+        }
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    /// Item counts per channel.
+    pub fn depths(&self) -> Result<Vec<(String, Depth)>, QueueError> {
+        let conn = self.conn();
+        let mut st = conn
+            .prepare_cached(
+                "SELECT channel, SUM(failed = 0), SUM(failed != 0) FROM outbox GROUP BY channel ORDER BY channel",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    Depth {
+                        pending: r.get::<_, i64>(1)? as u64,
+                        failed: r.get::<_, i64>(2)? as u64,
+                    },
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Pending items of every channel.
+    pub fn pending(&self) -> Result<u64, QueueError> {
+        Ok(self.depths()?.iter().map(|(_, d)| d.pending).sum())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_survive_a_reopen_and_leave_when_done() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let q = Outbox::open(dir.path()).unwrap();
+            q.commit(
+                Some("bucket/key1"),
+                &[
+                    ("email".into(), b"a".to_vec()),
+                    ("hook:0".into(), b"b".to_vec()),
+                ],
+                &[("alerts_len", "42".into())],
+                100,
+            )
+            .unwrap();
+        }
+        let q = Outbox::open(dir.path()).unwrap();
+        assert!(q.handled("bucket/key1").unwrap());
+        assert!(!q.handled("bucket/key2").unwrap());
+        assert_eq!(q.meta("alerts_len").unwrap().as_deref(), Some("42"));
+        let due = q.due("email", 100, 10).unwrap();
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].body, b"a");
+        q.retry(&[due[0].id], 160, false, "down").unwrap();
+        assert!(q.due("email", 159, 10).unwrap().is_empty());
+        assert_eq!(q.next_due("email").unwrap(), Some(160));
+        let again = q.due("email", 160, 10).unwrap();
+        assert_eq!(again[0].attempts, 1);
+        q.done(&[again[0].id]).unwrap();
+        assert_eq!(q.pending().unwrap(), 1);
+        let hook = q.due("hook:0", 0, 10).unwrap();
+        q.retry(&[hook[0].id], 0, true, "400").unwrap();
+        assert_eq!(
+            q.depths().unwrap(),
+            vec![(
+                "hook:0".to_string(),
+                Depth {
+                    pending: 0,
+                    failed: 1
+                }
+            )]
+        );
+    }
+}

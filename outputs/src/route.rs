@@ -1,0 +1,254 @@
+//! The engine side of the outputs: which alert goes to which receiver,
+//! decided with the filters of Wazuh's maild (`<email_alerts>`) and
+//! integratord (`<integration>`), and turned into queue items.
+
+use engine::expr::osmatch::OsMatch;
+use serde_json::json;
+
+use crate::alert::Alert;
+use crate::settings::{EmailSettings, GranularEmail, Integration};
+use crate::webhook;
+
+/// The outbox channel of email items.
+pub const EMAIL_CHANNEL: &str = "email";
+
+/// The outbox channel of an integration.
+pub fn hook_channel(index: usize, hook: &Integration) -> String {
+    format!("hook:{index}:{}", hook.name)
+}
+
+struct Granular {
+    settings: GranularEmail,
+    group: Option<OsMatch>,
+    location: Option<OsMatch>,
+}
+
+struct Hook {
+    channel: String,
+    settings: Integration,
+    location: Option<OsMatch>,
+}
+
+/// Routes alerts to queue items.
+pub struct Router {
+    email_to: Vec<String>,
+    email: bool,
+    granular: Vec<Granular>,
+    hooks: Vec<Hook>,
+}
+
+fn pattern(what: &str, p: &Option<String>) -> Result<Option<OsMatch>, String> {
+    p.as_deref()
+        .map(|p| OsMatch::new(p.as_bytes()).map_err(|e| format!("{what} '{p}': {e}")))
+        .transpose()
+}
+
+impl Router {
+    pub fn new(email: Option<&EmailSettings>, hooks: &[Integration]) -> Result<Router, String> {
+        let mut granular = Vec::new();
+        for g in email.map(|e| e.granular.as_slice()).unwrap_or_default() {
+            granular.push(Granular {
+                group: pattern("<email_alerts> <group>", &g.group)?,
+                location: pattern("<email_alerts> <event_location>", &g.location)?,
+                settings: g.clone(),
+            });
+        }
+        let mut out = Vec::new();
+        for (i, h) in hooks.iter().enumerate() {
+            out.push(Hook {
+                channel: hook_channel(i, h),
+                location: pattern("<integration> <event_location>", &h.location)?,
+                settings: h.clone(),
+            });
+        }
+        Ok(Router {
+            email: email.is_some_and(|e| e.enabled),
+            email_to: email.map(|e| e.to.clone()).unwrap_or_default(),
+            granular,
+            hooks: out,
+        })
+    }
+
+    /// Whether any alert can leave through email or a webhook.
+    pub fn is_empty(&self) -> bool {
+        !self.email && self.hooks.is_empty()
+    }
+
+    /// Appends the queue items for one alert (`raw` is its alerts.json
+    /// object) to `out`.
+    pub fn route(&self, raw: &[u8], out: &mut Vec<(String, Vec<u8>)>) {
+        if self.is_empty() {
+            return;
+        }
+        let Ok(alert) = Alert::parse(raw) else {
+            tracing::error!("an alert is not valid JSON; it goes to alerts.json only");
+            return;
+        };
+        if self.email && alert.mail() {
+            if let Some(item) = self.email_item(&alert) {
+                out.push((EMAIL_CHANNEL.to_string(), item));
+            }
+        }
+        for h in &self.hooks {
+            if hook_wants(h, &alert) {
+                out.push((
+                    h.channel.clone(),
+                    webhook::payload(&h.settings, &alert, raw),
+                ));
+            }
+        }
+    }
+
+    fn email_item(&self, alert: &Alert) -> Option<Vec<u8>> {
+        let mut to = self.email_to.clone();
+        let mut delay = true;
+        let mut alone = false;
+        let subject_host = format!("{}->{}", alert.agent_name(), alert.location());
+        for g in &self.granular {
+            if granular_wants(g, alert, &subject_host) {
+                for r in &g.settings.to {
+                    if !to.contains(r) {
+                        to.push(r.clone());
+                    }
+                }
+                delay &= !g.settings.do_not_delay;
+                alone |= g.settings.do_not_group;
+            }
+        }
+        if to.is_empty() {
+            return None;
+        }
+        Some(
+            json!({"to": to, "delay": delay, "alone": alone, "alert": alert.json})
+                .to_string()
+                .into_bytes(),
+        )
+    }
+}
+
+/// maild's test of one `<email_alerts>` block: every option given must
+/// hold (location, level, rule id, group), and at least one must be given.
+fn granular_wants(g: &Granular, alert: &Alert, subject_host: &str) -> bool {
+    let s = &g.settings;
+    let mut any = false;
+    if let Some(loc) = &g.location {
+        if !loc.is_match(subject_host.as_bytes()) {
+            return false;
+        }
+        any = true;
+    }
+    if let Some(level) = s.level {
+        if alert.level() < level {
+            return false;
+        }
+        any = true;
+    }
+    if !s.rule_ids.is_empty() {
+        if !s.rule_ids.contains(&alert.rule_id()) {
+            return false;
+        }
+        any = true;
+    }
+    if let Some(group) = &g.group {
+        if !alert.groups().any(|x| group.is_match(x.as_bytes())) {
+            return false;
+        }
+        any = true;
+    }
+    any
+}
+
+/// integratord's filter: location, level, groups (exact names), rule ids.
+fn hook_wants(h: &Hook, alert: &Alert) -> bool {
+    let s = &h.settings;
+    if let Some(loc) = &h.location {
+        if !loc.is_match(alert.location().as_bytes()) {
+            return false;
+        }
+    }
+    if s.level.is_some_and(|l| alert.level() < l) {
+        return false;
+    }
+    if !s.groups.is_empty() && !alert.groups().any(|g| s.groups.iter().any(|x| x == g)) {
+        return false;
+    }
+    if !s.rule_ids.is_empty() && !s.rule_ids.contains(&alert.rule_id()) {
+        return false;
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::IntegrationKind;
+
+    fn alert(id: u32, level: u32, mail: bool) -> Vec<u8> {
+        format!(
+            r#"{{"timestamp":"t","rule":{{"level":{level},"description":"d","id":"{id}","mail":{mail},"groups":["amazon","aws","authentication_failed"]}},"agent":{{"id":"000","name":"m"}},"id":"1.0","location":"Wazuh-AWS"}}"#
+        )
+        .into_bytes()
+    }
+
+    fn hook(name: &str) -> Integration {
+        Integration {
+            name: name.into(),
+            kind: IntegrationKind::from_name(name).unwrap(),
+            hook_url: "http://127.0.0.1:1/".into(),
+            api_key: None,
+            level: None,
+            rule_ids: vec![],
+            groups: vec![],
+            location: None,
+            timeout_secs: 10,
+            max_attempts: 0,
+        }
+    }
+
+    #[test]
+    fn integration_filters_are_integratord_s() {
+        let mut h = hook("custom-x");
+        h.level = Some(5);
+        h.groups = vec!["authentication_failed".into(), "other".into()];
+        let r = Router::new(None, &[h.clone()]).unwrap();
+        let mut out = Vec::new();
+        r.route(&alert(80254, 5, false), &mut out);
+        r.route(&alert(80254, 4, false), &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].0, "hook:0:custom-x");
+        h.groups = vec!["authentication".into()];
+        let r = Router::new(None, &[h]).unwrap();
+        out.clear();
+        r.route(&alert(80254, 9, false), &mut out);
+        assert!(out.is_empty(), "groups are compared whole, not as prefixes");
+    }
+
+    #[test]
+    fn mail_goes_only_for_mail_alerts_with_granular_recipients_added() {
+        let mut e = EmailSettings::new("127.0.0.1", "tw@example.com");
+        e.to = vec!["ops@example.com".into()];
+        e.granular = vec![GranularEmail {
+            to: vec!["sec@example.com".into()],
+            rule_ids: vec![80255],
+            do_not_delay: true,
+            ..GranularEmail::default()
+        }];
+        let r = Router::new(Some(&e), &[]).unwrap();
+        let mut out = Vec::new();
+        r.route(&alert(80254, 5, false), &mut out);
+        assert!(out.is_empty());
+        r.route(&alert(80255, 10, true), &mut out);
+        r.route(&alert(80250, 10, true), &mut out);
+        let items: Vec<serde_json::Value> = out
+            .iter()
+            .map(|(_, b)| serde_json::from_slice(b).unwrap())
+            .collect();
+        assert_eq!(
+            items[0]["to"],
+            json!(["ops@example.com", "sec@example.com"])
+        );
+        assert_eq!(items[0]["delay"], json!(false));
+        assert_eq!(items[1]["to"], json!(["ops@example.com"]));
+        assert_eq!(items[1]["delay"], json!(true));
+    }
+}

@@ -1,0 +1,316 @@
+//! The background senders: they drain the outbox, one task for webhooks
+//! and one for email, retrying with exponential backoff. Both wake when new
+//! items are committed ([`Wake`]) and stop when told to.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{watch, Notify};
+
+use crate::alert::Alert;
+use crate::email::{compose, Mailer};
+use crate::queue::{Item, Outbox};
+use crate::route::{hook_channel, EMAIL_CHANNEL};
+use crate::settings::{EmailSettings, Integration};
+use crate::webhook::{Failure, Poster};
+
+/// Longest wait between two attempts of one item.
+pub const MAX_BACKOFF_SECS: i64 = 300;
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Seconds to wait after the `attempts`-th failure: 1, 2, 4, ... 300.
+pub fn backoff(attempts: u32) -> i64 {
+    1i64.checked_shl(attempts.min(20))
+        .unwrap_or(i64::MAX)
+        .min(MAX_BACKOFF_SECS)
+}
+
+/// Tells the senders that items were committed.
+pub type Wake = Arc<Notify>;
+
+/// Delivery counters, for logs and metrics.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub sent: std::sync::atomic::AtomicU64,
+    pub failures: std::sync::atomic::AtomicU64,
+    pub mails: std::sync::atomic::AtomicU64,
+}
+
+/// Waits for new items, a second (due times are polled) or the stop
+/// signal; returns false once stopped.
+async fn pause(wake: &Notify, stop: &mut watch::Receiver<bool>) -> bool {
+    if *stop.borrow() {
+        return false;
+    }
+    tokio::select! {
+        _ = wake.notified() => true,
+        _ = tokio::time::sleep(Duration::from_secs(1)) => true,
+        _ = stop.changed() => !*stop.borrow(),
+    }
+}
+
+/// Records a failed attempt of `ids`.
+fn failed(outbox: &Outbox, what: &str, ids: &[i64], attempts: u32, limit: u32, f: &Failure) {
+    let (give_up, why) = match f {
+        Failure::Refused(w) => (true, w.as_str()),
+        Failure::Retry(w) => (limit != 0 && attempts + 1 >= limit, w.as_str()),
+    };
+    let next = now() + backoff(attempts);
+    if give_up {
+        tracing::error!("{what}: {why}; set aside after {} attempts", attempts + 1);
+    } else {
+        tracing::warn!("{what}: {why}; trying again in {} s", backoff(attempts));
+    }
+    if let Err(e) = outbox.retry(ids, next, give_up, why) {
+        tracing::error!("{e}");
+    }
+}
+
+/// Delivers webhook items until stopped. Each integration's items go in
+/// the order they were queued; an item that fails waits for its retry
+/// without holding back the others.
+pub async fn run_hooks(
+    outbox: Arc<Outbox>,
+    hooks: Vec<Integration>,
+    wake: Wake,
+    counters: Arc<Counters>,
+    mut stop: watch::Receiver<bool>,
+) {
+    if hooks.is_empty() {
+        return;
+    }
+    let poster = match Poster::new() {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!("webhooks disabled: {e}");
+            return;
+        }
+    };
+    let channels: Vec<String> = hooks
+        .iter()
+        .enumerate()
+        .map(|(i, h)| hook_channel(i, h))
+        .collect();
+    loop {
+        let mut busy = false;
+        for (h, channel) in hooks.iter().zip(&channels) {
+            let items = match outbox.due(channel, now(), 100) {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    continue;
+                }
+            };
+            for it in items {
+                busy = true;
+                match poster.post(h, it.body).await {
+                    Ok(()) => {
+                        counters
+                            .sent
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if let Err(e) = outbox.done(&[it.id]) {
+                            tracing::error!("{e}");
+                        }
+                    }
+                    Err(f) => {
+                        counters
+                            .failures
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let what = format!("integration {}", h.name);
+                        failed(&outbox, &what, &[it.id], it.attempts, h.max_attempts, &f);
+                    }
+                }
+                if *stop.borrow() {
+                    return;
+                }
+            }
+        }
+        if !busy && !pause(&wake, &mut stop).await {
+            return;
+        }
+    }
+}
+
+/// One email item as queued by the router.
+struct Queued {
+    id: i64,
+    attempts: u32,
+    created: i64,
+    to: Vec<String>,
+    delay: bool,
+    alone: bool,
+    alert: Alert,
+}
+
+fn decode(it: &Item) -> Option<Queued> {
+    let v: serde_json::Value = serde_json::from_slice(&it.body).ok()?;
+    Some(Queued {
+        id: it.id,
+        attempts: it.attempts,
+        created: it.created,
+        to: v["to"]
+            .as_array()?
+            .iter()
+            .filter_map(|x| x.as_str().map(str::to_owned))
+            .collect(),
+        delay: v["delay"].as_bool().unwrap_or(true),
+        alone: v["alone"].as_bool().unwrap_or(false),
+        alert: Alert {
+            json: v["alert"].clone(),
+        },
+    })
+}
+
+/// The local hour an epoch second falls in, as `YYYYMMDDHH`.
+fn hour_of(secs: i64) -> String {
+    let (y, m, d, h, ..) = engine::time::local(secs);
+    format!("{y:04}{m:02}{d:02}{h:02}")
+}
+
+/// Delivers email items until stopped, as Wazuh's maild does: alerts that
+/// arrive together share one mail (a mail leaves once no new alert came
+/// for `group_window_secs`, at once for `do_not_delay`, alone for
+/// `do_not_group`), and at most `email_maxperhour` mails leave per hour;
+/// what is held back goes as one digest when the hour turns.
+pub async fn run_email(
+    outbox: Arc<Outbox>,
+    settings: EmailSettings,
+    wake: Wake,
+    counters: Arc<Counters>,
+    mut stop: watch::Receiver<bool>,
+) {
+    if !settings.enabled {
+        return;
+    }
+    let mailer = match Mailer::new(&settings) {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::error!("email disabled: {e}");
+            return;
+        }
+    };
+    let window = settings.group_window_secs as i64;
+    loop {
+        let t = now();
+        let items: Vec<Queued> = match outbox.due(EMAIL_CHANNEL, t, 10_000) {
+            Ok(v) => v
+                .iter()
+                .filter_map(|it| {
+                    let q = decode(it);
+                    if q.is_none() {
+                        tracing::error!("email item {} is unreadable; dropped", it.id);
+                        let _ = outbox.retry(&[it.id], t, true, "unreadable item");
+                    }
+                    q
+                })
+                .collect(),
+            Err(e) => {
+                tracing::error!("{e}");
+                Vec::new()
+            }
+        };
+        let newest = items.iter().map(|q| q.created).max().unwrap_or(t);
+        let oldest = items.iter().map(|q| q.created).min().unwrap_or(t);
+        let ready = !items.is_empty()
+            && (items.iter().any(|q| !q.delay) || t - newest >= window || t - oldest >= 30);
+        if !ready {
+            if !pause(&wake, &mut stop).await {
+                return;
+            }
+            continue;
+        }
+        let hour = hour_of(t);
+        let mut sent: u32 = match outbox.meta("email_hour") {
+            Ok(Some(v)) => match v.split_once(':') {
+                Some((h, n)) if h == hour => n.parse().unwrap_or(0),
+                _ => 0,
+            },
+            _ => 0,
+        };
+        if sent >= settings.max_per_hour {
+            // Held until the hour turns; then they leave as one digest.
+            if !pause(&wake, &mut stop).await {
+                return;
+            }
+            continue;
+        }
+        for mail in batches(items) {
+            let alerts: Vec<Alert> = mail.iter().map(|q| q.alert.clone()).collect();
+            let (subject, body) = compose(&alerts, settings.ids_name.as_deref());
+            let ids: Vec<i64> = mail.iter().map(|q| q.id).collect();
+            match mailer.send(&mail[0].to, &subject, &body).await {
+                Ok(()) => {
+                    sent += 1;
+                    counters
+                        .mails
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    counters
+                        .sent
+                        .fetch_add(ids.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                    let saved = outbox
+                        .done(&ids)
+                        .and_then(|()| outbox.set_meta("email_hour", &format!("{hour}:{sent}")));
+                    if let Err(e) = saved {
+                        tracing::error!("{e}");
+                    }
+                }
+                Err(f) => {
+                    counters
+                        .failures
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let attempts = mail.iter().map(|q| q.attempts).max().unwrap_or(0);
+                    let what = format!("mail to {}", mail[0].to.join(", "));
+                    failed(&outbox, &what, &ids, attempts, 0, &f);
+                    break;
+                }
+            }
+            if sent >= settings.max_per_hour {
+                tracing::info!(
+                    "email_maxperhour ({}) reached; further alerts wait for the next hour",
+                    settings.max_per_hour
+                );
+                break;
+            }
+            if *stop.borrow() {
+                return;
+            }
+        }
+    }
+}
+
+/// Splits pending mail items into mails: a `do_not_group` alert alone,
+/// the others one mail per recipient list, in queue order.
+fn batches(items: Vec<Queued>) -> Vec<Vec<Queued>> {
+    let mut out: Vec<Vec<Queued>> = Vec::new();
+    for q in items {
+        if q.alone {
+            out.push(vec![q]);
+            continue;
+        }
+        match out.iter_mut().find(|m| !m[0].alone && m[0].to == q.to) {
+            Some(m) => m.push(q),
+            None => out.push(vec![q]),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_five_minutes() {
+        assert_eq!(
+            (0..10).map(backoff).collect::<Vec<_>>(),
+            [1, 2, 4, 8, 16, 32, 64, 128, 256, 300]
+        );
+        assert_eq!(backoff(1000), 300);
+    }
+}

@@ -1,0 +1,205 @@
+//! `trailwatch replay`: recorded trails through the rules, to standard
+//! output or to a configuration's outputs.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use collector::local::{self, TrailFile};
+use outputs::file::AlertsFile;
+use outputs::queue::Outbox;
+use outputs::route::Router;
+use outputs::send::{self, Counters};
+
+use crate::cli::ReplayArgs;
+use crate::pipeline::{summary_table, Outputs, Pipeline};
+use crate::{ruleset, settings};
+
+/// The bucket name written in `log_info.s3bucket` of replayed events.
+const REPLAY_BUCKET: &str = "trailwatch-replay";
+
+pub fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
+    let conf = match &a.config {
+        Some(c) => {
+            let s = settings::load(c)?;
+            for w in &s.warnings {
+                eprintln!("trailwatch: warning: {w}");
+            }
+            Some(s)
+        }
+        None => None,
+    };
+    let src = ruleset::sources_for(conf.as_ref().and_then(|c| c.ruleset.as_ref()), &a.ruleset)?;
+    let levels = conf.as_ref().map(|c| c.levels).unwrap_or_default();
+    let rs = ruleset::load_with(&src, &a.ruleset, levels)?;
+    let manager = a
+        .manager_name
+        .clone()
+        .or_else(|| conf.as_ref().and_then(|c| c.manager_name.clone()))
+        .unwrap_or_else(ruleset::hostname);
+
+    // Every file of every path, each path in time order.
+    let mut files: Vec<TrailFile> = Vec::new();
+    for p in &a.paths {
+        let found = local::scan(p).with_context(|| format!("reading {}", p.display()))?;
+        if found.is_empty() {
+            eprintln!(
+                "trailwatch: warning: {}: no trail files (*.json, *.json.gz, *.jsonl, *.jsonl.gz)",
+                p.display()
+            );
+        }
+        files.extend(found);
+    }
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let wake: send::Wake = Arc::default();
+    let counters = Arc::new(Counters::default());
+    let mut senders = Vec::new();
+    let outputs = match &conf {
+        None => Outputs {
+            alerts_file: None,
+            outbox: None,
+            router: Router::new(None, &[]).map_err(anyhow::Error::msg)?,
+            wake: wake.clone(),
+            stdout: true,
+            track_alerts_len: false,
+        },
+        Some(c) => {
+            let router =
+                Router::new(c.email.as_ref(), &c.integrations).map_err(anyhow::Error::msg)?;
+            let outbox = if router.is_empty() {
+                None
+            } else {
+                Some(Arc::new(Outbox::open(&replay_queue_dir(&c.state_dir))?))
+            };
+            if let Some(ob) = &outbox {
+                if let Some(e) = &c.email {
+                    senders.push(rt.spawn(send::run_email(
+                        ob.clone(),
+                        e.clone(),
+                        wake.clone(),
+                        counters.clone(),
+                        stop_rx.clone(),
+                    )));
+                }
+                senders.push(rt.spawn(send::run_hooks(
+                    ob.clone(),
+                    c.integrations.clone(),
+                    wake.clone(),
+                    counters.clone(),
+                    stop_rx.clone(),
+                )));
+            }
+            let alerts_file = if c.jsonout {
+                let now = crate::clock::now().0;
+                Some(AlertsFile::open(&c.logs_dir, None, now)?)
+            } else {
+                None
+            };
+            Outputs {
+                alerts_file,
+                outbox,
+                router,
+                wake: wake.clone(),
+                stdout: a.print,
+                track_alerts_len: false,
+            }
+        }
+    };
+    let drain_to = outputs.outbox.clone();
+    let mut pipeline = Pipeline::new(rs, manager, a.clock, outputs);
+
+    let bar = progress_bar(&a, files.len() as u64);
+    let mut unreadable = 0usize;
+    for f in &files {
+        if let Some(b) = &bar {
+            b.set_message(f.key.clone());
+        }
+        match local::read_file(f, REPLAY_BUCKET) {
+            Ok(messages) => pipeline.handle_file(None, &messages)?,
+            Err(e) => {
+                unreadable += 1;
+                let line = format!("trailwatch: {e}; file skipped");
+                match &bar {
+                    Some(b) => b.println(line),
+                    None => eprintln!("{line}"),
+                }
+            }
+        }
+        if let Some(b) = &bar {
+            b.inc(1);
+        }
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    if let Some(ob) = drain_to {
+        drain(&rt, &ob, Duration::from_secs(a.drain_timeout), a.quiet);
+    }
+    let _ = stop_tx.send(true);
+    for s in senders {
+        let _ = rt.block_on(s);
+    }
+    if !a.quiet {
+        eprint!("{}", summary_table(&pipeline.stats));
+        if unreadable > 0 {
+            eprintln!(
+                "{unreadable} of {} files could not be read (see above)",
+                files.len()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Replay's own email/webhook queue, apart from the service's.
+fn replay_queue_dir(state_dir: &Path) -> PathBuf {
+    state_dir.join("replay")
+}
+
+fn progress_bar(a: &ReplayArgs, files: u64) -> Option<indicatif::ProgressBar> {
+    if a.quiet || !std::io::stderr().is_terminal() || files < 2 {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(files);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:30}] {pos}/{len} files  {per_sec}  {wide_msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    Some(bar)
+}
+
+/// Waits until the email and webhook queue is empty, or the timeout.
+fn drain(rt: &tokio::runtime::Runtime, outbox: &Outbox, timeout: Duration, quiet: bool) {
+    let start = Instant::now();
+    let mut said = false;
+    loop {
+        let pending = outbox.pending().unwrap_or(0);
+        if pending == 0 {
+            return;
+        }
+        if start.elapsed() >= timeout {
+            eprintln!(
+                "trailwatch: {pending} email/webhook deliveries still queued after {} s; the next replay with this configuration sends them",
+                timeout.as_secs()
+            );
+            return;
+        }
+        if !said && !quiet && start.elapsed() > Duration::from_secs(2) {
+            eprintln!("trailwatch: waiting for {pending} email/webhook deliveries...");
+            said = true;
+        }
+        rt.block_on(tokio::time::sleep(Duration::from_millis(100)));
+    }
+}

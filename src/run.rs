@@ -1,0 +1,502 @@
+//! `trailwatch run`: the service. Collector → engine → outputs, on the
+//! configured schedule, until SIGTERM or Ctrl-C.
+//!
+//! Threads: the tokio runtime (collector, senders, HTTP API, signals) and
+//! one engine thread. The collector hands each source file to the engine
+//! thread through a bounded channel (back-pressure: at most two files wait)
+//! and waits for its acknowledgement, which comes once the file's alerts
+//! are durable (see `pipeline`); only then does it mark the file done.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use collector::bucket::{run_bucket, FileBatch, RunOptions, Sink};
+use collector::cloudwatch::{run_logs, CloudWatchLogs, LogsSpec};
+use collector::config::{self as wodle, BucketConfig, ServiceType, SubscriberType};
+use collector::s3::{sdk_config, S3Store};
+use collector::sqs::{run_subscriber, NotifiedObjects, SqsQueue, SubscriberSpec};
+use collector::state::State;
+use outputs::file::AlertsFile;
+use outputs::queue::Outbox;
+use outputs::route::Router;
+use outputs::send::{self, Counters};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::cli::{ClockKind, RunArgs};
+use crate::pipeline::{committed_alerts, summary_table, Outputs, Pipeline, Stats};
+use crate::{api, logging, ruleset, settings};
+
+/// One source file for the engine thread.
+struct Job {
+    id: Option<String>,
+    messages: Vec<String>,
+    ack: oneshot::Sender<Result<(), String>>,
+}
+
+/// The last object taken per bucket (or log group, or queue).
+#[derive(Debug, Clone)]
+pub struct LastObject {
+    pub key: String,
+    /// When it was taken (epoch seconds).
+    pub at: i64,
+}
+
+/// What the HTTP API reads.
+pub struct Shared {
+    pub stats: Arc<Stats>,
+    pub outbox: Arc<Outbox>,
+    pub counters: Arc<Counters>,
+    pub last: Mutex<BTreeMap<String, LastObject>>,
+    pub ruleset: Arc<engine::Ruleset>,
+    pub manager: String,
+    pub started: Instant,
+}
+
+/// The collector's consumer: sends each file to the engine thread and
+/// waits until its alerts are durable.
+struct EngineSink {
+    tx: mpsc::Sender<Job>,
+    stop: watch::Receiver<bool>,
+    shared: Arc<Shared>,
+}
+
+impl Sink for EngineSink {
+    async fn deliver(&mut self, batch: FileBatch) -> Result<(), String> {
+        if *self.stop.borrow() {
+            return Err("trailwatch is stopping; the file will be read on the next start".into());
+        }
+        let (ack, done) = oneshot::channel();
+        let key = batch.key.clone();
+        let bucket = batch.bucket.clone();
+        self.tx
+            .send(Job {
+                id: batch.id,
+                messages: batch.messages,
+                ack,
+            })
+            .await
+            .map_err(|_| "the engine stopped".to_string())?;
+        done.await.map_err(|_| "the engine stopped".to_string())??;
+        let mut last = self.shared.last.lock().unwrap_or_else(|p| p.into_inner());
+        last.insert(
+            bucket,
+            LastObject {
+                key,
+                at: crate::clock::now().0,
+            },
+        );
+        Ok(())
+    }
+}
+
+pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
+    logging::init(a.verbose);
+    let conf = settings::load(&a.config)?;
+    for w in &conf.warnings {
+        tracing::warn!("{w}");
+    }
+    let Some(wodle) = conf.wodle.as_ref() else {
+        bail!(
+            "{}: no <wodle name=\"aws-s3\"> block: nothing to collect (see `trailwatch run --help`)",
+            a.config.display()
+        );
+    };
+    if wodle.disabled {
+        tracing::info!("Module disabled. Exiting.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let src = ruleset::sources_for(conf.ruleset.as_ref(), &a.ruleset)?;
+    let rs = ruleset::load_with(&src, &a.ruleset, conf.levels)?;
+    let manager = conf.manager_name.clone().unwrap_or_else(ruleset::hostname);
+    let state = State::open(&conf.state_dir)?;
+    let outbox = Arc::new(Outbox::open(&conf.state_dir)?);
+    outbox.prune_handled()?;
+    let now = crate::clock::now().0;
+    let alerts_file = if conf.jsonout {
+        Some(AlertsFile::open(
+            &conf.logs_dir,
+            committed_alerts(&outbox)?,
+            now,
+        )?)
+    } else {
+        None
+    };
+    let router =
+        Router::new(conf.email.as_ref(), &conf.integrations).map_err(anyhow::Error::msg)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let senders_stop = watch::channel(false);
+    let wake: send::Wake = Arc::default();
+    let counters = Arc::new(Counters::default());
+    let mut senders = Vec::new();
+    if let Some(e) = &conf.email {
+        senders.push(rt.spawn(send::run_email(
+            outbox.clone(),
+            e.clone(),
+            wake.clone(),
+            counters.clone(),
+            senders_stop.1.clone(),
+        )));
+    }
+    senders.push(rt.spawn(send::run_hooks(
+        outbox.clone(),
+        conf.integrations.clone(),
+        wake.clone(),
+        counters.clone(),
+        senders_stop.1.clone(),
+    )));
+    let pipeline = Pipeline::new(
+        rs.clone(),
+        manager.clone(),
+        ClockKind::Arrival,
+        Outputs {
+            alerts_file,
+            outbox: Some(outbox.clone()),
+            router,
+            wake: wake.clone(),
+            stdout: false,
+            track_alerts_len: true,
+        },
+    );
+    let shared = Arc::new(Shared {
+        stats: pipeline.stats.clone(),
+        outbox: outbox.clone(),
+        counters: counters.clone(),
+        last: Mutex::default(),
+        ruleset: rs,
+        manager,
+        started: Instant::now(),
+    });
+    if let Some(api_conf) = &conf.api {
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind(&api_conf.bind))
+            .with_context(|| format!("HTTP API on {}", api_conf.bind))?;
+        tracing::info!("HTTP API listening on http://{}", api_conf.bind);
+        rt.spawn(api::serve(
+            listener,
+            shared.clone(),
+            api_conf.token.clone(),
+            stop_rx.clone(),
+        ));
+    }
+    let (job_tx, job_rx) = mpsc::channel::<Job>(2);
+    let engine_thread = std::thread::Builder::new()
+        .name("engine".into())
+        .spawn(move || engine_loop(pipeline, job_rx))
+        .context("starting the engine thread")?;
+    rt.spawn(signals(stop_tx));
+
+    let mut sink = EngineSink {
+        tx: job_tx,
+        stop: stop_rx.clone(),
+        shared: shared.clone(),
+    };
+    let failed = rt.block_on(schedule(
+        wodle,
+        &state,
+        &mut sink,
+        stop_rx.clone(),
+        a.once,
+        a.concurrency,
+    ));
+    drop(sink);
+    let _ = engine_thread.join();
+    if a.once && !*stop_rx.borrow() {
+        rt.block_on(drain(&outbox, stop_rx.clone()));
+    }
+    let _ = senders_stop.0.send(true);
+    for s in senders {
+        let _ = rt.block_on(s);
+    }
+    let pending = outbox.pending().unwrap_or(0);
+    if pending > 0 {
+        tracing::info!("{pending} email/webhook deliveries stay queued for the next start");
+    }
+    for line in summary_table(&shared.stats).lines() {
+        tracing::info!("{line}");
+    }
+    tracing::info!("stopped");
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn engine_loop(mut pipeline: Pipeline, mut rx: mpsc::Receiver<Job>) {
+    while let Some(job) = rx.blocking_recv() {
+        let r = pipeline
+            .handle_file(job.id.as_deref(), &job.messages)
+            .map_err(|e| format!("{e:#}"));
+        if let Err(e) = &r {
+            tracing::error!("writing alerts: {e}");
+        }
+        let _ = job.ack.send(r);
+    }
+}
+
+/// SIGTERM or SIGINT: stop taking files, finish the one in hand.
+async fn signals(stop: watch::Sender<bool>) {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = term => tracing::info!("SIGTERM received; stopping after the file in hand"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received; stopping after the file in hand"),
+    }
+    let _ = stop.send(true);
+}
+
+/// Waits until the email/webhook queue is empty (after a `--once` pass),
+/// or a signal.
+async fn drain(outbox: &Outbox, mut stop: watch::Receiver<bool>) {
+    let mut said = false;
+    loop {
+        let pending = outbox.pending().unwrap_or(0);
+        if pending == 0 || *stop.borrow() {
+            return;
+        }
+        if !said {
+            tracing::info!("waiting for {pending} email/webhook deliveries before exiting");
+            said = true;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
+
+/// Runs the sources every interval until stopped; true when a source
+/// failed in the last pass.
+async fn schedule(
+    w: &wodle::WodleConfig,
+    state: &State,
+    sink: &mut EngineSink,
+    mut stop: watch::Receiver<bool>,
+    once: bool,
+    concurrency: usize,
+) -> bool {
+    let interval = Duration::from_secs(w.interval.max(1));
+    if !w.run_on_start && !once {
+        tracing::info!(
+            "run_on_start is off: first pass in {} s",
+            interval.as_secs()
+        );
+        if sleep_or_stop(interval, &mut stop).await {
+            return false;
+        }
+    }
+    loop {
+        let started = Instant::now();
+        tracing::info!("Starting fetching of logs.");
+        let mut failed = false;
+        for b in &w.buckets {
+            if *stop.borrow() {
+                break;
+            }
+            tracing::info!(
+                "Executing Bucket Analysis: (Bucket: {}, Path: {}, Type: {}, Profile: {})",
+                b.spec.name,
+                b.spec.path,
+                b.spec.kind.name(),
+                b.credentials.aws_profile.as_deref().unwrap_or("default")
+            );
+            if let Err(e) = one_bucket(b, state, sink, concurrency).await {
+                tracing::error!("{e:#}");
+                failed = true;
+            }
+        }
+        for svc in &w.services {
+            if *stop.borrow() {
+                break;
+            }
+            if svc.kind != ServiceType::CloudWatchLogs {
+                tracing::warn!("<service type=\"inspector\"> is not read yet; skipped");
+                continue;
+            }
+            tracing::info!(
+                "Executing Service Analysis: (Service: cloudwatchlogs, Profile: {})",
+                svc.credentials.aws_profile.as_deref().unwrap_or("default")
+            );
+            if let Err(e) = one_log_service(svc, state, sink).await {
+                tracing::error!("{e:#}");
+                failed = true;
+            }
+        }
+        for sub in &w.subscribers {
+            if *stop.borrow() {
+                break;
+            }
+            if sub.kind == SubscriberType::SecurityLake {
+                tracing::warn!("<subscriber type=\"security_lake\"> is not read yet; skipped");
+                continue;
+            }
+            tracing::info!("Executing Subscriber Analysis: (Queue: {})", sub.queue);
+            if let Err(e) = one_subscriber(sub, sink).await {
+                tracing::error!("{e:#}");
+                failed = true;
+            }
+        }
+        tracing::info!("Fetching logs finished.");
+        if once || *stop.borrow() {
+            return failed;
+        }
+        let wait = interval.saturating_sub(started.elapsed());
+        if wait.is_zero() {
+            tracing::warn!("Interval overtaken.");
+        }
+        if sleep_or_stop(wait, &mut stop).await {
+            return failed;
+        }
+    }
+}
+
+/// Sleeps; true when stopped meanwhile.
+async fn sleep_or_stop(d: Duration, stop: &mut watch::Receiver<bool>) -> bool {
+    if *stop.borrow() {
+        return true;
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(d) => *stop.borrow(),
+        _ = stop.changed() => true,
+    }
+}
+
+async fn one_bucket(
+    b: &BucketConfig,
+    state: &State,
+    sink: &mut EngineSink,
+    concurrency: usize,
+) -> anyhow::Result<()> {
+    let spec = &b.spec;
+    let sdk = sdk_config(&b.credentials)
+        .await
+        .with_context(|| format!("bucket {}", spec.name))?;
+    let store = S3Store::new(&sdk, b.credentials.service_endpoint.as_deref())
+        .follow_bucket_region(&spec.name)
+        .await
+        .with_context(|| format!("bucket {}", spec.name))?;
+    let opts = RunOptions {
+        concurrency: concurrency.max(1),
+        ..RunOptions::default()
+    };
+    let r = run_bucket(&store, state, spec, sink, opts).await?;
+    tracing::info!(
+        "bucket {}: {} new files, {} events, {} discarded, {} already read, {} skipped on error",
+        spec.name,
+        r.files,
+        r.messages,
+        r.discarded,
+        r.skipped_done,
+        r.skipped_errors
+    );
+    Ok(())
+}
+
+async fn one_log_service(
+    svc: &wodle::ServiceConfig,
+    state: &State,
+    sink: &mut EngineSink,
+) -> anyhow::Result<()> {
+    let sdk = sdk_config(&svc.credentials)
+        .await
+        .context("CloudWatch Logs")?;
+    let regions: Vec<String> = if !svc.regions.is_empty() {
+        svc.regions.clone()
+    } else if let Some(r) = sdk
+        .region()
+        .filter(|_| svc.credentials.aws_profile.is_some())
+    {
+        vec![r.to_string()]
+    } else {
+        wodle::REGIONS
+            .iter()
+            .filter(|r| !r.starts_with("us-gov") && !r.starts_with("cn-"))
+            .map(|r| r.to_string())
+            .collect()
+    };
+    for region in regions {
+        let api = CloudWatchLogs::new(&sdk, &region, svc.credentials.service_endpoint.as_deref());
+        let spec = LogsSpec {
+            region: region.clone(),
+            groups: svc.log_groups.clone(),
+            only_logs_after: svc.only_logs_after,
+            remove_log_streams: svc.remove_log_streams,
+            discard_field: svc.discard_field.clone(),
+            discard_regex: svc.discard_regex.clone(),
+            reparse: false,
+        };
+        let sent = run_logs(&api, state, &spec, sink, collector::bucket::today_utc()).await?;
+        tracing::info!("CloudWatch Logs {region}: {sent} events");
+    }
+    Ok(())
+}
+
+async fn one_subscriber(
+    sub: &wodle::SubscriberConfig,
+    sink: &mut EngineSink,
+) -> anyhow::Result<()> {
+    let what = || format!("queue {}", sub.queue);
+    let sdk = sdk_config(&sub.credentials).await.with_context(what)?;
+    let endpoint = sub.credentials.service_endpoint.as_deref();
+    let queue = SqsQueue::connect(&sdk, endpoint, &sub.queue)
+        .await
+        .with_context(what)?;
+    let store = S3Store::new(&sdk, endpoint);
+    let spec = SubscriberSpec {
+        objects: if sub.kind == SubscriberType::SecurityHub {
+            NotifiedObjects::SecurityHub
+        } else {
+            NotifiedObjects::Logs
+        },
+        queue: sub.queue.clone(),
+        discard_field: sub.discard_field.clone(),
+        discard_regex: sub.discard_regex.clone(),
+        wait_seconds: 20,
+    };
+    let r = run_subscriber(&queue, &store, &spec, sink).await?;
+    tracing::info!(
+        "queue {}: {} files, {} events, {} discarded",
+        sub.queue,
+        r.files,
+        r.messages,
+        r.discarded
+    );
+    Ok(())
+}
+
+/// `trailwatch check-config FILE`.
+pub fn check_config(a: crate::cli::CheckConfigArgs) -> anyhow::Result<ExitCode> {
+    let conf = settings::load(&a.config)?;
+    for w in &conf.warnings {
+        eprintln!("trailwatch: warning: {w}");
+    }
+    let src = ruleset::sources_for(conf.ruleset.as_ref(), &a.ruleset)?;
+    let rs = ruleset::load_with(&src, &a.ruleset, conf.levels)?;
+    if let Some(e) = &conf.email {
+        outputs::email::Mailer::new(e).map_err(anyhow::Error::msg)?;
+    }
+    Router::new(conf.email.as_ref(), &conf.integrations).map_err(anyhow::Error::msg)?;
+    print!("{}", conf.describe());
+    println!(
+        "{:<22} {} rules, {} decoders loaded",
+        "ruleset check",
+        rs.rules.list.len(),
+        rs.decoders.len()
+    );
+    println!("configuration OK");
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,732 @@
+//! The service configuration: one file in the ossec.conf dialect.
+//!
+//! Read: `<wodle name="aws-s3">` (the collector's own parser), `<ruleset>`,
+//! `<global>`, `<alerts>`, `<email_alerts>`, `<integration>`, and
+//! trailwatch's own `<trailwatch>` block (directories, the HTTP API).
+//! Several `<ossec_config>` roots may be given, as in ossec.conf. Blocks
+//! trailwatch has no use for (syscheck, remoted, ...) are skipped; an
+//! unknown tag inside a block it reads is a warning, a bad value an error
+//! that names the file, line and tag.
+
+use std::path::{Path, PathBuf};
+
+use collector::config::{self as wodle, ConfigError, Node, WodleConfig};
+use engine::AlertLevels;
+use outputs::settings::{EmailSettings, GranularEmail, Integration, IntegrationKind, SmtpSecurity};
+
+/// `<ruleset>`: where rules, decoders and lists come from.
+#[derive(Debug, Clone, Default)]
+pub struct RulesetSettings {
+    pub decoder_dirs: Vec<PathBuf>,
+    pub rule_dirs: Vec<PathBuf>,
+    pub decoder_files: Vec<PathBuf>,
+    pub rule_files: Vec<PathBuf>,
+    /// (name rules use, file).
+    pub lists: Vec<(String, PathBuf)>,
+    pub rule_exclude: Vec<String>,
+    pub decoder_exclude: Vec<String>,
+}
+
+/// `<trailwatch><api>`.
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    pub bind: String,
+    /// Bearer token required on every request but /health (read from
+    /// `<token_file>` or `<token_env>`).
+    pub token: Option<String>,
+}
+
+/// Everything `trailwatch run` needs.
+#[derive(Debug)]
+pub struct Settings {
+    pub file: PathBuf,
+    /// Relative paths in the file are taken from here.
+    pub base_dir: PathBuf,
+    pub wodle: Option<WodleConfig>,
+    /// `None`: the shipped ruleset.
+    pub ruleset: Option<RulesetSettings>,
+    pub levels: AlertLevels,
+    /// `<global><jsonout_output>`: write alerts.json.
+    pub jsonout: bool,
+    pub email: Option<EmailSettings>,
+    pub integrations: Vec<Integration>,
+    pub logs_dir: PathBuf,
+    pub state_dir: PathBuf,
+    pub manager_name: Option<String>,
+    pub api: Option<ApiSettings>,
+    pub warnings: Vec<String>,
+}
+
+struct Cx<'a> {
+    file: &'a Path,
+    base: PathBuf,
+    warnings: Vec<String>,
+}
+
+type R<T> = Result<T, ConfigError>;
+
+impl Cx<'_> {
+    fn error(&self, n: &Node, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            file: self.file.to_path_buf(),
+            line: n.line,
+            tag: n.name.clone(),
+            message: message.into(),
+        }
+    }
+
+    fn warn(&mut self, n: &Node, message: &str) {
+        self.warnings.push(format!(
+            "{}:{}: <{}>: {message}",
+            self.file.display(),
+            n.line,
+            n.name
+        ));
+    }
+
+    fn text<'n>(&self, n: &'n Node) -> R<&'n str> {
+        let t = n.text.trim();
+        if t.is_empty() {
+            return Err(self.error(n, "empty value"));
+        }
+        Ok(t)
+    }
+
+    fn yes_no(&self, n: &Node) -> R<bool> {
+        match self.text(n)? {
+            "yes" => Ok(true),
+            "no" => Ok(false),
+            v => Err(self.error(n, format!("'{v}' is not yes or no"))),
+        }
+    }
+
+    fn number(&self, n: &Node, min: u64, max: u64) -> R<u64> {
+        let v = self.text(n)?;
+        match v.parse::<u64>() {
+            Ok(x) if (min..=max).contains(&x) => Ok(x),
+            _ => Err(self.error(n, format!("'{v}' is not a number from {min} to {max}"))),
+        }
+    }
+
+    fn path(&self, n: &Node) -> R<PathBuf> {
+        Ok(self.base.join(self.text(n)?))
+    }
+
+    fn rule_ids(&self, n: &Node) -> R<Vec<u32>> {
+        self.text(n)?
+            .split([',', ' '])
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| {
+                s.trim()
+                    .parse::<u32>()
+                    .map_err(|_| self.error(n, format!("'{}' is not a rule id", s.trim())))
+            })
+            .collect()
+    }
+
+    /// A secret from a file or an environment variable.
+    fn secret(&self, n: &Node, from_env: bool) -> R<String> {
+        let name = self.text(n)?;
+        if from_env {
+            std::env::var(name)
+                .map_err(|_| self.error(n, format!("environment variable {name} is not set")))
+        } else {
+            let p = self.base.join(name);
+            std::fs::read_to_string(&p)
+                .map(|s| s.trim_end_matches(['\r', '\n']).to_string())
+                .map_err(|e| self.error(n, format!("{}: {e}", p.display())))
+        }
+    }
+}
+
+/// Wazuh `<global>` tags that configure parts of a manager trailwatch does
+/// not have: accepted and ignored without a word.
+const GLOBAL_IGNORED: &[&str] = &[
+    "logall",
+    "logall_json",
+    "alerts_log",
+    "white_list",
+    "agents_disconnection_time",
+    "agents_disconnection_alert_time",
+    "update_check",
+    "email_log_source",
+    "memory_size",
+    "stats",
+    "host_information",
+    "prelude_output",
+    "zeromq_output",
+    "rotate_interval",
+    "max_output_size",
+    "geoip_db_path",
+    "custom_alert_output",
+    "queue_size",
+];
+
+/// Reads the configuration file.
+pub fn load(file: &Path) -> R<Settings> {
+    let text = std::fs::read_to_string(file).map_err(|e| ConfigError {
+        file: file.to_path_buf(),
+        line: 0,
+        tag: "file".into(),
+        message: e.to_string(),
+    })?;
+    parse(file, &text)
+}
+
+/// The directory relative paths start from: the file's directory, or the
+/// Wazuh home when the file is `<home>/etc/ossec.conf`.
+fn default_base(file: &Path) -> PathBuf {
+    let dir = file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if dir.file_name().is_some_and(|n| n == "etc") && dir.join("../ruleset").is_dir() {
+        return dir.join("..");
+    }
+    dir.to_path_buf()
+}
+
+/// Parses configuration text (`file` names it in errors and anchors
+/// relative paths).
+pub fn parse(file: &Path, text: &str) -> R<Settings> {
+    let roots = wodle::parse_tree(file, text)?;
+    let mut blocks: Vec<&Node> = Vec::new();
+    for r in &roots {
+        if r.name == "ossec_config" {
+            blocks.extend(r.children.iter());
+        } else {
+            blocks.push(r);
+        }
+    }
+    let mut cx = Cx {
+        file,
+        base: default_base(file),
+        warnings: Vec::new(),
+    };
+    // <trailwatch> first: it may move the base directory.
+    let mut logs_dir = None;
+    let mut state_dir = None;
+    let mut manager_name = None;
+    let mut api = None;
+    for b in blocks.iter().filter(|b| b.name == "trailwatch") {
+        if let Some(base) = b.children.iter().find(|c| c.name == "base_dir") {
+            cx.base = default_base(file).join(cx.text(base)?);
+        }
+        for c in &b.children {
+            match c.name.as_str() {
+                "base_dir" => {}
+                "logs_dir" => logs_dir = Some(cx.path(c)?),
+                "state_dir" => state_dir = Some(cx.path(c)?),
+                "manager_name" => manager_name = Some(cx.text(c)?.to_string()),
+                "api" => api = Some(read_api(&mut cx, c)?),
+                _ => cx.warn(c, "unknown tag in <trailwatch>; ignored"),
+            }
+        }
+    }
+    let has_wodle = blocks
+        .iter()
+        .any(|b| b.name == "wodle" && b.attr("name") == Some("aws-s3"));
+    let wodle = if has_wodle {
+        let w = wodle::parse(file, text)?;
+        cx.warnings.extend(w.warnings.iter().cloned());
+        Some(w)
+    } else {
+        None
+    };
+    let mut ruleset: Option<RulesetSettings> = None;
+    let mut levels = AlertLevels::default();
+    let mut jsonout = true;
+    let mut email = EmailSettings::new("", "");
+    email.enabled = false;
+    let mut email_block: Option<&Node> = None;
+    let mut smtp_port: Option<u16> = None;
+    let mut integrations = Vec::new();
+    for b in &blocks {
+        match b.name.as_str() {
+            "ruleset" => read_ruleset(&mut cx, b, ruleset.get_or_insert_with(Default::default))?,
+            "alerts" => {
+                for c in &b.children {
+                    match c.name.as_str() {
+                        "log_alert_level" => levels.log_alert_level = cx.number(c, 0, 16)? as i32,
+                        "email_alert_level" => {
+                            levels.email_alert_level = cx.number(c, 0, 16)? as i32
+                        }
+                        _ => cx.warn(c, "unknown tag in <alerts>; ignored"),
+                    }
+                }
+            }
+            "global" => {
+                for c in &b.children {
+                    match c.name.as_str() {
+                        "email_notification" => {
+                            email.enabled = cx.yes_no(c)?;
+                            email_block = Some(c);
+                        }
+                        "smtp_server" => email.smtp_server = cx.text(c)?.to_string(),
+                        "smtp_port" => smtp_port = Some(cx.number(c, 1, 65535)? as u16),
+                        "smtp_security" => {
+                            email.security = match cx.text(c)? {
+                                "none" => SmtpSecurity::None,
+                                "starttls" => SmtpSecurity::StartTls,
+                                "tls" => SmtpSecurity::Tls,
+                                v => {
+                                    return Err(
+                                        cx.error(c, format!("'{v}' is not none, starttls or tls"))
+                                    )
+                                }
+                            }
+                        }
+                        "smtp_user" => email.username = Some(cx.text(c)?.to_string()),
+                        "smtp_password_file" => email.password = Some(cx.secret(c, false)?),
+                        "smtp_password_env" => email.password = Some(cx.secret(c, true)?),
+                        "email_from" => email.from = cx.text(c)?.to_string(),
+                        "email_to" => email.to.push(cx.text(c)?.to_string()),
+                        "email_reply_to" => email.reply_to = Some(cx.text(c)?.to_string()),
+                        "email_idsname" => email.ids_name = Some(cx.text(c)?.to_string()),
+                        "email_maxperhour" => {
+                            email.max_per_hour = cx.number(c, 1, 1_000_000)? as u32
+                        }
+                        "jsonout_output" => jsonout = cx.yes_no(c)?,
+                        n if GLOBAL_IGNORED.contains(&n) => {}
+                        _ => cx.warn(c, "unknown tag in <global>; ignored"),
+                    }
+                }
+            }
+            "email_alerts" => email.granular.push(read_granular(&mut cx, b)?),
+            "integration" => integrations.push(read_integration(&mut cx, b)?),
+            _ => {}
+        }
+    }
+    email.smtp_port = smtp_port.unwrap_or(match email.security {
+        SmtpSecurity::None => 25,
+        SmtpSecurity::StartTls => 587,
+        SmtpSecurity::Tls => 465,
+    });
+    let email = if email.enabled {
+        let n = email_block.expect("enabled only through <email_notification>");
+        if email.smtp_server.is_empty() {
+            return Err(cx.error(n, "email notification is on but <smtp_server> is missing"));
+        }
+        if email.from.is_empty() {
+            return Err(cx.error(n, "email notification is on but <email_from> is missing"));
+        }
+        if email.to.is_empty() && email.granular.is_empty() {
+            return Err(cx.error(n, "email notification is on but no <email_to> is given"));
+        }
+        if email.username.is_some() && email.password.is_none() {
+            return Err(cx.error(
+                n,
+                "<smtp_user> needs <smtp_password_file> or <smtp_password_env>",
+            ));
+        }
+        Some(email)
+    } else {
+        None
+    };
+    let state_dir = state_dir
+        .or_else(|| wodle.as_ref().and_then(|w| w.state_dir.clone()))
+        .unwrap_or_else(|| PathBuf::from("trailwatch-state"));
+    Ok(Settings {
+        file: file.to_path_buf(),
+        base_dir: cx.base.clone(),
+        wodle,
+        ruleset,
+        levels,
+        jsonout,
+        email,
+        integrations,
+        logs_dir: logs_dir.unwrap_or_else(|| PathBuf::from("trailwatch-logs")),
+        state_dir,
+        manager_name,
+        api,
+        warnings: cx.warnings,
+    })
+}
+
+fn read_api(cx: &mut Cx<'_>, b: &Node) -> R<ApiSettings> {
+    let mut api = ApiSettings {
+        bind: "127.0.0.1:55000".into(),
+        token: None,
+    };
+    for c in &b.children {
+        match c.name.as_str() {
+            "bind" => {
+                let v = cx.text(c)?;
+                v.parse::<std::net::SocketAddr>()
+                    .map_err(|_| cx.error(c, format!("'{v}' is not an address:port")))?;
+                api.bind = v.to_string();
+            }
+            "token_file" => api.token = Some(cx.secret(c, false)?),
+            "token_env" => api.token = Some(cx.secret(c, true)?),
+            _ => cx.warn(c, "unknown tag in <api>; ignored"),
+        }
+    }
+    let loopback = api
+        .bind
+        .parse::<std::net::SocketAddr>()
+        .map(|a| a.ip().is_loopback())
+        .unwrap_or(false);
+    if !loopback && api.token.is_none() {
+        return Err(cx.error(
+            b,
+            format!(
+                "the API would listen on {} beyond this machine without a token; set <token_file> or <token_env>",
+                api.bind
+            ),
+        ));
+    }
+    Ok(api)
+}
+
+fn read_ruleset(cx: &mut Cx<'_>, b: &Node, rs: &mut RulesetSettings) -> R<()> {
+    for c in &b.children {
+        match c.name.as_str() {
+            "decoder_dir" => rs.decoder_dirs.push(cx.path(c)?),
+            "rule_dir" => rs.rule_dirs.push(cx.path(c)?),
+            "decoder_include" | "decoder" => rs.decoder_files.push(cx.path(c)?),
+            "rule_include" | "include" | "rule" => rs.rule_files.push(cx.path(c)?),
+            "list" => {
+                let name = cx.text(c)?.to_string();
+                rs.lists.push((name, cx.path(c)?));
+            }
+            "rule_exclude" => rs.rule_exclude.push(cx.text(c)?.to_string()),
+            "decoder_exclude" => rs.decoder_exclude.push(cx.text(c)?.to_string()),
+            _ => cx.warn(c, "unknown tag in <ruleset>; ignored"),
+        }
+    }
+    Ok(())
+}
+
+fn read_granular(cx: &mut Cx<'_>, b: &Node) -> R<GranularEmail> {
+    let mut g = GranularEmail::default();
+    for c in &b.children {
+        match c.name.as_str() {
+            "email_to" => g.to.push(cx.text(c)?.to_string()),
+            "level" => g.level = Some(cx.number(c, 0, 16)? as u32),
+            "group" => g.group = Some(cx.text(c)?.to_string()),
+            "event_location" => g.location = Some(cx.text(c)?.to_string()),
+            "rule_id" => g.rule_ids = cx.rule_ids(c)?,
+            "do_not_delay" => g.do_not_delay = true,
+            "do_not_group" => g.do_not_group = true,
+            "format" => match cx.text(c)? {
+                "full" | "default" => {}
+                "sms" => cx.warn(c, "the sms format is not supported; full mails are sent"),
+                v => return Err(cx.error(c, format!("'{v}' is not full, default or sms"))),
+            },
+            _ => cx.warn(c, "unknown tag in <email_alerts>; ignored"),
+        }
+    }
+    if g.to.is_empty() {
+        return Err(cx.error(b, "<email_alerts> needs an <email_to>"));
+    }
+    Ok(g)
+}
+
+fn read_integration(cx: &mut Cx<'_>, b: &Node) -> R<Integration> {
+    let mut name = None;
+    let mut h = Integration {
+        name: String::new(),
+        kind: IntegrationKind::Custom,
+        hook_url: String::new(),
+        api_key: None,
+        level: None,
+        rule_ids: Vec::new(),
+        groups: Vec::new(),
+        location: None,
+        timeout_secs: 10,
+        max_attempts: 0,
+    };
+    for c in &b.children {
+        match c.name.as_str() {
+            "name" => {
+                let v = cx.text(c)?;
+                h.kind = IntegrationKind::from_name(v).ok_or_else(|| {
+                    cx.error(
+                        c,
+                        format!("'{v}' is not an integration trailwatch sends to (slack, pagerduty, custom or custom-NAME)"),
+                    )
+                })?;
+                name = Some(v.to_string());
+            }
+            "hook_url" => {
+                let v = cx.text(c)?;
+                if !(v.starts_with("http://") || v.starts_with("https://")) {
+                    return Err(cx.error(c, format!("'{v}' is not an http:// or https:// address")));
+                }
+                h.hook_url = v.to_string();
+            }
+            "api_key" => h.api_key = Some(cx.text(c)?.to_string()),
+            "level" => h.level = Some(cx.number(c, 0, 16)? as u32),
+            "rule_id" => h.rule_ids = cx.rule_ids(c)?,
+            "group" => {
+                h.groups = cx
+                    .text(c)?
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            }
+            "event_location" => h.location = Some(cx.text(c)?.to_string()),
+            "alert_format" => {
+                if cx.text(c)? != "json" {
+                    return Err(cx.error(c, "trailwatch sends alerts as json only"));
+                }
+            }
+            "timeout" => h.timeout_secs = cx.number(c, 1, 3600)?,
+            "retries" => h.max_attempts = cx.number(c, 0, 1_000_000)? as u32,
+            "options" | "max_log" => cx.warn(c, "not used by trailwatch; ignored"),
+            _ => cx.warn(c, "unknown tag in <integration>; ignored"),
+        }
+    }
+    h.name = name.ok_or_else(|| cx.error(b, "<integration> needs a <name>"))?;
+    if h.hook_url.is_empty() && h.kind != IntegrationKind::PagerDuty {
+        return Err(cx.error(b, format!("integration {} needs a <hook_url>", h.name)));
+    }
+    if h.kind == IntegrationKind::PagerDuty && h.api_key.is_none() {
+        return Err(cx.error(
+            b,
+            "integration pagerduty needs an <api_key> (the routing key)",
+        ));
+    }
+    Ok(h)
+}
+
+impl Settings {
+    /// The effective settings, for `trailwatch check-config`.
+    pub fn describe(&self) -> String {
+        let mut s = String::new();
+        let mut line = |k: &str, v: String| s.push_str(&format!("{k:<22} {v}\n"));
+        line("configuration", self.file.display().to_string());
+        line("relative paths from", self.base_dir.display().to_string());
+        line("state directory", self.state_dir.display().to_string());
+        line(
+            "alerts.json",
+            if self.jsonout {
+                format!(
+                    "{}/alerts/alerts.json (rotated daily)",
+                    self.logs_dir.display()
+                )
+            } else {
+                "off (<jsonout_output>no)".into()
+            },
+        );
+        line(
+            "alert levels",
+            format!(
+                "log >= {}, email >= {}",
+                self.levels.log_alert_level, self.levels.email_alert_level
+            ),
+        );
+        match &self.ruleset {
+            None => line("ruleset", "shipped with trailwatch".into()),
+            Some(r) => {
+                let dirs = |v: &[PathBuf]| {
+                    v.iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                line("decoder dirs", dirs(&r.decoder_dirs));
+                line("rule dirs", dirs(&r.rule_dirs));
+                line("lists", format!("{}", r.lists.len()));
+                line(
+                    "excluded",
+                    [r.rule_exclude.clone(), r.decoder_exclude.clone()]
+                        .concat()
+                        .join(", "),
+                );
+            }
+        }
+        match &self.wodle {
+            None => line(
+                "aws-s3",
+                "no <wodle name=\"aws-s3\"> block: nothing to collect".into(),
+            ),
+            Some(w) => {
+                line(
+                    "aws-s3",
+                    format!(
+                        "{}every {} s, run on start {}, skip on error {}",
+                        if w.disabled { "DISABLED, " } else { "" },
+                        w.interval,
+                        w.run_on_start,
+                        w.skip_on_error
+                    ),
+                );
+                for b in &w.buckets {
+                    line(
+                        "  bucket",
+                        format!(
+                            "{} ({}) path '{}'{}",
+                            b.spec.name,
+                            b.spec.kind.name(),
+                            b.spec.path,
+                            b.credentials
+                                .aws_profile
+                                .as_ref()
+                                .map(|p| format!(", profile {p}"))
+                                .unwrap_or_default()
+                        ),
+                    );
+                }
+                for v in &w.services {
+                    line(
+                        "  service",
+                        format!("{:?} {}", v.kind, v.log_groups.join(", ")),
+                    );
+                }
+                for q in &w.subscribers {
+                    line("  subscriber", format!("{:?} queue {}", q.kind, q.queue));
+                }
+            }
+        }
+        match &self.email {
+            None => line("email", "off".into()),
+            Some(e) => {
+                line(
+                    "email",
+                    format!(
+                        "{}:{} ({:?}{}) from {} to {}; at most {} per hour",
+                        e.smtp_server,
+                        e.smtp_port,
+                        e.security,
+                        e.username
+                            .as_ref()
+                            .map(|u| format!(", login {u}"))
+                            .unwrap_or_default(),
+                        e.from,
+                        e.to.join(", "),
+                        e.max_per_hour
+                    ),
+                );
+                for g in &e.granular {
+                    line(
+                        "  email_alerts",
+                        format!(
+                            "{} (level {:?}, rules {:?}, group {:?}{}{})",
+                            g.to.join(", "),
+                            g.level,
+                            g.rule_ids,
+                            g.group,
+                            if g.do_not_delay { ", do_not_delay" } else { "" },
+                            if g.do_not_group { ", do_not_group" } else { "" }
+                        ),
+                    );
+                }
+            }
+        }
+        for h in &self.integrations {
+            line(
+                "integration",
+                format!(
+                    "{} -> {} (level {:?}, rules {:?}, groups {:?})",
+                    h.name,
+                    if h.hook_url.is_empty() {
+                        outputs::webhook::PAGERDUTY_EVENTS
+                    } else {
+                        &h.hook_url
+                    },
+                    h.level,
+                    h.rule_ids,
+                    h.groups
+                ),
+            );
+        }
+        match &self.api {
+            None => line("http api", "off".into()),
+            Some(a) => line(
+                "http api",
+                format!(
+                    "http://{}{}",
+                    a.bind,
+                    if a.token.is_some() {
+                        " (token required)"
+                    } else {
+                        ""
+                    }
+                ),
+            ),
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(text: &str) -> R<Settings> {
+        parse(Path::new("test.conf"), text)
+    }
+
+    #[test]
+    fn reads_the_blocks_a_wazuh_user_knows() {
+        let s = parse_str(
+            r#"<ossec_config>
+  <global>
+    <jsonout_output>yes</jsonout_output>
+    <email_notification>yes</email_notification>
+    <smtp_server>127.0.0.1</smtp_server>
+    <smtp_port>2525</smtp_port>
+    <email_from>tw@example.com</email_from>
+    <email_to>ops@example.com</email_to>
+    <email_maxperhour>5</email_maxperhour>
+    <logall>no</logall>
+  </global>
+  <alerts>
+    <log_alert_level>3</log_alert_level>
+    <email_alert_level>7</email_alert_level>
+  </alerts>
+  <email_alerts>
+    <email_to>sec@example.com</email_to>
+    <rule_id>80255, 80254</rule_id>
+    <do_not_delay />
+  </email_alerts>
+  <integration>
+    <name>slack</name>
+    <hook_url>http://127.0.0.1:9/hook</hook_url>
+    <level>10</level>
+    <group>authentication_failed,aws</group>
+    <alert_format>json</alert_format>
+  </integration>
+  <syscheck><disabled>yes</disabled></syscheck>
+</ossec_config>"#,
+        )
+        .unwrap();
+        let e = s.email.as_ref().unwrap();
+        assert_eq!((e.smtp_port, e.max_per_hour), (2525, 5));
+        assert_eq!(e.granular[0].rule_ids, [80255, 80254]);
+        assert!(e.granular[0].do_not_delay);
+        assert_eq!(s.levels.email_alert_level, 7);
+        assert_eq!(s.integrations[0].kind, IntegrationKind::Slack);
+        assert_eq!(s.integrations[0].groups, ["authentication_failed", "aws"]);
+        assert!(s.wodle.is_none() && s.ruleset.is_none() && s.warnings.is_empty());
+    }
+
+    #[test]
+    fn bad_values_name_line_and_tag() {
+        let e = parse_str("<ossec_config>\n<alerts>\n<log_alert_level>20</log_alert_level>\n</alerts>\n</ossec_config>").unwrap_err();
+        assert_eq!((e.line, e.tag.as_str()), (3, "log_alert_level"));
+        assert_eq!(
+            e.to_string(),
+            "test.conf:3: <log_alert_level>: '20' is not a number from 0 to 16"
+        );
+        let e = parse_str(
+            "<ossec_config>\n<integration>\n<name>teams</name>\n</integration>\n</ossec_config>",
+        )
+        .unwrap_err();
+        assert_eq!((e.line, e.tag.as_str()), (3, "name"));
+        let e = parse_str("<ossec_config><global>\n<email_notification>yes</email_notification>\n<email_from>a@b.c</email_from></global></ossec_config>").unwrap_err();
+        assert!(e.message.contains("<smtp_server> is missing"), "{e}");
+        let e = parse_str("<ossec_config><trailwatch><api><bind>0.0.0.0:8080</bind></api></trailwatch></ossec_config>").unwrap_err();
+        assert!(e.message.contains("without a token"), "{e}");
+        let s =
+            parse_str("<ossec_config><global><smtp_sever>x</smtp_sever></global></ossec_config>")
+                .unwrap();
+        assert_eq!(
+            s.warnings,
+            ["test.conf:1: <smtp_sever>: unknown tag in <global>; ignored"]
+        );
+    }
+}
