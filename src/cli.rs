@@ -157,9 +157,14 @@ pub struct RunArgs {
     pub config: PathBuf,
     #[command(flatten)]
     pub ruleset: RulesetArgs,
-    /// Do one pass over every source, deliver, and exit.
+    /// Do one pass over every source, wait for email and webhook
+    /// deliveries (see --drain-timeout), and exit.
     #[arg(long)]
     pub once: bool,
+    /// With --once, how long to wait for email and webhook deliveries
+    /// before exiting (what is left stays queued for the next start).
+    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    pub drain_timeout: u64,
     /// Objects downloaded at once per bucket.
     #[arg(long, default_value_t = 16, value_name = "N")]
     pub concurrency: usize,

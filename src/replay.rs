@@ -142,7 +142,7 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
         b.finish_and_clear();
     }
     if let Some(ob) = drain_to {
-        drain(&rt, &ob, Duration::from_secs(a.drain_timeout), a.quiet);
+        drain(&ob, Duration::from_secs(a.drain_timeout), a.quiet);
     }
     let _ = stop_tx.send(true);
     for s in senders {
@@ -181,7 +181,7 @@ fn progress_bar(a: &ReplayArgs, files: u64) -> Option<indicatif::ProgressBar> {
 }
 
 /// Waits until the email and webhook queue is empty, or the timeout.
-fn drain(rt: &tokio::runtime::Runtime, outbox: &Outbox, timeout: Duration, quiet: bool) {
+fn drain(outbox: &Outbox, timeout: Duration, quiet: bool) {
     let start = Instant::now();
     let mut said = false;
     loop {
@@ -200,6 +200,6 @@ fn drain(rt: &tokio::runtime::Runtime, outbox: &Outbox, timeout: Duration, quiet
             eprintln!("trailwatch: waiting for {pending} email/webhook deliveries...");
             said = true;
         }
-        rt.block_on(tokio::time::sleep(Duration::from_millis(100)));
+        std::thread::sleep(Duration::from_millis(100));
     }
 }

@@ -209,7 +209,8 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     drop(sink);
     let _ = engine_thread.join();
     if a.once && !*stop_rx.borrow() {
-        rt.block_on(drain(&outbox, stop_rx.clone()));
+        let limit = Duration::from_secs(a.drain_timeout);
+        rt.block_on(drain(&outbox, stop_rx.clone(), limit));
     }
     let _ = senders_stop.0.send(true);
     for s in senders {
@@ -260,12 +261,13 @@ async fn signals(stop: watch::Sender<bool>) {
 }
 
 /// Waits until the email/webhook queue is empty (after a `--once` pass),
-/// or a signal.
-async fn drain(outbox: &Outbox, mut stop: watch::Receiver<bool>) {
+/// a signal, or the time limit.
+async fn drain(outbox: &Outbox, mut stop: watch::Receiver<bool>, limit: Duration) {
+    let start = Instant::now();
     let mut said = false;
     loop {
         let pending = outbox.pending().unwrap_or(0);
-        if pending == 0 || *stop.borrow() {
+        if pending == 0 || *stop.borrow() || start.elapsed() >= limit {
             return;
         }
         if !said {

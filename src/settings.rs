@@ -492,6 +492,23 @@ fn read_integration(cx: &mut Cx<'_>, b: &Node) -> R<Integration> {
     Ok(h)
 }
 
+/// A filter value for check-config: "any" when not set.
+fn any<T: std::fmt::Display>(v: &Option<T>) -> String {
+    v.as_ref()
+        .map(|x| x.to_string())
+        .unwrap_or_else(|| "any".into())
+}
+
+fn list<T: std::fmt::Display>(v: &[T]) -> String {
+    if v.is_empty() {
+        return "any".into();
+    }
+    v.iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 impl Settings {
     /// The effective settings, for `trailwatch check-config`.
     pub fn describe(&self) -> String {
@@ -547,7 +564,7 @@ impl Settings {
                 line(
                     "aws-s3",
                     format!(
-                        "{}every {} s, run on start {}, skip on error {}",
+                        "{}every {} s, run_on_start {}, skip_on_error {}",
                         if w.disabled { "DISABLED, " } else { "" },
                         w.interval,
                         w.run_on_start,
@@ -604,11 +621,11 @@ impl Settings {
                     line(
                         "  email_alerts",
                         format!(
-                            "{} (level {:?}, rules {:?}, group {:?}{}{})",
+                            "{} (level {}, rules {}, group {}{}{})",
                             g.to.join(", "),
-                            g.level,
-                            g.rule_ids,
-                            g.group,
+                            any(&g.level),
+                            list(&g.rule_ids),
+                            any(&g.group),
                             if g.do_not_delay { ", do_not_delay" } else { "" },
                             if g.do_not_group { ", do_not_group" } else { "" }
                         ),
@@ -620,16 +637,16 @@ impl Settings {
             line(
                 "integration",
                 format!(
-                    "{} -> {} (level {:?}, rules {:?}, groups {:?})",
+                    "{} -> {} (level {}, rules {}, groups {})",
                     h.name,
                     if h.hook_url.is_empty() {
                         outputs::webhook::PAGERDUTY_EVENTS
                     } else {
                         &h.hook_url
                     },
-                    h.level,
-                    h.rule_ids,
-                    h.groups
+                    any(&h.level),
+                    list(&h.rule_ids),
+                    list(&h.groups)
                 ),
             );
         }

@@ -197,6 +197,43 @@ impl Outbox {
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
+    /// A channel's pending items in queue order, up to the first one not
+    /// yet due: a channel whose oldest item waits for a retry waits whole,
+    /// so its receiver sees items in the order they were queued.
+    pub fn ready(&self, channel: &str, now: i64, limit: usize) -> Result<Vec<Item>, QueueError> {
+        let conn = self.conn();
+        let mut st = conn
+            .prepare_cached(
+                "SELECT id, channel, body, attempts, created, next_try FROM outbox
+                 WHERE channel = ?1 AND failed = 0
+                 ORDER BY id LIMIT ?2",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map(params![channel, limit as i64], |r| {
+                Ok((
+                    Item {
+                        id: r.get(0)?,
+                        channel: r.get(1)?,
+                        body: r.get(2)?,
+                        attempts: r.get(3)?,
+                        created: r.get(4)?,
+                    },
+                    r.get::<_, i64>(5)?,
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (item, next_try) = row.map_err(|e| self.err(e))?;
+            if next_try > now {
+                break;
+            }
+            out.push(item);
+        }
+        Ok(out)
+    }
+
     /// The earliest `next_try` of a channel's pending items.
     pub fn next_due(&self, channel: &str) -> Result<Option<i64>, QueueError> {
         self.conn()
@@ -299,9 +336,17 @@ mod tests {
         q.retry(&[due[0].id], 160, false, "down").unwrap();
         assert!(q.due("email", 159, 10).unwrap().is_empty());
         assert_eq!(q.next_due("email").unwrap(), Some(160));
+        q.commit(None, &[("email".into(), b"c".to_vec())], &[], 150)
+            .unwrap();
+        assert!(
+            q.ready("email", 159, 10).unwrap().is_empty(),
+            "the head waits, so all wait"
+        );
+        assert_eq!(q.due("email", 159, 10).unwrap().len(), 1);
+        assert_eq!(q.ready("email", 160, 10).unwrap().len(), 2);
         let again = q.due("email", 160, 10).unwrap();
         assert_eq!(again[0].attempts, 1);
-        q.done(&[again[0].id]).unwrap();
+        q.done(&[again[0].id, again[1].id]).unwrap();
         assert_eq!(q.pending().unwrap(), 1);
         let hook = q.due("hook:0", 0, 10).unwrap();
         q.retry(&[hook[0].id], 0, true, "400").unwrap();

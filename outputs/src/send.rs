@@ -73,8 +73,9 @@ fn failed(outbox: &Outbox, what: &str, ids: &[i64], attempts: u32, limit: u32, f
 }
 
 /// Delivers webhook items until stopped. Each integration's items go in
-/// the order they were queued; an item that fails waits for its retry
-/// without holding back the others.
+/// the order they were queued: when one fails and must be retried, the
+/// items behind it wait with it (the receiver is most likely down); an item
+/// the receiver refuses for good is set aside and the next one goes.
 pub async fn run_hooks(
     outbox: Arc<Outbox>,
     hooks: Vec<Integration>,
@@ -100,7 +101,7 @@ pub async fn run_hooks(
     loop {
         let mut busy = false;
         for (h, channel) in hooks.iter().zip(&channels) {
-            let items = match outbox.due(channel, now(), 100) {
+            let items = match outbox.ready(channel, now(), 100) {
                 Ok(v) => v,
                 Err(e) => {
                     tracing::error!("{e}");

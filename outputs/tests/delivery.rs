@@ -1,0 +1,265 @@
+//! Email and webhook delivery against real servers on loopback (aiosmtpd,
+//! an axum receiver): grouping, email_maxperhour with the digest when the
+//! hour turns, an SMTP outage, and webhook retries on 500/429.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::receiver::Receiver;
+use common::smtp::Smtp;
+use outputs::queue::Outbox;
+use outputs::route::Router;
+use outputs::send::{run_email, run_hooks, Counters, Wake};
+use outputs::settings::{EmailSettings, Integration, IntegrationKind};
+use tokio::sync::watch;
+
+fn alert(id: u32, n: usize) -> Vec<u8> {
+    format!(
+        r#"{{"timestamp":"2024-11-05T08:30:0{n}.000+0000","rule":{{"level":10,"description":"rule {id} alert {n}","id":"{id}","mail":true,"groups":["aws_cloudtrail"]}},"agent":{{"id":"000","name":"m"}},"manager":{{"name":"m"}},"id":"1730795400.{n}","full_log":"event {n}","location":"Wazuh-AWS"}}"#
+    )
+    .into_bytes()
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// Routes and commits alerts as the pipeline does.
+fn queue(outbox: &Outbox, router: &Router, alerts: &[Vec<u8>]) {
+    let mut items = Vec::new();
+    for a in alerts {
+        router.route(a, &mut items);
+    }
+    outbox.commit(None, &items, &[], now()).unwrap();
+}
+
+fn alerts_in(mails: &[common::smtp::Mail]) -> Vec<String> {
+    let mut v: Vec<String> = mails
+        .iter()
+        .flat_map(|m| {
+            m.body
+                .lines()
+                .filter_map(|l| l.strip_prefix("Description: "))
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn settings(port: u16, max: u32) -> EmailSettings {
+    let mut e = EmailSettings::new("127.0.0.1", "trailwatch@example.com");
+    e.smtp_port = port;
+    e.to = vec!["ops@example.com".into()];
+    e.max_per_hour = max;
+    e.group_window_secs = 1;
+    e
+}
+
+#[test]
+fn mails_are_grouped_capped_per_hour_and_the_rest_leaves_as_one_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = Smtp::start(dir.path());
+    let outbox = Arc::new(Outbox::open(&dir.path().join("state")).unwrap());
+    let e = settings(smtp.port, 2);
+    let router = Router::new(Some(&e), &[]).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (stop, stop_rx) = watch::channel(false);
+    let wake = Wake::default();
+    let sender = rt.spawn(run_email(
+        outbox.clone(),
+        e,
+        wake.clone(),
+        Arc::new(Counters::default()),
+        stop_rx,
+    ));
+
+    queue(&outbox, &router, &[alert(1, 1), alert(1, 2), alert(1, 3)]);
+    let mails = smtp.wait_for(1);
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].subject, "[trailwatch] 3 alerts, highest level 10");
+    assert_eq!(mails[0].to, "ops@example.com");
+
+    queue(&outbox, &router, &[alert(2, 4)]);
+    let mails = smtp.wait_for(2);
+    assert_eq!(
+        mails[1].subject,
+        "[trailwatch] Level 10 alert: rule 2 alert 4"
+    );
+
+    // The hour's two mails are spent: these wait.
+    for n in 5..9 {
+        queue(&outbox, &router, &[alert(3, n)]);
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        smtp.mails().len(),
+        2,
+        "email_maxperhour holds further mails"
+    );
+    assert_eq!(outbox.pending().unwrap(), 4);
+
+    // The hour turns (the counter's hour is now a past one): one digest.
+    outbox.set_meta("email_hour", "1970010100:2").unwrap();
+    let mails = smtp.wait_for(3);
+    assert_eq!(mails.len(), 3);
+    assert_eq!(mails[2].subject, "[trailwatch] 4 alerts, highest level 10");
+    assert_eq!(outbox.pending().unwrap(), 0);
+    let expected: Vec<String> = [
+        (1, 1),
+        (1, 2),
+        (1, 3),
+        (2, 4),
+        (3, 5),
+        (3, 6),
+        (3, 7),
+        (3, 8),
+    ]
+    .iter()
+    .map(|(r, n)| format!("rule {r} alert {n}"))
+    .collect();
+    assert_eq!(alerts_in(&mails), expected, "every alert once");
+    stop.send(true).unwrap();
+    rt.block_on(sender).unwrap();
+}
+
+#[test]
+fn an_smtp_outage_delays_mail_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut smtp = Smtp::stopped(dir.path());
+    let outbox = Arc::new(Outbox::open(&dir.path().join("state")).unwrap());
+    let e = settings(smtp.port, 100);
+    let router = Router::new(Some(&e), &[]).unwrap();
+    queue(&outbox, &router, &[alert(7, 1), alert(7, 2)]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (stop, stop_rx) = watch::channel(false);
+    let counters = Arc::new(Counters::default());
+    let sender = rt.spawn(run_email(
+        outbox.clone(),
+        e,
+        Wake::default(),
+        counters.clone(),
+        stop_rx,
+    ));
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(counters.failures.load(std::sync::atomic::Ordering::Relaxed) >= 1);
+    assert_eq!(
+        outbox.pending().unwrap(),
+        2,
+        "kept while the server is down"
+    );
+    smtp.resume();
+    let mails = smtp.wait_for(1);
+    assert_eq!(alerts_in(&mails), ["rule 7 alert 1", "rule 7 alert 2"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(smtp.mails().len(), 1, "nothing sent twice");
+    assert_eq!(outbox.pending().unwrap(), 0);
+    stop.send(true).unwrap();
+    rt.block_on(sender).unwrap();
+}
+
+fn hook(url: &str, kind: &str) -> Integration {
+    Integration {
+        name: kind.into(),
+        kind: IntegrationKind::from_name(kind).unwrap(),
+        hook_url: url.into(),
+        api_key: Some("key-1".into()),
+        level: None,
+        rule_ids: vec![],
+        groups: vec![],
+        location: None,
+        timeout_secs: 5,
+        max_attempts: 0,
+    }
+}
+
+#[test]
+fn webhooks_retry_500_and_429_then_deliver_each_alert_once_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let rx = Receiver::start(&[500, 429]);
+    let hooks = vec![
+        hook(&format!("{}/custom", rx.url), "custom-siem"),
+        hook(&format!("{}/slack", rx.url), "slack"),
+        hook(&format!("{}/pd", rx.url), "pagerduty"),
+    ];
+    let outbox = Arc::new(Outbox::open(&dir.path().join("state")).unwrap());
+    let router = Router::new(None, &hooks).unwrap();
+    queue(&outbox, &router, &[alert(80255, 1), alert(80255, 2)]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (stop, stop_rx) = watch::channel(false);
+    let sender = rt.spawn(run_hooks(
+        outbox.clone(),
+        hooks,
+        Wake::default(),
+        Arc::new(Counters::default()),
+        stop_rx,
+    ));
+    let custom = rx.wait_for("/custom", 2);
+    let slack = rx.wait_for("/slack", 2);
+    let pd = rx.wait_for("/pd", 2);
+    stop.send(true).unwrap();
+    rt.block_on(sender).unwrap();
+
+    let refused: Vec<u16> = rx
+        .requests()
+        .iter()
+        .map(|r| r.status)
+        .filter(|s| *s != 200)
+        .collect();
+    assert_eq!(refused, [500, 429]);
+    let ids: Vec<String> = custom
+        .iter()
+        .map(|r| {
+            serde_json::from_str::<serde_json::Value>(&r.body).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(ids, ["1730795400.1", "1730795400.2"], "each once, in order");
+    assert_eq!(custom[0].authorization.as_deref(), Some("Bearer key-1"));
+    let s: serde_json::Value = serde_json::from_str(&slack[0].body).unwrap();
+    assert_eq!(s["attachments"][0]["color"], "danger");
+    assert_eq!(s["attachments"][0]["title"], "rule 80255 alert 1");
+    let p: serde_json::Value = serde_json::from_str(&pd[0].body).unwrap();
+    assert_eq!(p["routing_key"], "key-1");
+    assert_eq!(p["event_action"], "trigger");
+    assert_eq!(p["payload"]["severity"], "error");
+    assert_eq!(p["payload"]["custom_details"]["rule"]["id"], "80255");
+    assert_eq!(outbox.pending().unwrap(), 0);
+}
+
+#[test]
+fn a_webhook_refusing_the_content_sets_the_item_aside() {
+    let dir = tempfile::tempdir().unwrap();
+    let rx = Receiver::start(&[400]);
+    let hooks = vec![hook(&format!("{}/h", rx.url), "custom")];
+    let outbox = Arc::new(Outbox::open(&dir.path().join("state")).unwrap());
+    let router = Router::new(None, &hooks).unwrap();
+    queue(&outbox, &router, &[alert(1, 1), alert(1, 2)]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (stop, stop_rx) = watch::channel(false);
+    let sender = rt.spawn(run_hooks(
+        outbox.clone(),
+        hooks,
+        Wake::default(),
+        Arc::new(Counters::default()),
+        stop_rx,
+    ));
+    let ok = rx.wait_for("/h", 1);
+    stop.send(true).unwrap();
+    rt.block_on(sender).unwrap();
+    assert_eq!(ok.len(), 1);
+    let d = outbox.depths().unwrap();
+    assert_eq!(
+        d[0].1.failed, 1,
+        "the refused item is kept aside, not retried: {d:?}"
+    );
+    assert_eq!(d[0].1.pending, 0);
+}

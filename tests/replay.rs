@@ -1,0 +1,164 @@
+//! `trailwatch replay`: the shipped sample trail gives the expected alerts
+//! (the README's first command), a directory and its JSON lines decide the
+//! same, unreadable files are reported, skipped and counted, and `-c`
+//! sends the alerts to the configured outputs.
+
+mod common;
+#[path = "../outputs/tests/common/receiver.rs"]
+mod receiver;
+
+use std::collections::BTreeMap;
+use std::process::{Command, Output};
+
+use common::{bin, root};
+use serde_json::Value;
+
+fn replay(args: &[&str]) -> Output {
+    Command::new(bin())
+        .arg("replay")
+        .args(args)
+        .current_dir(root())
+        .output()
+        .unwrap()
+}
+
+fn alerts(o: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn rule_ids(alerts: &[Value]) -> Vec<String> {
+    alerts
+        .iter()
+        .map(|a| a["rule"]["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn the_shipped_sample_trail_gives_the_expected_alerts_and_summary() {
+    let out = replay(&["samples/trail"]);
+    assert_eq!(out.status.code(), Some(0));
+    let got = alerts(&out);
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for id in rule_ids(&got) {
+        *counts.entry(id).or_default() += 1;
+    }
+    let want: BTreeMap<String, usize> = [
+        ("80202", 32),
+        ("80203", 1),
+        ("80250", 4),
+        ("80253", 2),
+        ("80254", 5),
+        ("80255", 1),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), *v))
+    .collect();
+    assert_eq!(counts, want);
+    // The break-in comes on the sixth failed sign-in, after the five.
+    let ids = rule_ids(&got);
+    let first_255 = ids.iter().position(|i| i == "80255").unwrap();
+    assert_eq!(ids[..first_255].iter().filter(|i| *i == "80254").count(), 5);
+    let brk = &got[first_255];
+    assert_eq!(brk["data"]["aws"]["sourceIPAddress"], "192.0.2.66");
+    assert_eq!(brk["rule"]["firedtimes"], 1);
+    // Event time: the alert carries the trail's day.
+    assert!(brk["timestamp"]
+        .as_str()
+        .unwrap()
+        .starts_with("2024-11-05T"));
+
+    let err = String::from_utf8_lossy(&out.stderr);
+    let table: Vec<&str> = err.lines().collect();
+    assert_eq!(table[0], "62 events, 45 alerts", "{err}");
+    assert_eq!(table[1], "   rule  level  alerts  description");
+    assert!(table[2].starts_with("  80202      3      32  "), "{err}");
+    assert!(err.contains("  80255     10       1  "), "{err}");
+}
+
+#[test]
+fn a_directory_and_its_json_lines_decide_the_same() {
+    let dir = replay(&["-q", "samples/trail"]);
+    let lines = replay(&["-q", "samples/sample-trail.jsonl"]);
+    assert_eq!(rule_ids(&alerts(&dir)), rule_ids(&alerts(&lines)));
+    assert!(dir.stderr.is_empty(), "-q prints nothing else");
+}
+
+#[test]
+fn unreadable_files_are_reported_skipped_and_counted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let trail = tmp.path().join("trail");
+    let copy = Command::new("cp")
+        .arg("-r")
+        .arg(root().join("samples/trail"))
+        .arg(&trail)
+        .status()
+        .unwrap();
+    assert!(copy.success());
+    let day = trail.join("AWSLogs/111122223333/CloudTrail/eu-west-1/2024/11/05");
+    let good = std::fs::read_dir(&day)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let bytes = std::fs::read(&good).unwrap();
+    let truncated = day.join("111122223333_CloudTrail_eu-west-1_20241105T0901Z_trunc.json.gz");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let garbage = day.join("111122223333_CloudTrail_eu-west-1_20241105T0902Z_junk.json");
+    std::fs::write(&garbage, "{\"Records\": [ not json").unwrap();
+
+    let out = replay(&[trail.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(alerts(&out).len(), 45, "the readable files still count");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("{}", truncated.display())), "{err}");
+    assert!(err.contains(&format!("{}", garbage.display())), "{err}");
+    assert!(err.contains("2 of 11 files could not be read"), "{err}");
+}
+
+#[test]
+fn with_a_configuration_alerts_go_to_its_outputs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rx = receiver::Receiver::start(&[503]);
+    let conf = tmp.path().join("replay.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            r#"<ossec_config>
+  <trailwatch><logs_dir>logs</logs_dir><state_dir>state</state_dir></trailwatch>
+  <integration>
+    <name>custom</name>
+    <hook_url>{}/in</hook_url>
+    <level>10</level>
+    <alert_format>json</alert_format>
+  </integration>
+</ossec_config>"#,
+            rx.url
+        ),
+    )
+    .unwrap();
+    let out = replay(&["-q", "-c", conf.to_str().unwrap(), "samples/trail"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "alerts go to the outputs, not stdout"
+    );
+    let written = std::fs::read_to_string(tmp.path().join("logs/alerts/alerts.json")).unwrap();
+    assert_eq!(written.lines().count(), 45);
+    let posted = rx.accepted("/in");
+    assert_eq!(
+        posted.len(),
+        1,
+        "replay waits for the webhook (after a 503)"
+    );
+    let v: Value = serde_json::from_str(&posted[0].body).unwrap();
+    assert_eq!(v["rule"]["id"], "80255");
+}
