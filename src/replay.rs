@@ -32,7 +32,13 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
-    let src = ruleset::sources_for(conf.as_ref().and_then(|c| c.ruleset.as_ref()), &a.ruleset)?;
+    let src = ruleset::sources_for(
+        conf.as_ref().and_then(|c| c.ruleset.as_ref()),
+        conf.as_ref()
+            .map(|c| c.base_dir.as_path())
+            .unwrap_or(std::path::Path::new(".")),
+        &a.ruleset,
+    )?;
     let levels = conf.as_ref().map(|c| c.levels).unwrap_or_default();
     let rs = ruleset::load_with(&src, &a.ruleset, levels)?;
     let manager = a

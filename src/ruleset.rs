@@ -101,6 +101,7 @@ pub fn load_with(
 /// `--ruleset`, that directory; without a `<ruleset>`, the shipped one).
 pub fn sources_for(
     conf: Option<&crate::settings::RulesetSettings>,
+    base: &std::path::Path,
     args: &RulesetArgs,
 ) -> anyhow::Result<Sources> {
     let Some(conf) = conf.filter(|_| args.ruleset.is_none()) else {
@@ -110,7 +111,12 @@ pub fn sources_for(
     let fail = |e: LoadError| anyhow::anyhow!("{e}");
     for d in &conf.decoder_dirs {
         if !d.is_dir() {
-            bail!("<decoder_dir> {} does not exist", d.display());
+            // A Wazuh install's etc/decoders may be absent in a copy.
+            eprintln!(
+                "trailwatch: warning: <decoder_dir> {} does not exist; skipped",
+                d.display()
+            );
+            continue;
         }
         src.add_xml_dir(d, &conf.decoder_exclude, true)
             .map_err(fail)?;
@@ -120,7 +126,11 @@ pub fn sources_for(
     }
     for d in &conf.rule_dirs {
         if !d.is_dir() {
-            bail!("<rule_dir> {} does not exist", d.display());
+            eprintln!(
+                "trailwatch: warning: <rule_dir> {} does not exist; skipped",
+                d.display()
+            );
+            continue;
         }
         src.add_xml_dir(d, &conf.rule_exclude, false)
             .map_err(fail)?;
@@ -129,7 +139,19 @@ pub fn sources_for(
         src.add_file(f, false).map_err(fail)?;
     }
     for (name, path) in &conf.lists {
-        let text = std::fs::read(path).with_context(|| format!("<list> {}", path.display()))?;
+        let text = match std::fs::read(path) {
+            Ok(t) => t,
+            // A Wazuh install copies ruleset/lists/X to etc/lists/X; a
+            // ruleset tree without the copy has only the former.
+            Err(e) => match name
+                .strip_prefix("etc/lists/")
+                .map(|rest| base.join("ruleset/lists").join(rest))
+                .filter(|p| p.is_file())
+            {
+                Some(p) => std::fs::read(&p).with_context(|| format!("<list> {}", p.display()))?,
+                None => return Err(e).with_context(|| format!("<list> {}", path.display())),
+            },
+        };
         src.lists.push((name.clone(), text));
     }
     Ok(src)

@@ -108,7 +108,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         tracing::info!("Module disabled. Exiting.");
         return Ok(ExitCode::SUCCESS);
     }
-    let src = ruleset::sources_for(conf.ruleset.as_ref(), &a.ruleset)?;
+    let src = ruleset::sources_for(conf.ruleset.as_ref(), &conf.base_dir, &a.ruleset)?;
     let rs = ruleset::load_with(&src, &a.ruleset, conf.levels)?;
     let manager = conf.manager_name.clone().unwrap_or_else(ruleset::hostname);
     let state = State::open(&conf.state_dir)?;
@@ -481,12 +481,15 @@ async fn one_subscriber(
 }
 
 /// `trailwatch check-config FILE`.
-pub fn check_config(a: crate::cli::CheckConfigArgs) -> anyhow::Result<ExitCode> {
+pub fn check_config(mut a: crate::cli::CheckConfigArgs) -> anyhow::Result<ExitCode> {
+    // Every load warning matters here: a list missing from <ruleset>, for
+    // one, silently skips the rules that look it up (as in Wazuh).
+    a.ruleset.warnings = true;
     let conf = settings::load(&a.config)?;
     for w in &conf.warnings {
         eprintln!("trailwatch: warning: {w}");
     }
-    let src = ruleset::sources_for(conf.ruleset.as_ref(), &a.ruleset)?;
+    let src = ruleset::sources_for(conf.ruleset.as_ref(), &conf.base_dir, &a.ruleset)?;
     let rs = ruleset::load_with(&src, &a.ruleset, conf.levels)?;
     if let Some(e) = &conf.email {
         outputs::email::Mailer::new(e).map_err(anyhow::Error::msg)?;

@@ -162,3 +162,71 @@ fn with_a_configuration_alerts_go_to_its_outputs() {
     let v: Value = serde_json::from_str(&posted[0].body).unwrap();
     assert_eq!(v["rule"]["id"], "80255");
 }
+
+#[test]
+fn a_real_wazuh_ossec_conf_selects_the_wazuh_ruleset() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Its <ruleset> names ruleset/rules, ruleset/decoders and the lists
+    // (etc/lists/X, found in ruleset/lists/X of this tree).
+    let conf = common::shared().join("wazuh/reference-ossec.conf");
+    let via_conf = Command::new(bin())
+        .args(["replay", "-q", "--print", "-c"])
+        .arg(&conf)
+        .arg(root().join("samples/trail"))
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&via_conf.stderr);
+    assert_eq!(via_conf.status.code(), Some(0), "{err}");
+    let direct = replay(&[
+        "-q",
+        "--ruleset",
+        "../shared/wazuh/ruleset",
+        "samples/trail",
+    ]);
+    let got = alerts(&via_conf);
+    assert_eq!(got.len(), 45);
+    assert_eq!(rule_ids(&got), rule_ids(&alerts(&direct)));
+    // The Wazuh ruleset's own descriptions, not the shipped ones.
+    assert_eq!(
+        got.iter()
+            .map(|a| &a["rule"]["description"])
+            .collect::<Vec<_>>(),
+        alerts(&direct)
+            .iter()
+            .map(|a| &a["rule"]["description"])
+            .collect::<Vec<_>>()
+    );
+    let written =
+        std::fs::read_to_string(tmp.path().join("trailwatch-logs/alerts/alerts.json")).unwrap();
+    assert_eq!(written.lines().count(), 45);
+}
+
+#[test]
+fn a_list_missing_from_ruleset_skips_its_rules_as_in_wazuh_and_check_config_says_so() {
+    // The manager's etc/ossec.conf of the test data declares no
+    // aws-eventnames list: rule 80202 (and the CloudTrail rules under it)
+    // cannot load, so nothing alerts, exactly as analysisd would behave.
+    let tmp = tempfile::tempdir().unwrap();
+    let conf = common::shared().join("wazuh/etc/ossec.conf");
+    let out = Command::new(bin())
+        .args(["replay", "--print", "-c"])
+        .arg(&conf)
+        .arg(root().join("samples/trail"))
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(alerts(&out).is_empty());
+    let check = Command::new(bin())
+        .arg("check-config")
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert_eq!(check.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&check.stderr);
+    assert!(
+        err.contains("list 'etc/lists/amazon/aws-eventnames' is not loaded; rule 80202 is skipped"),
+        "{err}"
+    );
+}
