@@ -167,7 +167,16 @@ impl Pipeline {
                 false,
                 &mut self.alert,
             );
-            self.outputs.router.route(&self.alert, &mut self.items);
+            if let Some(rule) = self.engine.outcome().rule.map(|i| &self.rs.rules.list[i]) {
+                let mail = rule.alert_opts & engine::rules::DO_MAILALERT != 0;
+                if self
+                    .outputs
+                    .router
+                    .wants_any(rule.id, rule.level.max(0) as u32, mail)
+                {
+                    self.outputs.router.route(&self.alert, &mut self.items);
+                }
+            }
             self.count(secs);
             self.buf.extend_from_slice(&self.alert);
             self.buf.push(b'\n');

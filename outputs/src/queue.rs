@@ -34,6 +34,17 @@ pub struct Item {
     pub created: i64,
 }
 
+/// The due items of some channels at a glance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub count: u64,
+    /// When the oldest and the newest were queued.
+    pub oldest: i64,
+    pub newest: i64,
+    /// Some are in the last channel given (the one that must not wait).
+    pub urgent: bool,
+}
+
 /// Item counts of one channel.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Depth {
@@ -234,6 +245,38 @@ impl Outbox {
         Ok(out)
     }
 
+    /// Count and queueing times of the items due at `now` in `channels`,
+    /// without reading them; `urgent` when the last channel has some.
+    pub fn due_span(&self, channels: &[&str], now: i64) -> Result<Option<Span>, QueueError> {
+        let conn = self.conn();
+        let mut st = conn
+            .prepare_cached(
+                "SELECT COUNT(*), MIN(created), MAX(created) FROM outbox
+                 WHERE channel = ?1 AND failed = 0 AND next_try <= ?2",
+            )
+            .map_err(|e| self.err(e))?;
+        let mut span: Option<Span> = None;
+        for (i, c) in channels.iter().enumerate() {
+            let (n, lo, hi): (i64, Option<i64>, Option<i64>) = st
+                .query_row(params![c, now], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .map_err(|e| self.err(e))?;
+            let (Some(lo), Some(hi)) = (lo, hi) else {
+                continue;
+            };
+            let s = span.get_or_insert(Span {
+                count: 0,
+                oldest: lo,
+                newest: hi,
+                urgent: false,
+            });
+            s.count += n as u64;
+            s.oldest = s.oldest.min(lo);
+            s.newest = s.newest.max(hi);
+            s.urgent |= i + 1 == channels.len();
+        }
+        Ok(span)
+    }
+
     /// The earliest `next_try` of a channel's pending items.
     pub fn next_due(&self, channel: &str) -> Result<Option<i64>, QueueError> {
         self.conn()
@@ -348,6 +391,9 @@ mod tests {
         assert_eq!(again[0].attempts, 1);
         q.done(&[again[0].id, again[1].id]).unwrap();
         assert_eq!(q.pending().unwrap(), 1);
+        let span = q.due_span(&["email", "hook:0"], 0).unwrap().unwrap();
+        assert_eq!((span.count, span.urgent), (1, true));
+        assert_eq!(q.due_span(&["email"], 0).unwrap(), None);
         let hook = q.due("hook:0", 0, 10).unwrap();
         q.retry(&[hook[0].id], 0, true, "400").unwrap();
         assert_eq!(

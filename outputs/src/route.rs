@@ -11,6 +11,8 @@ use crate::webhook;
 
 /// The outbox channel of email items.
 pub const EMAIL_CHANNEL: &str = "email";
+/// The outbox channel of email items that must not wait (`do_not_delay`).
+pub const EMAIL_NOW_CHANNEL: &str = "email!";
 
 /// The outbox channel of an integration.
 pub fn hook_channel(index: usize, hook: &Integration) -> String {
@@ -74,6 +76,19 @@ impl Router {
         !self.email && self.hooks.is_empty()
     }
 
+    /// Whether an alert of this rule could go anywhere, decided without
+    /// reading the alert (level, rule id, the mail flag); [`route`] makes
+    /// the exact decision. Most alerts (low levels) stop here, unparsed.
+    ///
+    /// [`route`]: Router::route
+    pub fn wants_any(&self, rule_id: u32, level: u32, mail: bool) -> bool {
+        (self.email && mail)
+            || self.hooks.iter().any(|h| {
+                h.settings.level.is_none_or(|l| level >= l)
+                    && (h.settings.rule_ids.is_empty() || h.settings.rule_ids.contains(&rule_id))
+            })
+    }
+
     /// Appends the queue items for one alert (`raw` is its alerts.json
     /// object) to `out`.
     pub fn route(&self, raw: &[u8], out: &mut Vec<(String, Vec<u8>)>) {
@@ -85,8 +100,13 @@ impl Router {
             return;
         };
         if self.email && alert.mail() {
-            if let Some(item) = self.email_item(&alert) {
-                out.push((EMAIL_CHANNEL.to_string(), item));
+            if let Some((item, delay)) = self.email_item(&alert) {
+                let channel = if delay {
+                    EMAIL_CHANNEL
+                } else {
+                    EMAIL_NOW_CHANNEL
+                };
+                out.push((channel.to_string(), item));
             }
         }
         for h in &self.hooks {
@@ -99,7 +119,8 @@ impl Router {
         }
     }
 
-    fn email_item(&self, alert: &Alert) -> Option<Vec<u8>> {
+    /// The email item and whether it may wait for others.
+    fn email_item(&self, alert: &Alert) -> Option<(Vec<u8>, bool)> {
         let mut to = self.email_to.clone();
         let mut delay = true;
         let mut alone = false;
@@ -118,11 +139,8 @@ impl Router {
         if to.is_empty() {
             return None;
         }
-        Some(
-            json!({"to": to, "delay": delay, "alone": alone, "alert": alert.json})
-                .to_string()
-                .into_bytes(),
-        )
+        let item = json!({"to": to, "alone": alone, "alert": alert.json});
+        Some((item.to_string().into_bytes(), delay))
     }
 }
 
@@ -211,6 +229,7 @@ mod tests {
         h.level = Some(5);
         h.groups = vec!["authentication_failed".into(), "other".into()];
         let r = Router::new(None, &[h.clone()]).unwrap();
+        assert!(r.wants_any(80254, 5, false) && !r.wants_any(80254, 4, true));
         let mut out = Vec::new();
         r.route(&alert(80254, 5, false), &mut out);
         r.route(&alert(80254, 4, false), &mut out);
@@ -234,6 +253,7 @@ mod tests {
             ..GranularEmail::default()
         }];
         let r = Router::new(Some(&e), &[]).unwrap();
+        assert!(!r.wants_any(80254, 5, false) && r.wants_any(80255, 10, true));
         let mut out = Vec::new();
         r.route(&alert(80254, 5, false), &mut out);
         assert!(out.is_empty());
@@ -247,8 +267,8 @@ mod tests {
             items[0]["to"],
             json!(["ops@example.com", "sec@example.com"])
         );
-        assert_eq!(items[0]["delay"], json!(false));
+        assert_eq!(out[0].0, EMAIL_NOW_CHANNEL, "do_not_delay");
         assert_eq!(items[1]["to"], json!(["ops@example.com"]));
-        assert_eq!(items[1]["delay"], json!(true));
+        assert_eq!(out[1].0, EMAIL_CHANNEL);
     }
 }

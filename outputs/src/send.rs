@@ -2,6 +2,7 @@
 //! and one for email, retrying with exponential backoff. Both wake when new
 //! items are committed ([`Wake`]) and stop when told to.
 
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -10,7 +11,7 @@ use tokio::sync::{watch, Notify};
 use crate::alert::Alert;
 use crate::email::{compose, Mailer};
 use crate::queue::{Item, Outbox};
-use crate::route::{hook_channel, EMAIL_CHANNEL};
+use crate::route::{hook_channel, EMAIL_CHANNEL, EMAIL_NOW_CHANNEL};
 use crate::settings::{EmailSettings, Integration};
 use crate::webhook::{Failure, Poster};
 
@@ -108,28 +109,35 @@ pub async fn run_hooks(
                     continue;
                 }
             };
+            // Accepted items leave the queue together, one transaction per
+            // round (a crash in between re-sends them: at least once).
+            let mut accepted = Vec::new();
             for it in items {
                 busy = true;
                 match poster.post(h, it.body).await {
                     Ok(()) => {
-                        counters
-                            .sent
-                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        if let Err(e) = outbox.done(&[it.id]) {
-                            tracing::error!("{e}");
-                        }
+                        counters.sent.fetch_add(1, Relaxed);
+                        accepted.push(it.id);
                     }
                     Err(f) => {
-                        counters
-                            .failures
-                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        counters.failures.fetch_add(1, Relaxed);
                         let what = format!("integration {}", h.name);
                         failed(&outbox, &what, &[it.id], it.attempts, h.max_attempts, &f);
+                        if matches!(f, Failure::Retry(_)) {
+                            // The items behind it wait with it.
+                            break;
+                        }
                     }
                 }
                 if *stop.borrow() {
-                    return;
+                    break;
                 }
+            }
+            if let Err(e) = outbox.done(&accepted) {
+                tracing::error!("{e}");
+            }
+            if *stop.borrow() {
+                return;
             }
         }
         if !busy && !pause(&wake, &mut stop).await {
@@ -142,9 +150,7 @@ pub async fn run_hooks(
 struct Queued {
     id: i64,
     attempts: u32,
-    created: i64,
     to: Vec<String>,
-    delay: bool,
     alone: bool,
     alert: Alert,
 }
@@ -154,13 +160,11 @@ fn decode(it: &Item) -> Option<Queued> {
     Some(Queued {
         id: it.id,
         attempts: it.attempts,
-        created: it.created,
         to: v["to"]
             .as_array()?
             .iter()
             .filter_map(|x| x.as_str().map(str::to_owned))
             .collect(),
-        delay: v["delay"].as_bool().unwrap_or(true),
         alone: v["alone"].as_bool().unwrap_or(false),
         alert: Alert {
             json: v["alert"].clone(),
@@ -199,33 +203,6 @@ pub async fn run_email(
     let window = settings.group_window_secs as i64;
     loop {
         let t = now();
-        let items: Vec<Queued> = match outbox.due(EMAIL_CHANNEL, t, 10_000) {
-            Ok(v) => v
-                .iter()
-                .filter_map(|it| {
-                    let q = decode(it);
-                    if q.is_none() {
-                        tracing::error!("email item {} is unreadable; dropped", it.id);
-                        let _ = outbox.retry(&[it.id], t, true, "unreadable item");
-                    }
-                    q
-                })
-                .collect(),
-            Err(e) => {
-                tracing::error!("{e}");
-                Vec::new()
-            }
-        };
-        let newest = items.iter().map(|q| q.created).max().unwrap_or(t);
-        let oldest = items.iter().map(|q| q.created).min().unwrap_or(t);
-        let ready = !items.is_empty()
-            && (items.iter().any(|q| !q.delay) || t - newest >= window || t - oldest >= 30);
-        if !ready {
-            if !pause(&wake, &mut stop).await {
-                return;
-            }
-            continue;
-        }
         let hour = hour_of(t);
         let mut sent: u32 = match outbox.meta("email_hour") {
             Ok(Some(v)) => match v.split_once(':') {
@@ -234,13 +211,43 @@ pub async fn run_email(
             },
             _ => 0,
         };
-        if sent >= settings.max_per_hour {
-            // Held until the hour turns; then they leave as one digest.
+        // Held until the hour turns (then they leave as one digest), or
+        // waiting for more alerts to share the mail: decided on counts and
+        // times alone, without reading the items.
+        let ready = sent < settings.max_per_hour
+            && match outbox.due_span(&[EMAIL_CHANNEL, EMAIL_NOW_CHANNEL], t) {
+                Ok(Some(span)) => span.urgent || t - span.newest >= window || t - span.oldest >= 30,
+                Ok(None) => false,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    false
+                }
+            };
+        if !ready {
             if !pause(&wake, &mut stop).await {
                 return;
             }
             continue;
         }
+        let mut items: Vec<Item> = Vec::new();
+        for channel in [EMAIL_CHANNEL, EMAIL_NOW_CHANNEL] {
+            match outbox.due(channel, t, 10_000) {
+                Ok(v) => items.extend(v),
+                Err(e) => tracing::error!("{e}"),
+            }
+        }
+        items.sort_by_key(|it| it.id);
+        let items: Vec<Queued> = items
+            .iter()
+            .filter_map(|it| {
+                let q = decode(it);
+                if q.is_none() {
+                    tracing::error!("email item {} is unreadable; set aside", it.id);
+                    let _ = outbox.retry(&[it.id], t, true, "unreadable item");
+                }
+                q
+            })
+            .collect();
         for mail in batches(items) {
             let alerts: Vec<Alert> = mail.iter().map(|q| q.alert.clone()).collect();
             let (subject, body) = compose(&alerts, settings.ids_name.as_deref());
@@ -248,12 +255,8 @@ pub async fn run_email(
             match mailer.send(&mail[0].to, &subject, &body).await {
                 Ok(()) => {
                     sent += 1;
-                    counters
-                        .mails
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    counters
-                        .sent
-                        .fetch_add(ids.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                    counters.mails.fetch_add(1, Relaxed);
+                    counters.sent.fetch_add(ids.len() as u64, Relaxed);
                     let saved = outbox
                         .done(&ids)
                         .and_then(|()| outbox.set_meta("email_hour", &format!("{hour}:{sent}")));
@@ -262,9 +265,7 @@ pub async fn run_email(
                     }
                 }
                 Err(f) => {
-                    counters
-                        .failures
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    counters.failures.fetch_add(1, Relaxed);
                     let attempts = mail.iter().map(|q| q.attempts).max().unwrap_or(0);
                     let what = format!("mail to {}", mail[0].to.join(", "));
                     failed(&outbox, &what, &ids, attempts, 0, &f);

@@ -206,6 +206,29 @@ fn webhooks_retry_500_and_429_then_deliver_each_alert_once_in_order() {
     stop.send(true).unwrap();
     rt.block_on(sender).unwrap();
 
+    // The first item is retried (the receiver's 500 hit the custom hook,
+    // its 429 the Slack one) and the second waits behind it.
+    let tries = |path: &str| -> Vec<(u16, String)> {
+        rx.requests()
+            .iter()
+            .filter(|r| r.path == path)
+            .map(|r| {
+                let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+                let id = match v["id"].as_str() {
+                    Some(id) => id.to_string(),
+                    None => v["attachments"][0]["title"].as_str().unwrap().to_string(),
+                };
+                (r.status, id)
+            })
+            .collect()
+    };
+    let (a, b) = ("1730795400.1".to_string(), "1730795400.2".to_string());
+    assert_eq!(tries("/custom"), [(500, a.clone()), (200, a), (200, b)]);
+    let (a, b) = (
+        "rule 80255 alert 1".to_string(),
+        "rule 80255 alert 2".to_string(),
+    );
+    assert_eq!(tries("/slack"), [(429, a.clone()), (200, a), (200, b)]);
     let refused: Vec<u16> = rx
         .requests()
         .iter()
