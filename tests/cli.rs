@@ -179,8 +179,9 @@ fn help_teaches() {
     );
 }
 
-/// The README's first command: the shipped sample trail with the shipped
-/// rules gives the story the sample was written to tell.
+/// The shipped sample trail (its JSON lines form) through `analyze` with
+/// the shipped rules gives the story the sample was written to tell (the
+/// README's first command, `replay samples/trail`, is tests/replay.rs).
 #[test]
 fn sample_trail_alerts() {
     let input = read(&root().join("samples/sample-trail.jsonl"));
