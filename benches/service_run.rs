@@ -8,7 +8,8 @@
 //! `cargo bench --bench service_run` (needs moto and aiosmtpd: run .ci/run
 //! once). BENCH_OBJECTS and BENCH_RECORDS change the size (default 1,000
 //! objects of 100 records); BENCH_PERF=1 records the run with
-//! `perf record --call-graph dwarf` into /tmp/run.perf.
+//! `perf record --call-graph dwarf` into /tmp/run.perf; BENCH_TRAIL_ONLY=DIR
+//! only writes the generated trail to DIR.
 
 #[path = "../collector/tests/common/moto.rs"]
 mod moto;
@@ -111,6 +112,17 @@ fn write_trail(dir: &Path, objects: usize, per: usize) -> usize {
     objects * per
 }
 
+/// The peak resident memory of a live process (`VmHWM`, in KiB). Read
+/// from /proc rather than from `wait4`'s `ru_maxrss`, which also counts the
+/// memory of this bench process the child was forked from.
+fn vm_hwm(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
 /// Runs a command to its end: (wall seconds, CPU seconds, peak RSS in MiB).
 fn measure(mut cmd: Command) -> (f64, f64, f64) {
     let start = Instant::now();
@@ -119,12 +131,22 @@ fn measure(mut cmd: Command) -> (f64, f64, f64) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let pid = child.id() as libc::pid_t;
+    let pid = child.id();
     let mut status = 0;
     // SAFETY: an all-zero rusage is valid; wait4 fills it for our child.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
-    assert_eq!(r, pid, "wait4");
+    let mut peak_kib = 0;
+    loop {
+        if let Some(k) = vm_hwm(pid) {
+            peak_kib = peak_kib.max(k);
+        }
+        let r = unsafe { libc::wait4(pid as libc::pid_t, &mut status, libc::WNOHANG, &mut ru) };
+        if r == pid as libc::pid_t {
+            break;
+        }
+        assert_eq!(r, 0, "wait4");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     assert!(
         libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
         "command failed: {cmd:?}"
@@ -135,7 +157,7 @@ fn measure(mut cmd: Command) -> (f64, f64, f64) {
     (
         wall,
         tv(ru.ru_utime) + tv(ru.ru_stime),
-        ru.ru_maxrss as f64 / 1024.0,
+        peak_kib as f64 / 1024.0,
     )
 }
 
@@ -152,6 +174,17 @@ fn main() {
     let tmp = tempfile::tempdir().unwrap();
     let trail = tmp.path().join("trail");
     let events = write_trail(&trail, objects, per);
+    if let Some(keep) = std::env::var_os("BENCH_TRAIL_ONLY") {
+        // Only write the generated trail (to look at it or profile replay).
+        let status = Command::new("cp")
+            .arg("-r")
+            .arg(&trail)
+            .arg(&keep)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        return;
+    }
     let moto = moto::Moto::start();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

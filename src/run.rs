@@ -317,6 +317,12 @@ async fn schedule(
                 b.credentials.aws_profile.as_deref().unwrap_or("default")
             );
             if let Err(e) = one_bucket(b, state, sink, concurrency).await {
+                if *stop.borrow() {
+                    // The file in hand was refused because we are stopping:
+                    // it is read again on the next start.
+                    tracing::info!("bucket {}: stopped before the end of the run", b.spec.name);
+                    break;
+                }
                 tracing::error!("{e:#}");
                 failed = true;
             }
@@ -334,6 +340,9 @@ async fn schedule(
                 svc.credentials.aws_profile.as_deref().unwrap_or("default")
             );
             if let Err(e) = one_log_service(svc, state, sink).await {
+                if *stop.borrow() {
+                    break;
+                }
                 tracing::error!("{e:#}");
                 failed = true;
             }
@@ -348,6 +357,9 @@ async fn schedule(
             }
             tracing::info!("Executing Subscriber Analysis: (Queue: {})", sub.queue);
             if let Err(e) = one_subscriber(sub, sink).await {
+                if *stop.borrow() {
+                    break;
+                }
                 tracing::error!("{e:#}");
                 failed = true;
             }

@@ -262,7 +262,16 @@ pub fn parse(file: &Path, text: &str) -> R<Settings> {
                             email.enabled = cx.yes_no(c)?;
                             email_block = Some(c);
                         }
-                        "smtp_server" => email.smtp_server = cx.text(c)?.to_string(),
+                        "smtp_server" => {
+                            let v = cx.text(c)?;
+                            if v.starts_with('/') {
+                                return Err(cx.error(
+                                    c,
+                                    format!("'{v}' is a sendmail program; trailwatch talks SMTP: give the mail server's host name (and <smtp_port>)"),
+                                ));
+                            }
+                            email.smtp_server = v.to_string();
+                        }
                         "smtp_port" => smtp_port = Some(cx.number(c, 1, 65535)? as u16),
                         "smtp_security" => {
                             email.security = match cx.text(c)? {
@@ -736,6 +745,8 @@ mod tests {
         assert_eq!((e.line, e.tag.as_str()), (3, "name"));
         let e = parse_str("<ossec_config><global>\n<email_notification>yes</email_notification>\n<email_from>a@b.c</email_from></global></ossec_config>").unwrap_err();
         assert!(e.message.contains("<smtp_server> is missing"), "{e}");
+        let e = parse_str("<ossec_config><global><smtp_server>/usr/sbin/sendmail</smtp_server></global></ossec_config>").unwrap_err();
+        assert!(e.message.contains("sendmail program"), "{e}");
         let e = parse_str("<ossec_config><trailwatch><api><bind>0.0.0.0:8080</bind></api></trailwatch></ossec_config>").unwrap_err();
         assert!(e.message.contains("without a token"), "{e}");
         let s =

@@ -383,25 +383,95 @@ fn denied_file(file: usize, n: usize) -> Vec<u8> {
     gz.finish().unwrap()
 }
 
-#[test]
-fn kill_9_in_the_middle_of_a_run_then_restart_writes_every_alert_exactly_once() {
+/// moto with `files` CloudTrail files of `per` refused calls each.
+fn denied_world(files: usize, per: usize) -> World {
     let dir = tempfile::tempdir().unwrap();
     let moto = Moto::start();
-    const FILES: usize = 300;
-    const PER_FILE: usize = 10;
     rt().block_on(async {
         let client = moto.client();
         let _ = client.create_bucket().bucket(BUCKET).send().await;
-        for f in 0..FILES {
+        for f in 0..files {
             let key = format!(
                 "AWSLogs/111122223333/CloudTrail/eu-west-1/2024/11/05/111122223333_CloudTrail_eu-west-1_20241105T{:02}{:02}Z_{f:04}.json.gz",
                 9 + f / 60 % 10,
                 f % 60
             );
-            put(&client, BUCKET, &key, denied_file(f, PER_FILE)).await;
+            put(&client, BUCKET, &key, denied_file(f, per)).await;
         }
     });
-    let w = World { dir, moto };
+    World { dir, moto }
+}
+
+/// Every alert is an 80250 and each event alerted exactly once.
+fn each_event_once(alerts: &[Value], expected: usize) {
+    let mut seen = BTreeMap::new();
+    for a in alerts {
+        assert_eq!(rule_id(a), "80250");
+        *seen
+            .entry(a["data"]["aws"]["eventID"].as_str().unwrap().to_string())
+            .or_insert(0) += 1;
+    }
+    let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "alerts written twice: {twice:?}");
+    assert_eq!(seen.len(), expected, "every alert present");
+}
+
+/// Waits until `n` alerts are written, while `child` runs.
+fn wait_for_alerts(w: &World, child: &mut Child, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while w.alerts().len() < n {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it could be interrupted"
+        );
+        assert!(Instant::now() < deadline, "no alerts after 60 s");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn sigterm_in_the_middle_of_a_run_stops_cleanly_and_the_restart_goes_on() {
+    const FILES: usize = 300;
+    const PER_FILE: usize = 10;
+    let w = denied_world(FILES, PER_FILE);
+    let conf = w.config("");
+    let mut child = w
+        .command(&["run", "--concurrency", "1", "-c"])
+        .arg(&conf)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_alerts(&w, &mut child, 5 * PER_FILE);
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("INFO: SIGTERM received"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "INFO: bucket {BUCKET}: stopped before the end of the run"
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("ERROR"), "{err}");
+    let partial = w.alerts().len();
+    assert!(
+        partial < FILES * PER_FILE,
+        "stopped mid-run ({partial} alerts)"
+    );
+    assert_eq!(partial % PER_FILE, 0, "whole files only");
+
+    let out = w.run_once(&conf, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    each_event_once(&w.alerts(), FILES * PER_FILE);
+}
+
+#[test]
+fn kill_9_in_the_middle_of_a_run_then_restart_writes_every_alert_exactly_once() {
+    const FILES: usize = 300;
+    const PER_FILE: usize = 10;
+    let w = denied_world(FILES, PER_FILE);
     let rx = Receiver::start(&[]);
     let conf = w.config(&format!(
         "<integration><name>custom</name><hook_url>{}/all</hook_url><level>3</level><alert_format>json</alert_format></integration>",
@@ -414,19 +484,7 @@ fn kill_9_in_the_middle_of_a_run_then_restart_writes_every_alert_exactly_once() 
         .spawn()
         .unwrap();
     // Kill once some alerts are written but the run is far from done.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let n = w.alerts().len();
-        if n >= 5 * PER_FILE {
-            break;
-        }
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before it could be killed"
-        );
-        assert!(Instant::now() < deadline, "no alerts after 60 s");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for_alerts(&w, &mut child, 5 * PER_FILE);
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let partial = w.alerts().len();
@@ -437,17 +495,7 @@ fn kill_9_in_the_middle_of_a_run_then_restart_writes_every_alert_exactly_once() 
 
     let out = w.run_once(&conf, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let alerts = w.alerts();
-    let mut seen = BTreeMap::new();
-    for a in &alerts {
-        assert_eq!(rule_id(a), "80250");
-        *seen
-            .entry(a["data"]["aws"]["eventID"].as_str().unwrap().to_string())
-            .or_insert(0) += 1;
-    }
-    let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(twice.is_empty(), "alerts written twice: {twice:?}");
-    assert_eq!(seen.len(), FILES * PER_FILE, "every alert present");
+    each_event_once(&w.alerts(), FILES * PER_FILE);
     // The webhook queue drained: every alert was posted.
     let posted: BTreeSet<String> = rx
         .wait_for("/all", FILES * PER_FILE)
