@@ -9,6 +9,7 @@ mod api;
 mod cli;
 mod clock;
 mod collect;
+mod diff;
 mod input;
 mod logging;
 mod logtest_cmd;
@@ -46,6 +47,7 @@ fn run(args: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Replay(a) => replay::run(a),
         cli::Command::Run(a) => run::run(a),
         cli::Command::CheckConfig(a) => run::check_config(a),
+        cli::Command::Diff(a) => diff::run(a),
     }
 }
 

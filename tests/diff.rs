@@ -1,0 +1,283 @@
+//! `trailwatch diff`: the shipped sample trail (plus one StopLogging event)
+//! through the shipped ruleset and a deliberately changed copy (80255's
+//! frequency 6 -> 4, 80250's level 5 -> 7, a new rule 80299 on
+//! StopLogging): golden reports in each format, exit codes and
+//! `--fail-on`, unchanged rulesets, unreadable inputs, load problems.
+//!
+//! The golden reports live in tests/data/diff/; after a deliberate change
+//! to the report, `TRAILWATCH_BLESS=1 cargo test --test diff` rewrites them
+//! (review the diff before committing).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::{bin, root};
+
+fn data() -> PathBuf {
+    root().join("tests/data/diff")
+}
+
+/// A copy of the shipped ruleset under `dir/new-ruleset` with the change.
+fn changed_ruleset(dir: &Path) -> PathBuf {
+    let new = dir.join("new-ruleset");
+    for sub in ["rules", "decoders", "lists/amazon"] {
+        std::fs::create_dir_all(new.join(sub)).unwrap();
+        for e in std::fs::read_dir(root().join(sub)).unwrap() {
+            let p = e.unwrap().path();
+            std::fs::copy(&p, new.join(sub).join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    let rules = new.join("rules/0350-amazon_rules.xml");
+    let text = std::fs::read_to_string(&rules).unwrap();
+    let edits = [
+        (
+            r#"<rule id="80255" level="10" frequency="6" timeframe="360">"#,
+            r#"<rule id="80255" level="10" frequency="4" timeframe="360">"#,
+        ),
+        (r#"<rule id="80250" level="5">"#, r#"<rule id="80250" level="7">"#),
+        (
+            r#"  <rule id="80253""#,
+            "  <rule id=\"80299\" level=\"12\">\n    <if_sid>80202</if_sid>\n    <field name=\"aws.eventName\">^StopLogging$</field>\n    <description>AWS CloudTrail: logging stopped on trail $(aws.requestParameters.name).</description>\n    <group>aws_cloudtrail,</group>\n  </rule>\n\n  <rule id=\"80253\"",
+        ),
+    ];
+    let mut text = text;
+    for (from, to) in edits {
+        assert!(text.contains(from), "the shipped rules changed: {from}");
+        text = text.replacen(from, to, 1);
+    }
+    std::fs::write(&rules, text).unwrap();
+    new
+}
+
+fn diff(dir: &Path, args: &[&str]) -> Output {
+    std::fs::create_dir_all(dir.join("trail")).unwrap();
+    Command::new(bin())
+        .arg("diff")
+        .args(args)
+        .current_dir(dir)
+        .env("TZ", "UTC")
+        .output()
+        .unwrap()
+}
+
+/// Runs the deliberate change in a scratch directory laid out so that
+/// every path in the report is relative and stable.
+fn setup() -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    changed_ruleset(tmp.path());
+    let copy = Command::new("cp")
+        .arg("-r")
+        .arg(root().join("samples/trail"))
+        .arg(tmp.path().join("trail"))
+        .status()
+        .unwrap();
+    assert!(copy.success());
+    std::fs::copy(
+        data().join("stoplogging.jsonl"),
+        tmp.path().join("stoplogging.jsonl"),
+    )
+    .unwrap();
+    tmp
+}
+
+fn check_golden(name: &str, got: &[u8]) {
+    let path = data().join(name);
+    if std::env::var_os("TRAILWATCH_BLESS").is_some() {
+        std::fs::write(&path, got).unwrap();
+    }
+    let want = std::fs::read(&path).unwrap_or_default();
+    assert!(
+        want == got,
+        "{name} differs from the golden report; got:\n{}",
+        String::from_utf8_lossy(got)
+    );
+}
+
+#[test]
+fn the_deliberate_change_gives_the_golden_reports_in_each_format() {
+    let tmp = setup();
+    for (format, golden) in [
+        ("text", "report.txt"),
+        ("json", "report.json"),
+        ("markdown", "report.md"),
+    ] {
+        let out = diff(
+            tmp.path(),
+            &[
+                "--old",
+                "shipped",
+                "--new",
+                "new-ruleset",
+                "--format",
+                format,
+                "trail",
+                "stoplogging.jsonl",
+            ],
+        );
+        assert_eq!(out.status.code(), Some(1), "alerts changed: exit 1");
+        assert!(
+            out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        check_golden(golden, &out.stdout);
+    }
+    let out = diff(
+        tmp.path(),
+        &[
+            "--old",
+            "shipped",
+            "--new",
+            "new-ruleset",
+            "--format",
+            "json",
+            "trail",
+            "stoplogging.jsonl",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rule = |id: u64| {
+        v["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["rule"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("rule {id} missing"))
+    };
+    assert_eq!(rule(80299)["only_new"], 1);
+    assert_eq!(rule(80250)["changed"], 4);
+    assert_eq!(
+        rule(80250)["what_changed"],
+        serde_json::json!(["level 5 -> 7"])
+    );
+    assert_eq!(rule(80255)["only_new"], 1, "fires on the 4th failure now");
+    assert_eq!(rule(80255)["only_old"], 1, "and no longer on the 6th");
+}
+
+#[test]
+fn fail_on_selects_which_changes_fail() {
+    let tmp = setup();
+    let run = |fail_on: &str| {
+        diff(
+            tmp.path(),
+            &[
+                "--old",
+                "shipped",
+                "--new",
+                "new-ruleset",
+                "--fail-on",
+                fail_on,
+                "-q",
+                "trail",
+                "stoplogging.jsonl",
+            ],
+        )
+        .status
+        .code()
+    };
+    assert_eq!(run("added"), Some(1));
+    assert_eq!(run("removed"), Some(1));
+    // Only a level change: nothing added or removed.
+    let only_level = tempfile::tempdir().unwrap();
+    let new = changed_ruleset(only_level.path());
+    let rules = new.join("rules/0350-amazon_rules.xml");
+    let text = std::fs::read_to_string(&rules).unwrap().replace(
+        r#"frequency="4" timeframe="360""#,
+        r#"frequency="6" timeframe="360""#,
+    );
+    std::fs::write(&rules, text).unwrap();
+    let out = Command::new(bin())
+        .args(["diff", "--old", "shipped", "--new"])
+        .arg(&new)
+        .args(["--fail-on", "removed"])
+        .arg(root().join("samples/trail"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a level change adds and removes nothing"
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("  80250    5 -> 7"), "{text}");
+}
+
+#[test]
+fn the_same_ruleset_changes_nothing() {
+    let out = Command::new(bin())
+        .args(["diff", "--old", "shipped", "--new", "shipped"])
+        .arg(root().join("samples/trail"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("\nno alert changed\n"), "{text}");
+    assert!(text.contains("62 events in 9 files"), "{text}");
+}
+
+#[test]
+fn corrupt_and_truncated_files_are_reported_skipped_and_counted() {
+    let tmp = setup();
+    let day = tmp
+        .path()
+        .join("trail/AWSLogs/111122223333/CloudTrail/eu-west-1/2024/11/05");
+    let good = std::fs::read_dir(&day)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let bytes = std::fs::read(&good).unwrap();
+    std::fs::write(
+        day.join("111122223333_CloudTrail_eu-west-1_20241105T0901Z_trunc.json.gz"),
+        &bytes[..bytes.len() / 3],
+    )
+    .unwrap();
+    std::fs::write(
+        day.join("111122223333_CloudTrail_eu-west-1_20241105T0902Z_junk.json"),
+        "{\"Records\": [{\"eventName\": ",
+    )
+    .unwrap();
+    let out = diff(
+        tmp.path(),
+        &["--old", "shipped", "--new", "shipped", "trail"],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("62 events in 9 files"), "{text}");
+    assert!(
+        text.contains("2 inputs could not be read (skipped)"),
+        "{text}"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("_trunc.json.gz") && err.contains("_junk.json"),
+        "{err}"
+    );
+}
+
+#[test]
+fn load_errors_of_the_new_ruleset_are_named_and_exit_2() {
+    let tmp = setup();
+    let rules = tmp.path().join("new-ruleset/rules/0350-amazon_rules.xml");
+    let text = std::fs::read_to_string(&rules).unwrap().replacen(
+        r#"<rule id="80299" level="12">"#,
+        r#"<rule id="80299" level="twelve">"#,
+        1,
+    );
+    std::fs::write(&rules, text).unwrap();
+    let out = diff(
+        tmp.path(),
+        &["--old", "shipped", "--new", "new-ruleset", "trail"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("load problems of the new ruleset:"), "{text}");
+    assert!(
+        text.contains("new-ruleset/rules/0350-amazon_rules.xml:"),
+        "{text}"
+    );
+}
