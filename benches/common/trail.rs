@@ -1,0 +1,140 @@
+//! Shared by the benches: a generated CloudTrail trail in the S3 layout,
+//! and running a command while measuring its time and peak memory.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const ACCOUNT: &str = "111122223333";
+
+/// A deterministic pseudo-random sequence (xorshift).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// One CloudTrail record: mostly watched API calls (80202), some calls
+/// off the watch list (no alert), refused calls (80250), failed console
+/// sign-ins (80254, and 80255 on bursts).
+fn record(rng: &mut Rng, file: usize, i: usize) -> serde_json::Value {
+    let roll = rng.next() % 100;
+    let (name, source, extra) = match roll {
+        0..=69 => ("RunInstances", "ec2.amazonaws.com", serde_json::json!({})),
+        70..=89 => (
+            "DescribeVolumes",
+            "ec2.amazonaws.com",
+            serde_json::json!({}),
+        ),
+        90..=97 => (
+            "CreateUser",
+            "iam.amazonaws.com",
+            serde_json::json!({"errorCode": "AccessDenied", "errorMessage": "not authorized"}),
+        ),
+        _ => (
+            "ConsoleLogin",
+            "signin.amazonaws.com",
+            serde_json::json!({"eventType": "AwsConsoleSignIn", "responseElements": {"ConsoleLogin": "Failure"}, "errorMessage": "Failed authentication"}),
+        ),
+    };
+    let mut r = serde_json::json!({
+        "eventVersion": "1.09",
+        "userIdentity": {"type": "IAMUser", "principalId": "AIDAEXAMPLE", "arn": format!("arn:aws:iam::{ACCOUNT}:user/u{}", rng.next() % 50), "accountId": ACCOUNT, "userName": format!("u{}", rng.next() % 50)},
+        "eventTime": format!("2024-11-05T{:02}:{:02}:{:02}Z", 8 + file / 600 % 10, file / 10 % 60, i % 60),
+        "eventSource": source,
+        "eventName": name,
+        "awsRegion": "eu-west-1",
+        "sourceIPAddress": format!("198.51.100.{}", rng.next() % 200),
+        "userAgent": "aws-cli/2.15.0",
+        "requestID": format!("{:032x}", rng.next()),
+        "eventID": format!("{file:06}-{i:04}"),
+        "readOnly": false,
+        "eventType": "AwsApiCall",
+        "managementEvent": true,
+        "recipientAccountId": ACCOUNT,
+    });
+    if let (Some(o), Some(e)) = (r.as_object_mut(), extra.as_object()) {
+        for (k, v) in e {
+            o.insert(k.clone(), v.clone());
+        }
+    }
+    r
+}
+
+/// Writes the trail under `dir` (S3 layout); returns the record count.
+pub fn write_trail(dir: &Path, objects: usize, per: usize) -> usize {
+    let mut rng = Rng(0x9e3779b97f4a7c15);
+    let day = dir.join(format!("AWSLogs/{ACCOUNT}/CloudTrail/eu-west-1/2024/11/05"));
+    std::fs::create_dir_all(&day).unwrap();
+    for f in 0..objects {
+        let records: Vec<_> = (0..per).map(|i| record(&mut rng, f, i)).collect();
+        let body = serde_json::to_vec(&serde_json::json!({"Records": records})).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&body).unwrap();
+        let name = format!(
+            "{ACCOUNT}_CloudTrail_eu-west-1_20241105T{:02}{:02}Z_{f:06}.json.gz",
+            8 + f / 600 % 10,
+            f / 10 % 60
+        );
+        std::fs::write(day.join(name), gz.finish().unwrap()).unwrap();
+    }
+    objects * per
+}
+
+/// The peak resident memory of a live process (`VmHWM`, in KiB). Read
+/// from /proc rather than from `wait4`'s `ru_maxrss`, which also counts the
+/// memory of this bench process the child was forked from.
+fn vm_hwm(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Runs a command to its end: (wall seconds, CPU seconds, peak RSS in MiB).
+/// `ok` lists the exit codes that count as success.
+pub fn measure(mut cmd: Command, ok: &[i32]) -> (f64, f64, f64) {
+    let start = Instant::now();
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is valid; wait4 fills it for our child.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let mut peak_kib = 0;
+    loop {
+        if let Some(k) = vm_hwm(pid) {
+            peak_kib = peak_kib.max(k);
+        }
+        let r = unsafe { libc::wait4(pid as libc::pid_t, &mut status, libc::WNOHANG, &mut ru) };
+        if r == pid as libc::pid_t {
+            break;
+        }
+        assert_eq!(r, 0, "wait4");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(
+        libc::WIFEXITED(status) && ok.contains(&libc::WEXITSTATUS(status)),
+        "command failed: {cmd:?}"
+    );
+    let wall = start.elapsed().as_secs_f64();
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    std::mem::forget(child);
+    (
+        wall,
+        tv(ru.ru_utime) + tv(ru.ru_stime),
+        peak_kib as f64 / 1024.0,
+    )
+}
