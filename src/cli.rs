@@ -133,6 +133,16 @@ trailwatch diff --old /var/ossec/ruleset --new ./ruleset samples/trail\n  \
 trailwatch diff --old shipped --new ./my-ruleset --format markdown recorded/ > report.md\n  \
 trailwatch diff --old main/ --new pr/ --fail-on removed --format json trail.jsonl.gz")]
     Diff(DiffArgs),
+    /// Check a ruleset without running it: every load error and warning
+    /// with its file and line.
+    ///
+    /// What the loader reports (analysisd's checks: unknown options, bad
+    /// values, duplicate rule ids, if_sid or if_matched_sid to a rule that
+    /// does not exist, lists that are not loaded, regexes that do not
+    /// compile) plus trailwatch's: rules that can never be reached because
+    /// their parent is missing or skipped. Exit status 0 clean, 1 warnings
+    /// with --deny-warnings, 2 errors.
+    Lint(LintArgs),
     /// Validate a configuration and print the effective settings.
     ///
     /// Reads the file as `trailwatch run` would (every block it uses, the
@@ -321,9 +331,29 @@ pub struct TestRulesArgs {
     /// trailwatch does not have, so they are reported as skipped otherwise.
     #[arg(long)]
     pub geoip: bool,
+    /// Complete sections that lack expectations: run their first `pass`
+    /// case and write the resulting `rule`, `alert` and `decoder` into the
+    /// file (after the section's last line), then run the tests. Sections
+    /// with expectations are left as they are.
+    #[arg(long)]
+    pub update: bool,
     /// The .ini files.
     #[arg(value_name = "FILE.ini", required = true)]
     pub files: Vec<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct LintArgs {
+    /// Print warnings as well as errors (they are always counted).
+    #[arg(long)]
+    pub quiet_warnings: bool,
+    /// Exit 1 when there are warnings (errors always exit 2).
+    #[arg(long)]
+    pub deny_warnings: bool,
+    /// The ruleset: a Wazuh-style directory (rules/, decoders/, lists/), or
+    /// `shipped`.
+    #[arg(value_name = "RULESET")]
+    pub ruleset: PathBuf,
 }
 
 /// Report layout of `diff`.

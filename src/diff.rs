@@ -880,3 +880,31 @@ fn to_json(r: &Report, threshold: f64) -> Value {
         "unreadable": r.unreadable,
     })
 }
+
+/// `trailwatch lint RULESET`.
+pub fn lint(a: crate::cli::LintArgs) -> anyhow::Result<ExitCode> {
+    let (rs, problems, name) = load(&a.ruleset)?;
+    let errors = problems
+        .iter()
+        .filter(|p| p.severity == Severity::Error)
+        .count();
+    let warnings = problems.len() - errors;
+    for p in &problems {
+        if p.severity == Severity::Error || !a.quiet_warnings {
+            println!("{p}");
+        }
+    }
+    println!(
+        "{name}: {} rules, {} decoders, {} lists; {errors} errors, {warnings} warnings",
+        rs.rules.list.len(),
+        rs.decoders.len(),
+        rs.lists.len()
+    );
+    Ok(if errors > 0 {
+        ExitCode::from(2)
+    } else if warnings > 0 && a.deny_warnings {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -48,6 +48,7 @@ fn run(args: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Run(a) => run::run(a),
         cli::Command::CheckConfig(a) => run::check_config(a),
         cli::Command::Diff(a) => diff::run(a),
+        cli::Command::Lint(a) => diff::lint(a),
     }
 }
 

@@ -34,6 +34,19 @@ pub fn run(a: TestRulesArgs) -> anyhow::Result<ExitCode> {
         }
         let text = std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?;
         let text = String::from_utf8_lossy(&text);
+        let text = if a.update {
+            match update(&rs, &text, secs) {
+                Some((new_text, n)) if n > 0 => {
+                    std::fs::write(f, &new_text)
+                        .with_context(|| format!("cannot write {}", f.display()))?;
+                    println!("{}: expectations written for {n} section(s)", f.display());
+                    std::borrow::Cow::Owned(new_text)
+                }
+                _ => text,
+            }
+        } else {
+            text
+        };
         let sections = match ini::parse(&text) {
             Ok(s) => s,
             Err(e) => {
@@ -127,4 +140,58 @@ pub fn windows_eventchannel_as_json(text: &[u8]) -> Vec<u8> {
     out.push_str(&body);
     out.push_str(&s[end..]);
     out.into_bytes()
+}
+
+/// Completes the sections that lack `rule`, `alert` or `decoder` with what
+/// their first `pass` case gives now. Returns the new text and how many
+/// sections were completed (`None` when the file does not parse).
+fn update(rs: &std::sync::Arc<engine::Ruleset>, text: &str, secs: i64) -> Option<(String, usize)> {
+    let sections = ini::parse(text).ok()?;
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    // (insert after this 0-based line, text), applied bottom up.
+    let mut inserts: Vec<(usize, String)> = Vec::new();
+    for (i, s) in sections.iter().enumerate() {
+        let keys = ["rule", "alert", "decoder"];
+        if keys.iter().all(|k| s.get(k).is_some()) {
+            continue;
+        }
+        let Some((_, case)) = s
+            .entries
+            .iter()
+            .find(|(k, _)| k.starts_with("log ") && k.ends_with("pass"))
+        else {
+            continue;
+        };
+        let (actual, _) = ini::run_case(rs, case, secs);
+        let mut add = String::new();
+        for (k, v) in keys.iter().zip(&actual) {
+            if s.get(k).is_none() {
+                add.push_str(&format!("{k} = {v}\n"));
+            }
+        }
+        // The section runs from its header to the next header; insert after
+        // its last line that is neither blank nor a comment.
+        let start = s.line.saturating_sub(1);
+        let end = sections
+            .get(i + 1)
+            .map(|n| n.line.saturating_sub(1))
+            .unwrap_or(lines.len());
+        let last = (start..end)
+            .rev()
+            .find(|&l| {
+                let t = lines[l].trim();
+                !t.is_empty() && !t.starts_with(';') && !t.starts_with('#')
+            })
+            .unwrap_or(start);
+        inserts.push((last, add));
+    }
+    let n = inserts.len();
+    let mut out: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    for (after, add) in inserts.into_iter().rev() {
+        if !out[after].ends_with('\n') {
+            out[after].push('\n');
+        }
+        out.insert(after + 1, add);
+    }
+    Some((out.concat(), n))
 }

@@ -281,3 +281,100 @@ fn load_errors_of_the_new_ruleset_are_named_and_exit_2() {
         "{text}"
     );
 }
+
+#[test]
+fn lint_reports_load_problems_with_file_and_line() {
+    let out = Command::new(bin())
+        .args(["lint", "shipped"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0 errors, 0 warnings"));
+
+    let tmp = setup();
+    let rules = tmp.path().join("new-ruleset/rules/0350-amazon_rules.xml");
+    let text = std::fs::read_to_string(&rules).unwrap();
+    // A second rule 80299: a duplicate id (a warning, as in analysisd).
+    let dup = text.replacen(
+        "  <rule id=\"80253\"",
+        "  <rule id=\"80299\" level=\"3\">\n    <if_sid>80202</if_sid>\n    <description>again</description>\n  </rule>\n\n  <rule id=\"80253\"",
+        1,
+    );
+    std::fs::write(&rules, &dup).unwrap();
+    let lint = |extra: &[&str]| {
+        Command::new(bin())
+            .arg("lint")
+            .args(extra)
+            .arg("new-ruleset")
+            .current_dir(tmp.path())
+            .output()
+            .unwrap()
+    };
+    let out = lint(&[]);
+    let text_out = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text_out}");
+    assert!(
+        text_out.contains("rule id 80299 is duplicated"),
+        "{text_out}"
+    );
+    assert!(
+        text_out.contains("new-ruleset/rules/0350-amazon_rules.xml:"),
+        "{text_out}"
+    );
+    assert_eq!(lint(&["--deny-warnings"]).status.code(), Some(1));
+
+    // An error: a level that is not a number.
+    std::fs::write(
+        &rules,
+        dup.replacen(
+            "level=\"3\">\n    <if_sid>80202",
+            "level=\"x\">\n    <if_sid>80202",
+            1,
+        ),
+    )
+    .unwrap();
+    let out = lint(&[]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn test_rules_update_writes_expectations_from_real_events() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ini = tmp.path().join("new_rule.ini");
+    let complete = "[Already complete]\nlog 1 pass = {\"integration\":\"aws\",\"aws\":{\"source\":\"cloudtrail\",\"eventName\":\"CreateUser\",\"eventSource\":\"iam.amazonaws.com\",\"errorCode\":\"AccessDenied\"}}\nrule = 80250\nalert = 5\ndecoder = json\n";
+    let original = format!(
+        "; tests of a new rule\n[StopLogging]\nlog 1 pass = {{\"integration\":\"aws\",\"aws\":{{\"source\":\"cloudtrail\",\"eventName\":\"StopLogging\",\"eventSource\":\"cloudtrail.amazonaws.com\"}}}}\n; the rule is still to be written\n\n{complete}\n[Only a fail case]\nlog 1 fail = not an aws event\n"
+    );
+    std::fs::write(&ini, &original).unwrap();
+    let out = Command::new(bin())
+        .args(["test-rules", "--update"])
+        .arg(&ini)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("expectations written for 1 section(s)"),
+        "{stdout}"
+    );
+    let updated = std::fs::read_to_string(&ini).unwrap();
+    let want = original.replacen(
+        "cloudtrail.amazonaws.com\"}}\n",
+        "cloudtrail.amazonaws.com\"}}\nrule = 80202\nalert = 3\ndecoder = json\n",
+        1,
+    );
+    assert_eq!(updated, want, "only the incomplete section changed");
+    // The completed file now runs (the fail-only section has nothing to
+    // judge against and is reported, as runtests.py would).
+    let again = Command::new(bin())
+        .arg("test-rules")
+        .arg(&ini)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&again.stdout);
+    assert!(stdout.contains("2 passed, 1 failed"), "{stdout}");
+}
