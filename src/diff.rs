@@ -121,7 +121,7 @@ impl Report {
 }
 
 /// Loads a ruleset argument: a Wazuh-style directory, or `shipped`.
-fn load(spec: &Path) -> anyhow::Result<(Arc<Ruleset>, Vec<LoadError>, String)> {
+pub fn load(spec: &Path) -> anyhow::Result<(Arc<Ruleset>, Vec<LoadError>, String)> {
     let levels = engine::AlertLevels::default();
     if spec == Path::new("shipped") {
         let (rs, problems) = Ruleset::load(&crate::ruleset::shipped_sources(), levels);
@@ -878,33 +878,5 @@ fn to_json(r: &Report, threshold: f64) -> Value {
         "never_fired": r.never_fired.iter().map(|(id, d)| json!({"rule": id, "description": d})).collect::<Vec<_>>(),
         "load_problems": r.problems,
         "unreadable": r.unreadable,
-    })
-}
-
-/// `trailwatch lint RULESET`.
-pub fn lint(a: crate::cli::LintArgs) -> anyhow::Result<ExitCode> {
-    let (rs, problems, name) = load(&a.ruleset)?;
-    let errors = problems
-        .iter()
-        .filter(|p| p.severity == Severity::Error)
-        .count();
-    let warnings = problems.len() - errors;
-    for p in &problems {
-        if p.severity == Severity::Error || !a.quiet_warnings {
-            println!("{p}");
-        }
-    }
-    println!(
-        "{name}: {} rules, {} decoders, {} lists; {errors} errors, {warnings} warnings",
-        rs.rules.list.len(),
-        rs.decoders.len(),
-        rs.lists.len()
-    );
-    Ok(if errors > 0 {
-        ExitCode::from(2)
-    } else if warnings > 0 && a.deny_warnings {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
     })
 }

@@ -11,6 +11,7 @@ mod clock;
 mod collect;
 mod diff;
 mod input;
+mod lint;
 mod logging;
 mod logtest_cmd;
 mod pipeline;
@@ -48,7 +49,7 @@ fn run(args: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Run(a) => run::run(a),
         cli::Command::CheckConfig(a) => run::check_config(a),
         cli::Command::Diff(a) => diff::run(a),
-        cli::Command::Lint(a) => diff::lint(a),
+        cli::Command::Lint(a) => lint::lint(a),
     }
 }
 

@@ -323,6 +323,20 @@ fn lint_reports_load_problems_with_file_and_line() {
     );
     assert_eq!(lint(&["--deny-warnings"]).status.code(), Some(1));
 
+    // A rule with the conditions of an earlier sibling never fires.
+    let shadowed = text.replacen(
+        "  <rule id=\"80253\"",
+        "  <rule id=\"80298\" level=\"9\">\n    <if_sid>80202</if_sid>\n    <field name=\"aws.eventName\">^StopLogging$</field>\n    <description>the same again</description>\n  </rule>\n\n  <rule id=\"80253\"",
+        1,
+    );
+    std::fs::write(&rules, &shadowed).unwrap();
+    let out = lint(&[]);
+    let text_out = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text_out.contains("warning: rule: rule 80298 can never fire: rule 80299, tried before it under the same parent, has the same conditions"),
+        "{text_out}"
+    );
+
     // An error: a level that is not a number.
     std::fs::write(
         &rules,
