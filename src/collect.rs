@@ -2,14 +2,12 @@
 //! line as they would enter the engine.
 
 use crate::cli::CollectArgs;
+use crate::sources::{self, Pass};
 use anyhow::Context;
-use collector::bucket::{run_bucket, FileBatch, RunOptions, Sink};
-use collector::cloudwatch::{run_logs, CloudWatchLogs, LogsSpec};
+use collector::bucket::{FileBatch, Sink};
 use collector::config::{
     self, BucketConfig, ServiceConfig, ServiceType, SubscriberConfig, SubscriberType,
 };
-use collector::s3::{sdk_config, S3Store};
-use collector::sqs::{run_subscriber, NotifiedObjects, SqsQueue, SubscriberSpec};
 use collector::state::State;
 use std::io::Write;
 use std::path::PathBuf;
@@ -183,27 +181,11 @@ async fn one_bucket(
     state: &State,
     sink: &mut Stdout,
 ) -> anyhow::Result<()> {
-    let mut spec = b.spec.clone();
-    spec.reparse |= a.reparse;
-    if a.dry_run {
-        spec.remove_from_bucket = false;
-    }
-    let sdk = sdk_config(&b.credentials)
-        .await
-        .with_context(|| format!("bucket {}", spec.name))?;
-    let store = S3Store::new(&sdk, b.credentials.service_endpoint.as_deref())
-        .follow_bucket_region(&spec.name)
-        .await
-        .with_context(|| format!("bucket {}", spec.name))?;
-    let opts = RunOptions {
-        concurrency: a.concurrency.max(1),
-        ..RunOptions::default()
-    };
-    let report = run_bucket(&store, state, &spec, sink, opts).await?;
+    let report = sources::bucket(b, state, sink, pass(a)).await?;
     eprintln!(
         "trailwatch: bucket {} ({}): {} new files, {} events, {} discarded, {} already read, {} skipped on error",
-        spec.name,
-        spec.kind.name(),
+        b.spec.name,
+        b.spec.kind.name(),
         report.files,
         report.messages,
         report.discarded,
@@ -213,43 +195,21 @@ async fn one_bucket(
     Ok(())
 }
 
+fn pass(a: &CollectArgs) -> Pass {
+    Pass {
+        concurrency: a.concurrency,
+        dry_run: a.dry_run,
+        reparse: a.reparse,
+    }
+}
+
 async fn one_log_service(
     svc: &ServiceConfig,
     a: &CollectArgs,
     state: &State,
     sink: &mut Stdout,
 ) -> anyhow::Result<()> {
-    let sdk = sdk_config(&svc.credentials)
-        .await
-        .context("CloudWatch Logs")?;
-    // Regions: the configured ones, else the profile's, else all (as the
-    // module does).
-    let regions: Vec<String> = if !svc.regions.is_empty() {
-        svc.regions.clone()
-    } else if let Some(r) = sdk
-        .region()
-        .filter(|_| svc.credentials.aws_profile.is_some())
-    {
-        vec![r.to_string()]
-    } else {
-        config::REGIONS
-            .iter()
-            .filter(|r| !r.starts_with("us-gov") && !r.starts_with("cn-"))
-            .map(|r| r.to_string())
-            .collect()
-    };
-    for region in regions {
-        let api = CloudWatchLogs::new(&sdk, &region, svc.credentials.service_endpoint.as_deref());
-        let spec = LogsSpec {
-            region: region.clone(),
-            groups: svc.log_groups.clone(),
-            only_logs_after: svc.only_logs_after,
-            remove_log_streams: svc.remove_log_streams && !a.dry_run,
-            discard_field: svc.discard_field.clone(),
-            discard_regex: svc.discard_regex.clone(),
-            reparse: a.reparse,
-        };
-        let sent = run_logs(&api, state, &spec, sink, collector::bucket::today_utc()).await?;
+    for (region, sent) in sources::log_service(svc, state, sink, pass(a)).await? {
         eprintln!(
             "trailwatch: CloudWatch Logs {region} ({}): {sent} events",
             svc.log_groups.join(", ")
@@ -259,25 +219,7 @@ async fn one_log_service(
 }
 
 async fn one_subscriber(sub: &SubscriberConfig, sink: &mut Stdout) -> anyhow::Result<()> {
-    let what = || format!("subscriber {:?} (queue {})", sub.kind, sub.queue);
-    let sdk = sdk_config(&sub.credentials).await.with_context(what)?;
-    let endpoint = sub.credentials.service_endpoint.as_deref();
-    let queue = SqsQueue::connect(&sdk, endpoint, &sub.queue)
-        .await
-        .with_context(what)?;
-    let store = S3Store::new(&sdk, endpoint);
-    let spec = SubscriberSpec {
-        objects: if sub.kind == SubscriberType::SecurityHub {
-            NotifiedObjects::SecurityHub
-        } else {
-            NotifiedObjects::Logs
-        },
-        queue: sub.queue.clone(),
-        discard_field: sub.discard_field.clone(),
-        discard_regex: sub.discard_regex.clone(),
-        wait_seconds: 20,
-    };
-    let report = run_subscriber(&queue, &store, &spec, sink).await?;
+    let report = sources::subscriber(sub, sink).await?;
     eprintln!(
         "trailwatch: queue {}: {} files, {} events, {} discarded, {} notifications without an object",
         sub.queue, report.files, report.messages, report.discarded, report.ignored

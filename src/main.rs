@@ -19,6 +19,7 @@ mod replay;
 mod ruleset;
 mod run;
 mod settings;
+mod sources;
 mod test_rules;
 
 use std::process::ExitCode;

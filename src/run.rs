@@ -13,11 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use collector::bucket::{run_bucket, FileBatch, RunOptions, Sink};
-use collector::cloudwatch::{run_logs, CloudWatchLogs, LogsSpec};
+use collector::bucket::{FileBatch, Sink};
 use collector::config::{self as wodle, BucketConfig, ServiceType, SubscriberType};
-use collector::s3::{sdk_config, S3Store};
-use collector::sqs::{run_subscriber, NotifiedObjects, SqsQueue, SubscriberSpec};
 use collector::state::State;
 use outputs::file::AlertsFile;
 use outputs::queue::Outbox;
@@ -27,6 +24,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::cli::{ClockKind, RunArgs};
 use crate::pipeline::{committed_alerts, summary_table, Outputs, Pipeline, Stats};
+use crate::sources::{self, Pass};
 use crate::{api, logging, ruleset, settings};
 
 /// One source file for the engine thread.
@@ -395,22 +393,14 @@ async fn one_bucket(
     sink: &mut EngineSink,
     concurrency: usize,
 ) -> anyhow::Result<()> {
-    let spec = &b.spec;
-    let sdk = sdk_config(&b.credentials)
-        .await
-        .with_context(|| format!("bucket {}", spec.name))?;
-    let store = S3Store::new(&sdk, b.credentials.service_endpoint.as_deref())
-        .follow_bucket_region(&spec.name)
-        .await
-        .with_context(|| format!("bucket {}", spec.name))?;
-    let opts = RunOptions {
-        concurrency: concurrency.max(1),
-        ..RunOptions::default()
+    let pass = Pass {
+        concurrency,
+        ..Pass::default()
     };
-    let r = run_bucket(&store, state, spec, sink, opts).await?;
+    let r = sources::bucket(b, state, sink, pass).await?;
     tracing::info!(
         "bucket {}: {} new files, {} events, {} discarded, {} already read, {} skipped on error",
-        spec.name,
+        b.spec.name,
         r.files,
         r.messages,
         r.discarded,
@@ -425,35 +415,7 @@ async fn one_log_service(
     state: &State,
     sink: &mut EngineSink,
 ) -> anyhow::Result<()> {
-    let sdk = sdk_config(&svc.credentials)
-        .await
-        .context("CloudWatch Logs")?;
-    let regions: Vec<String> = if !svc.regions.is_empty() {
-        svc.regions.clone()
-    } else if let Some(r) = sdk
-        .region()
-        .filter(|_| svc.credentials.aws_profile.is_some())
-    {
-        vec![r.to_string()]
-    } else {
-        wodle::REGIONS
-            .iter()
-            .filter(|r| !r.starts_with("us-gov") && !r.starts_with("cn-"))
-            .map(|r| r.to_string())
-            .collect()
-    };
-    for region in regions {
-        let api = CloudWatchLogs::new(&sdk, &region, svc.credentials.service_endpoint.as_deref());
-        let spec = LogsSpec {
-            region: region.clone(),
-            groups: svc.log_groups.clone(),
-            only_logs_after: svc.only_logs_after,
-            remove_log_streams: svc.remove_log_streams,
-            discard_field: svc.discard_field.clone(),
-            discard_regex: svc.discard_regex.clone(),
-            reparse: false,
-        };
-        let sent = run_logs(&api, state, &spec, sink, collector::bucket::today_utc()).await?;
+    for (region, sent) in sources::log_service(svc, state, sink, Pass::default()).await? {
         tracing::info!("CloudWatch Logs {region}: {sent} events");
     }
     Ok(())
@@ -463,25 +425,7 @@ async fn one_subscriber(
     sub: &wodle::SubscriberConfig,
     sink: &mut EngineSink,
 ) -> anyhow::Result<()> {
-    let what = || format!("queue {}", sub.queue);
-    let sdk = sdk_config(&sub.credentials).await.with_context(what)?;
-    let endpoint = sub.credentials.service_endpoint.as_deref();
-    let queue = SqsQueue::connect(&sdk, endpoint, &sub.queue)
-        .await
-        .with_context(what)?;
-    let store = S3Store::new(&sdk, endpoint);
-    let spec = SubscriberSpec {
-        objects: if sub.kind == SubscriberType::SecurityHub {
-            NotifiedObjects::SecurityHub
-        } else {
-            NotifiedObjects::Logs
-        },
-        queue: sub.queue.clone(),
-        discard_field: sub.discard_field.clone(),
-        discard_regex: sub.discard_regex.clone(),
-        wait_seconds: 20,
-    };
-    let r = run_subscriber(&queue, &store, &spec, sink).await?;
+    let r = sources::subscriber(sub, sink).await?;
     tracing::info!(
         "queue {}: {} files, {} events, {} discarded",
         sub.queue,

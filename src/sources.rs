@@ -1,0 +1,118 @@
+//! One pass over each kind of configured source, into any `Sink`: shared by
+//! `collect` (standard output) and `run` (the engine and outputs). The
+//! callers report the results their own way.
+
+use anyhow::Context;
+use collector::bucket::{run_bucket, RunOptions, RunReport, Sink};
+use collector::cloudwatch::{run_logs, CloudWatchLogs, LogsSpec};
+use collector::config::{self, BucketConfig, ServiceConfig, SubscriberConfig, SubscriberType};
+use collector::s3::{sdk_config, S3Store};
+use collector::sqs::{run_subscriber, NotifiedObjects, SqsQueue, SubscriberReport, SubscriberSpec};
+use collector::state::State;
+
+/// How a pass treats its sources.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Pass {
+    /// Objects downloaded at once per bucket.
+    pub concurrency: usize,
+    /// Never remove anything from buckets or log groups.
+    pub dry_run: bool,
+    /// Re-read from only_logs_after whatever state says.
+    pub reparse: bool,
+}
+
+/// One `<bucket>`.
+pub async fn bucket<K: Sink>(
+    b: &BucketConfig,
+    state: &State,
+    sink: &mut K,
+    pass: Pass,
+) -> anyhow::Result<RunReport> {
+    let mut spec = b.spec.clone();
+    spec.reparse |= pass.reparse;
+    if pass.dry_run {
+        spec.remove_from_bucket = false;
+    }
+    let sdk = sdk_config(&b.credentials)
+        .await
+        .with_context(|| format!("bucket {}", spec.name))?;
+    let store = S3Store::new(&sdk, b.credentials.service_endpoint.as_deref())
+        .follow_bucket_region(&spec.name)
+        .await
+        .with_context(|| format!("bucket {}", spec.name))?;
+    let opts = RunOptions {
+        concurrency: pass.concurrency.max(1),
+        ..RunOptions::default()
+    };
+    Ok(run_bucket(&store, state, &spec, sink, opts).await?)
+}
+
+/// One `<service type="cloudwatchlogs">`: events sent per region.
+pub async fn log_service<K: Sink>(
+    svc: &ServiceConfig,
+    state: &State,
+    sink: &mut K,
+    pass: Pass,
+) -> anyhow::Result<Vec<(String, usize)>> {
+    let sdk = sdk_config(&svc.credentials)
+        .await
+        .context("CloudWatch Logs")?;
+    // Regions: the configured ones, else the profile's, else all (as the
+    // module does).
+    let regions: Vec<String> = if !svc.regions.is_empty() {
+        svc.regions.clone()
+    } else if let Some(r) = sdk
+        .region()
+        .filter(|_| svc.credentials.aws_profile.is_some())
+    {
+        vec![r.to_string()]
+    } else {
+        config::REGIONS
+            .iter()
+            .filter(|r| !r.starts_with("us-gov") && !r.starts_with("cn-"))
+            .map(|r| r.to_string())
+            .collect()
+    };
+    let mut out = Vec::new();
+    for region in regions {
+        let api = CloudWatchLogs::new(&sdk, &region, svc.credentials.service_endpoint.as_deref());
+        let spec = LogsSpec {
+            region: region.clone(),
+            groups: svc.log_groups.clone(),
+            only_logs_after: svc.only_logs_after,
+            remove_log_streams: svc.remove_log_streams && !pass.dry_run,
+            discard_field: svc.discard_field.clone(),
+            discard_regex: svc.discard_regex.clone(),
+            reparse: pass.reparse,
+        };
+        let sent = run_logs(&api, state, &spec, sink, collector::bucket::today_utc()).await?;
+        out.push((region, sent));
+    }
+    Ok(out)
+}
+
+/// One `<subscriber>` (buckets or security_hub).
+pub async fn subscriber<K: Sink>(
+    sub: &SubscriberConfig,
+    sink: &mut K,
+) -> anyhow::Result<SubscriberReport> {
+    let what = || format!("subscriber {:?} (queue {})", sub.kind, sub.queue);
+    let sdk = sdk_config(&sub.credentials).await.with_context(what)?;
+    let endpoint = sub.credentials.service_endpoint.as_deref();
+    let queue = SqsQueue::connect(&sdk, endpoint, &sub.queue)
+        .await
+        .with_context(what)?;
+    let store = S3Store::new(&sdk, endpoint);
+    let spec = SubscriberSpec {
+        objects: if sub.kind == SubscriberType::SecurityHub {
+            NotifiedObjects::SecurityHub
+        } else {
+            NotifiedObjects::Logs
+        },
+        queue: sub.queue.clone(),
+        discard_field: sub.discard_field.clone(),
+        discard_regex: sub.discard_regex.clone(),
+        wait_seconds: 20,
+    };
+    Ok(run_subscriber(&queue, &store, &spec, sink).await?)
+}
