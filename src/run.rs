@@ -112,6 +112,10 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     let state = State::open(&conf.state_dir)?;
     let outbox = Arc::new(Outbox::open(&conf.state_dir)?);
     outbox.prune_handled()?;
+    let requeued = outbox.requeue_failed()?;
+    if requeued > 0 {
+        tracing::info!("{requeued} email/webhook deliveries refused before are tried again");
+    }
     let now = crate::clock::now().0;
     let alerts_file = if conf.jsonout {
         Some(AlertsFile::open(

@@ -286,6 +286,13 @@ pub fn parse(file: &Path, text: &str) -> R<Settings> {
                             }
                         }
                         "smtp_user" => email.username = Some(cx.text(c)?.to_string()),
+                        "smtp_ca_file" => {
+                            let p = cx.path(c)?;
+                            email.ca_pem = Some(
+                                std::fs::read(&p)
+                                    .map_err(|e| cx.error(c, format!("{}: {e}", p.display())))?,
+                            );
+                        }
                         "smtp_password_file" => email.password = Some(cx.secret(c, false)?),
                         "smtp_password_env" => email.password = Some(cx.secret(c, true)?),
                         "email_from" => email.from = cx.text(c)?.to_string(),

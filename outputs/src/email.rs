@@ -6,7 +6,7 @@ use std::time::Duration;
 use lettre::message::header::ContentType;
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::alert::Alert;
@@ -84,7 +84,13 @@ impl Mailer {
             .port(s.smtp_port)
             .timeout(Some(Duration::from_secs(30)));
         let tls = || {
-            TlsParameters::new(s.smtp_server.clone())
+            let mut b = TlsParameters::builder(s.smtp_server.clone());
+            if let Some(pem) = &s.ca_pem {
+                let cert = Certificate::from_pem(pem)
+                    .map_err(|e| format!("<smtp_ca_file>: not a PEM certificate: {e}"))?;
+                b = b.add_root_certificate(cert);
+            }
+            b.build()
                 .map_err(|e| format!("TLS for {}: {e}", s.smtp_server))
         };
         b = match s.security {

@@ -321,6 +321,17 @@ impl Outbox {
         tx.commit().map_err(|e| self.err(e))
     }
 
+    /// Puts the items set aside back in the queue (a restart after the
+    /// configuration was fixed tries them again); returns how many.
+    pub fn requeue_failed(&self) -> Result<usize, QueueError> {
+        self.conn()
+            .execute(
+                "UPDATE outbox SET failed = 0, next_try = 0, attempts = 0 WHERE failed != 0",
+                [],
+            )
+            .map_err(|e| self.err(e))
+    }
+
     /// Item counts per channel.
     pub fn depths(&self) -> Result<Vec<(String, Depth)>, QueueError> {
         let conn = self.conn();

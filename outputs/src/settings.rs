@@ -29,6 +29,9 @@ pub struct EmailSettings {
     /// The password, read at start from `<smtp_password_file>` or the
     /// variable `<smtp_password_env>` names (trailwatch).
     pub password: Option<String>,
+    /// `<smtp_ca_file>` (trailwatch): a PEM certificate to trust besides
+    /// the system's (a private mail server's own CA).
+    pub ca_pem: Option<Vec<u8>>,
     /// `<email_from>`.
     pub from: String,
     /// `<email_to>`: every mailed alert goes to these.
@@ -55,6 +58,7 @@ impl EmailSettings {
             security: SmtpSecurity::None,
             username: None,
             password: None,
+            ca_pem: None,
             from: from.to_string(),
             to: Vec::new(),
             reply_to: None,

@@ -8,11 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::receiver::Receiver;
-use common::smtp::Smtp;
+use common::smtp::{ServerTls, Smtp};
 use outputs::queue::Outbox;
 use outputs::route::Router;
 use outputs::send::{run_email, run_hooks, Counters, Wake};
-use outputs::settings::{EmailSettings, Integration, IntegrationKind};
+use outputs::settings::{EmailSettings, Integration, IntegrationKind, SmtpSecurity};
 use tokio::sync::watch;
 
 fn alert(id: u32, n: usize) -> Vec<u8> {
@@ -285,4 +285,72 @@ fn a_webhook_refusing_the_content_sets_the_item_aside() {
         "the refused item is kept aside, not retried: {d:?}"
     );
     assert_eq!(d[0].1.pending, 0);
+}
+
+/// Sends two alerts through a TLS server and checks they arrive.
+fn mail_over_tls(server: ServerTls, security: SmtpSecurity) {
+    let dir = tempfile::tempdir().unwrap();
+    let (smtp, cert) = Smtp::start_tls(dir.path(), server);
+    let outbox = Arc::new(Outbox::open(&dir.path().join("state")).unwrap());
+    let mut e = settings(smtp.port, 100);
+    e.smtp_server = "localhost".into();
+    e.security = security;
+    e.ca_pem = Some(std::fs::read(cert).unwrap());
+    let router = Router::new(Some(&e), &[]).unwrap();
+    queue(&outbox, &router, &[alert(9, 1), alert(9, 2)]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (stop, stop_rx) = watch::channel(false);
+    let sender = rt.spawn(run_email(
+        outbox.clone(),
+        e,
+        Wake::default(),
+        Arc::new(Counters::default()),
+        stop_rx,
+    ));
+    let mails = smtp.wait_for(1);
+    stop.send(true).unwrap();
+    rt.block_on(sender).unwrap();
+    assert_eq!(alerts_in(&mails), ["rule 9 alert 1", "rule 9 alert 2"]);
+    assert_eq!(outbox.pending().unwrap(), 0);
+}
+
+#[test]
+fn mail_goes_over_starttls_with_a_private_ca() {
+    mail_over_tls(ServerTls::StartTls, SmtpSecurity::StartTls);
+}
+
+#[test]
+fn mail_goes_over_implicit_tls_with_a_private_ca() {
+    mail_over_tls(ServerTls::Implicit, SmtpSecurity::Tls);
+}
+
+#[test]
+fn a_server_requiring_starttls_refuses_plain_mail_and_it_waits() {
+    let dir = tempfile::tempdir().unwrap();
+    let (smtp, _) = Smtp::start_tls(dir.path(), ServerTls::StartTls);
+    let outbox = Arc::new(Outbox::open(&dir.path().join("state")).unwrap());
+    let e = settings(smtp.port, 100);
+    let router = Router::new(Some(&e), &[]).unwrap();
+    queue(&outbox, &router, &[alert(9, 1)]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (stop, stop_rx) = watch::channel(false);
+    let counters = Arc::new(Counters::default());
+    let sender = rt.spawn(run_email(
+        outbox.clone(),
+        e,
+        Wake::default(),
+        counters.clone(),
+        stop_rx,
+    ));
+    std::thread::sleep(Duration::from_millis(2500));
+    stop.send(true).unwrap();
+    rt.block_on(sender).unwrap();
+    assert!(smtp.mails().is_empty());
+    assert!(counters.failures.load(std::sync::atomic::Ordering::Relaxed) >= 1);
+    let d = outbox.depths().unwrap();
+    assert_eq!(
+        d.iter().map(|(_, d)| d.pending + d.failed).sum::<u64>(),
+        1,
+        "kept: {d:?}"
+    );
 }

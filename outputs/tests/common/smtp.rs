@@ -42,6 +42,47 @@ pub struct Smtp {
     child: Option<Child>,
     pub port: u16,
     maildir: PathBuf,
+    /// Extra server options (TLS certificates).
+    args: Vec<String>,
+}
+
+/// How the server offers TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerTls {
+    /// STARTTLS offered and required before a mail is taken.
+    StartTls,
+    /// TLS from the first byte (SMTPS).
+    Implicit,
+}
+
+/// A self-signed certificate for `localhost` (openssl), usable by rustls:
+/// (certificate PEM path, key PEM path).
+pub fn localhost_cert(dir: &Path) -> (PathBuf, PathBuf) {
+    let (cert, key) = (dir.join("smtp-cert.pem"), dir.join("smtp-key.pem"));
+    let ok = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .args(["-addext", "subjectAltName=DNS:localhost"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl");
+    assert!(ok.success(), "openssl could not make a certificate");
+    (cert, key)
 }
 
 pub fn free_port() -> u16 {
@@ -59,9 +100,33 @@ impl Smtp {
             child: None,
             port: free_port(),
             maildir: dir.join("maildir"),
+            args: Vec::new(),
         };
         s.resume();
         s
+    }
+
+    /// A server speaking TLS with a fresh `localhost` certificate; returns
+    /// it and the certificate to trust.
+    pub fn start_tls(dir: &Path, tls: ServerTls) -> (Smtp, PathBuf) {
+        let (cert, key) = localhost_cert(dir);
+        let (c, k) = match tls {
+            ServerTls::StartTls => ("--tlscert", "--tlskey"),
+            ServerTls::Implicit => ("--smtpscert", "--smtpskey"),
+        };
+        let mut s = Smtp {
+            child: None,
+            port: free_port(),
+            maildir: dir.join("maildir"),
+            args: vec![
+                c.to_string(),
+                cert.display().to_string(),
+                k.to_string(),
+                key.display().to_string(),
+            ],
+        };
+        s.resume();
+        (s, cert)
     }
 
     /// A stopped server: the port is reserved, nothing listens yet.
@@ -70,6 +135,7 @@ impl Smtp {
             child: None,
             port: free_port(),
             maildir: dir.join("maildir"),
+            args: Vec::new(),
         }
     }
 
@@ -80,6 +146,7 @@ impl Smtp {
         let child = Command::new(&py)
             .args(["-m", "aiosmtpd", "-n", "-l"])
             .arg(format!("127.0.0.1:{}", self.port))
+            .args(&self.args)
             .args(["-c", "aiosmtpd.handlers.Mailbox"])
             .arg(&self.maildir)
             .stdout(Stdio::null())
