@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use engine::alert::{write_alert, AlertMeta};
 use engine::{Engine, EngineOptions, Mode};
 
-use crate::cli::{AnalyzeArgs, ClockKind};
+use crate::cli::AnalyzeArgs;
 use crate::input::{self, Line, Lines};
 use crate::{clock, ruleset};
 
@@ -34,7 +34,7 @@ pub fn run(a: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let stdout = io::stdout().lock();
     let mut w = BufWriter::with_capacity(1 << 20, stdout);
     let mut offset: u64 = 0;
-    let mut last_time: Option<(i64, u32)> = None;
+    let mut times = clock::Clock::new(a.clock);
     let mut buf = Vec::with_capacity(8192);
     let location = a.location.as_bytes().to_vec();
     let mut json_errors = 0u64;
@@ -70,14 +70,7 @@ pub fn run(a: AnalyzeArgs) -> anyhow::Result<ExitCode> {
                 );
             }
         }
-        let (secs, nanos) = match a.clock {
-            ClockKind::Arrival => clock::now(),
-            ClockKind::Event => match clock::event_time(engine.event()).or(last_time) {
-                Some(t) => t,
-                None => clock::now(),
-            },
-        };
-        last_time = Some((secs, nanos));
+        let (secs, nanos) = times.time_of(engine.event());
         engine.match_rules(secs, nanos);
         if !engine.outcome().alert {
             continue;

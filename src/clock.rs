@@ -5,6 +5,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use engine::event::Event;
 
+use crate::cli::ClockKind;
+
 /// Dynamic fields that carry an event's own time, most specific first.
 const TIME_FIELDS: &[&str] = &[
     "aws.eventTime",
@@ -24,6 +26,30 @@ pub fn now() -> (i64, u32) {
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
     (d.as_secs() as i64, d.subsec_nanos())
+}
+
+/// The times a stream of events is processed at: the wall clock
+/// (arrival), or each event's own time, keeping the previous event's time
+/// for events without one (and the wall clock before the first).
+pub struct Clock {
+    kind: ClockKind,
+    last: Option<(i64, u32)>,
+}
+
+impl Clock {
+    pub fn new(kind: ClockKind) -> Clock {
+        Clock { kind, last: None }
+    }
+
+    /// The time to process `ev` at (decoded, not yet matched).
+    pub fn time_of(&mut self, ev: &Event) -> (i64, u32) {
+        let t = match self.kind {
+            ClockKind::Arrival => now(),
+            ClockKind::Event => event_time(ev).or(self.last).unwrap_or_else(now),
+        };
+        self.last = Some(t);
+        t
+    }
 }
 
 /// The event's own time, if one of the known fields holds a parseable date.

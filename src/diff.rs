@@ -127,14 +127,7 @@ pub fn load(spec: &Path) -> anyhow::Result<(Arc<Ruleset>, Vec<LoadError>, String
         let (rs, problems) = Ruleset::load(&crate::ruleset::shipped_sources(), levels);
         return Ok((Arc::new(rs), problems, "shipped".into()));
     }
-    if !spec.is_dir() {
-        bail!(
-            "{}: not a ruleset directory (rules/, decoders/, lists/) nor `shipped`",
-            spec.display()
-        );
-    }
-    let src = engine::Sources::from_dir(spec, &engine::default_excludes())
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let src = crate::ruleset::read_dir(spec)?;
     let (rs, problems) = Ruleset::load(&src, levels);
     Ok((Arc::new(rs), problems, spec.display().to_string()))
 }
@@ -240,19 +233,13 @@ fn evaluate(
             ..EngineOptions::default()
         },
     );
-    let mut last: Option<(i64, u32)> = None;
+    let mut times = clock::Clock::new(clock_kind);
     let mut offset: u64 = 0;
     for batch in rx {
         let mut verdicts = Vec::with_capacity(batch.events.len());
         for ev in &batch.events {
             engine.decode(batch.location.as_bytes(), ev.as_bytes());
-            let (secs, nanos) = match clock_kind {
-                ClockKind::Arrival => clock::now(),
-                ClockKind::Event => clock::event_time(engine.event())
-                    .or(last)
-                    .unwrap_or_else(clock::now),
-            };
-            last = Some((secs, nanos));
+            let (secs, nanos) = times.time_of(engine.event());
             engine.match_rules(secs, nanos);
             let o = engine.outcome();
             let Some(rule) = o.rule.filter(|_| o.alert).map(|i| &rs.rules.list[i]) else {

@@ -78,9 +78,8 @@ pub struct Pipeline {
     engine: Engine,
     rs: Arc<Ruleset>,
     manager: String,
-    clock: ClockKind,
+    clock: clock::Clock,
     location: Vec<u8>,
-    last_time: Option<(i64, u32)>,
     outputs: Outputs,
     stdout_offset: u64,
     buf: Vec<u8>,
@@ -103,9 +102,8 @@ impl Pipeline {
             engine,
             rs,
             manager,
-            clock,
+            clock: clock::Clock::new(clock),
             location: b"Wazuh-AWS".to_vec(),
-            last_time: None,
             outputs,
             stdout_offset: 0,
             buf: Vec::with_capacity(1 << 16),
@@ -139,13 +137,7 @@ impl Pipeline {
         let mut alerts = 0u64;
         for msg in messages {
             self.engine.decode(&self.location, msg.as_bytes());
-            let (secs, nanos) = match self.clock {
-                ClockKind::Arrival => clock::now(),
-                ClockKind::Event => clock::event_time(self.engine.event())
-                    .or(self.last_time)
-                    .unwrap_or_else(clock::now),
-            };
-            self.last_time = Some((secs, nanos));
+            let (secs, nanos) = self.clock.time_of(self.engine.event());
             self.engine.match_rules(secs, nanos);
             if !self.engine.outcome().alert {
                 continue;
@@ -176,8 +168,8 @@ impl Pipeline {
                 {
                     self.outputs.router.route(&self.alert, &mut self.items);
                 }
+                self.count(secs, rule);
             }
-            self.count(secs);
             self.buf.extend_from_slice(&self.alert);
             self.buf.push(b'\n');
         }
@@ -214,10 +206,8 @@ impl Pipeline {
         Ok(())
     }
 
-    fn count(&self, secs: i64) {
-        let Some(rule) = self.engine.outcome().rule.map(|i| &self.rs.rules.list[i]) else {
-            return;
-        };
+    /// Counts an alert of `rule` for the summary, /metrics and /alerts.
+    fn count(&self, secs: i64, rule: &engine::rules::Rule) {
         {
             let mut map = self.stats.by_rule.lock().unwrap_or_else(|p| p.into_inner());
             let e = map.entry(rule.id).or_insert_with(|| RuleCount {

@@ -55,15 +55,19 @@ pub fn shipped_sources() -> Sources {
 pub fn sources(args: &RulesetArgs) -> anyhow::Result<Sources> {
     match &args.ruleset {
         None => Ok(shipped_sources()),
-        Some(dir) => {
-            if !dir.is_dir() {
-                bail!("ruleset directory {} does not exist", dir.display());
-            }
-            Sources::from_dir(dir, &engine::default_excludes())
-                .map_err(|e| anyhow::anyhow!("{e}"))
-                .with_context(|| format!("reading ruleset {}", dir.display()))
-        }
+        Some(dir) => read_dir(dir),
     }
+}
+
+/// Reads a Wazuh-style ruleset directory (rules/, decoders/, lists/),
+/// leaving out what Wazuh's default ossec.conf leaves out.
+pub fn read_dir(dir: &std::path::Path) -> anyhow::Result<Sources> {
+    if !dir.is_dir() {
+        bail!("ruleset directory {} does not exist", dir.display());
+    }
+    Sources::from_dir(dir, &engine::default_excludes())
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .with_context(|| format!("reading ruleset {}", dir.display()))
 }
 
 /// Loads sources, printing problems to standard error. Fails with
