@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use collector::local::{self, TrailFile};
@@ -87,22 +87,15 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
                 Some(Arc::new(Outbox::open(&replay_queue_dir(&c.state_dir))?))
             };
             if let Some(ob) = &outbox {
-                if let Some(e) = &c.email {
-                    senders.push(rt.spawn(send::run_email(
-                        ob.clone(),
-                        e.clone(),
-                        wake.clone(),
-                        counters.clone(),
-                        stop_rx.clone(),
-                    )));
-                }
-                senders.push(rt.spawn(send::run_hooks(
-                    ob.clone(),
-                    c.integrations.clone(),
-                    wake.clone(),
-                    counters.clone(),
-                    stop_rx.clone(),
-                )));
+                senders = send::start(
+                    rt.handle(),
+                    ob,
+                    c.email.as_ref(),
+                    &c.integrations,
+                    &wake,
+                    &counters,
+                    &stop_rx,
+                );
             }
             let alerts_file = if c.jsonout {
                 let now = crate::clock::now().0;
@@ -148,7 +141,25 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
         b.finish_and_clear();
     }
     if let Some(ob) = drain_to {
-        drain(&ob, Duration::from_secs(a.drain_timeout), a.quiet);
+        let timeout = Duration::from_secs(a.drain_timeout);
+        let quiet = a.quiet;
+        let left = rt.block_on(send::drain(
+            &ob,
+            stop_rx.clone(),
+            timeout,
+            Duration::from_secs(2),
+            |pending| {
+                if !quiet {
+                    eprintln!("trailwatch: waiting for {pending} email/webhook deliveries...");
+                }
+            },
+        ));
+        if left > 0 {
+            eprintln!(
+                "trailwatch: {left} email/webhook deliveries still queued after {} s; the next replay with this configuration sends them",
+                timeout.as_secs()
+            );
+        }
     }
     let _ = stop_tx.send(true);
     for s in senders {
@@ -184,28 +195,4 @@ fn progress_bar(a: &ReplayArgs, files: u64) -> Option<indicatif::ProgressBar> {
         .progress_chars("=> "),
     );
     Some(bar)
-}
-
-/// Waits until the email and webhook queue is empty, or the timeout.
-fn drain(outbox: &Outbox, timeout: Duration, quiet: bool) {
-    let start = Instant::now();
-    let mut said = false;
-    loop {
-        let pending = outbox.pending().unwrap_or(0);
-        if pending == 0 {
-            return;
-        }
-        if start.elapsed() >= timeout {
-            eprintln!(
-                "trailwatch: {pending} email/webhook deliveries still queued after {} s; the next replay with this configuration sends them",
-                timeout.as_secs()
-            );
-            return;
-        }
-        if !said && !quiet && start.elapsed() > Duration::from_secs(2) {
-            eprintln!("trailwatch: waiting for {pending} email/webhook deliveries...");
-            said = true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }

@@ -137,23 +137,15 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     let senders_stop = watch::channel(false);
     let wake: send::Wake = Arc::default();
     let counters = Arc::new(Counters::default());
-    let mut senders = Vec::new();
-    if let Some(e) = &conf.email {
-        senders.push(rt.spawn(send::run_email(
-            outbox.clone(),
-            e.clone(),
-            wake.clone(),
-            counters.clone(),
-            senders_stop.1.clone(),
-        )));
-    }
-    senders.push(rt.spawn(send::run_hooks(
-        outbox.clone(),
-        conf.integrations.clone(),
-        wake.clone(),
-        counters.clone(),
-        senders_stop.1.clone(),
-    )));
+    let senders = send::start(
+        rt.handle(),
+        &outbox,
+        conf.email.as_ref(),
+        &conf.integrations,
+        &wake,
+        &counters,
+        &senders_stop.1,
+    );
     let pipeline = Pipeline::new(
         rs.clone(),
         manager.clone(),
@@ -212,7 +204,15 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     let _ = engine_thread.join();
     if a.once && !*stop_rx.borrow() {
         let limit = Duration::from_secs(a.drain_timeout);
-        rt.block_on(drain(&outbox, stop_rx.clone(), limit));
+        rt.block_on(send::drain(
+            &outbox,
+            stop_rx.clone(),
+            limit,
+            Duration::ZERO,
+            |pending| {
+                tracing::info!("waiting for {pending} email/webhook deliveries before exiting")
+            },
+        ));
     }
     let _ = senders_stop.0.send(true);
     for s in senders {
@@ -260,27 +260,6 @@ async fn signals(stop: watch::Sender<bool>) {
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received; stopping after the file in hand"),
     }
     let _ = stop.send(true);
-}
-
-/// Waits until the email/webhook queue is empty (after a `--once` pass),
-/// a signal, or the time limit.
-async fn drain(outbox: &Outbox, mut stop: watch::Receiver<bool>, limit: Duration) {
-    let start = Instant::now();
-    let mut said = false;
-    loop {
-        let pending = outbox.pending().unwrap_or(0);
-        if pending == 0 || *stop.borrow() || start.elapsed() >= limit {
-            return;
-        }
-        if !said {
-            tracing::info!("waiting for {pending} email/webhook deliveries before exiting");
-            said = true;
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-            _ = stop.changed() => {}
-        }
-    }
 }
 
 /// Runs the sources every interval until stopped; true when a source

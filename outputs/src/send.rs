@@ -43,6 +43,66 @@ pub struct Counters {
     pub mails: std::sync::atomic::AtomicU64,
 }
 
+/// Starts the senders on `rt`: mail when `email` is set, and webhooks
+/// (a sender without integrations ends at once).
+pub fn start(
+    rt: &tokio::runtime::Handle,
+    outbox: &Arc<Outbox>,
+    email: Option<&EmailSettings>,
+    hooks: &[Integration],
+    wake: &Wake,
+    counters: &Arc<Counters>,
+    stop: &watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut out = Vec::new();
+    if let Some(e) = email {
+        out.push(rt.spawn(run_email(
+            outbox.clone(),
+            e.clone(),
+            wake.clone(),
+            counters.clone(),
+            stop.clone(),
+        )));
+    }
+    out.push(rt.spawn(run_hooks(
+        outbox.clone(),
+        hooks.to_vec(),
+        wake.clone(),
+        counters.clone(),
+        stop.clone(),
+    )));
+    out
+}
+
+/// Waits until the queue is empty, `limit` has passed or `stop` is set;
+/// `waiting` hears once how many deliveries are still pending after
+/// `announce_after`. Returns how many are left.
+pub async fn drain(
+    outbox: &Outbox,
+    mut stop: watch::Receiver<bool>,
+    limit: Duration,
+    announce_after: Duration,
+    waiting: impl FnOnce(u64),
+) -> u64 {
+    let start = std::time::Instant::now();
+    let mut waiting = Some(waiting);
+    loop {
+        let pending = outbox.pending().unwrap_or(0);
+        if pending == 0 || *stop.borrow() || start.elapsed() >= limit {
+            return pending;
+        }
+        if start.elapsed() >= announce_after {
+            if let Some(w) = waiting.take() {
+                w(pending);
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
+
 /// Waits for new items, a second (due times are polled) or the stop
 /// signal; returns false once stopped.
 async fn pause(wake: &Notify, stop: &mut watch::Receiver<bool>) -> bool {
