@@ -102,6 +102,11 @@ fn json_response(status: StatusCode, body: String) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
+/// The `# HELP` and `# TYPE` lines of a metric family.
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n");
+}
+
 /// A Prometheus label value.
 fn label(v: &str) -> String {
     v.replace('\\', "\\\\")
@@ -116,10 +121,8 @@ async fn metrics(State(api): State<Arc<Api>>, headers: HeaderMap) -> Response {
     let s = &api.shared;
     let mut out = String::new();
     let mut counter = |name: &str, help: &str, v: u64| {
-        let _ = write!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}\n"
-        );
+        family(&mut out, name, "counter", help);
+        let _ = writeln!(out, "{name} {v}");
     };
     counter(
         "trailwatch_events_total",
@@ -146,8 +149,12 @@ async fn metrics(State(api): State<Arc<Api>>, headers: HeaderMap) -> Response {
         "Mails sent.",
         s.counters.mails.load(Ordering::Relaxed),
     );
-    out.push_str("# HELP trailwatch_alerts_total Alerts written, by rule and level.\n");
-    out.push_str("# TYPE trailwatch_alerts_total counter\n");
+    family(
+        &mut out,
+        "trailwatch_alerts_total",
+        "counter",
+        "Alerts written, by rule and level.",
+    );
     for (id, r) in s.stats.rule_table() {
         let _ = writeln!(
             out,
@@ -156,8 +163,12 @@ async fn metrics(State(api): State<Arc<Api>>, headers: HeaderMap) -> Response {
         );
     }
     let now = crate::clock::now().0;
-    out.push_str("# HELP trailwatch_source_last_object_seconds When the last object of a bucket, log group or queue was taken (epoch seconds).\n");
-    out.push_str("# TYPE trailwatch_source_last_object_seconds gauge\n");
+    family(
+        &mut out,
+        "trailwatch_source_last_object_seconds",
+        "gauge",
+        "When the last object of a bucket, log group or queue was taken (epoch seconds).",
+    );
     let last: Vec<(String, crate::run::LastObject)> = {
         let map = s.last.lock().unwrap_or_else(|p| p.into_inner());
         map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
@@ -171,8 +182,12 @@ async fn metrics(State(api): State<Arc<Api>>, headers: HeaderMap) -> Response {
             o.at
         );
     }
-    out.push_str("# HELP trailwatch_source_lag_seconds Seconds since the last object of a source was taken.\n");
-    out.push_str("# TYPE trailwatch_source_lag_seconds gauge\n");
+    family(
+        &mut out,
+        "trailwatch_source_lag_seconds",
+        "gauge",
+        "Seconds since the last object of a source was taken.",
+    );
     for (bucket, o) in &last {
         let _ = writeln!(
             out,
@@ -181,10 +196,12 @@ async fn metrics(State(api): State<Arc<Api>>, headers: HeaderMap) -> Response {
             (now - o.at).max(0)
         );
     }
-    out.push_str(
-        "# HELP trailwatch_queue_pending Email and webhook deliveries waiting, by channel.\n",
+    family(
+        &mut out,
+        "trailwatch_queue_pending",
+        "gauge",
+        "Email and webhook deliveries waiting, by channel.",
     );
-    out.push_str("# TYPE trailwatch_queue_pending gauge\n");
     let depths = s.outbox.depths().unwrap_or_default();
     for (channel, d) in &depths {
         let _ = writeln!(
@@ -194,8 +211,12 @@ async fn metrics(State(api): State<Arc<Api>>, headers: HeaderMap) -> Response {
             d.pending
         );
     }
-    out.push_str("# HELP trailwatch_queue_failed Deliveries set aside after a permanent refusal, by channel.\n");
-    out.push_str("# TYPE trailwatch_queue_failed gauge\n");
+    family(
+        &mut out,
+        "trailwatch_queue_failed",
+        "gauge",
+        "Deliveries set aside after a permanent refusal, by channel.",
+    );
     for (channel, d) in &depths {
         let _ = writeln!(
             out,
