@@ -67,13 +67,7 @@ fn diff(dir: &Path, args: &[&str]) -> Output {
 fn setup() -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
     changed_ruleset(tmp.path());
-    let copy = Command::new("cp")
-        .arg("-r")
-        .arg(root().join("samples/trail"))
-        .arg(tmp.path().join("trail"))
-        .status()
-        .unwrap();
-    assert!(copy.success());
+    common::copy_sample_trail(&tmp.path().join("trail"));
     std::fs::copy(
         data().join("stoplogging.jsonl"),
         tmp.path().join("stoplogging.jsonl"),

@@ -7,7 +7,6 @@ mod common;
 #[path = "../outputs/tests/common/receiver.rs"]
 mod receiver;
 
-use std::collections::BTreeMap;
 use std::process::{Command, Output};
 
 use common::{bin, root};
@@ -41,22 +40,7 @@ fn the_shipped_sample_trail_gives_the_expected_alerts_and_summary() {
     let out = replay(&["samples/trail"]);
     assert_eq!(out.status.code(), Some(0));
     let got = alerts(&out);
-    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-    for id in rule_ids(&got) {
-        *counts.entry(id).or_default() += 1;
-    }
-    let want: BTreeMap<String, usize> = [
-        ("80202", 32),
-        ("80203", 1),
-        ("80250", 4),
-        ("80253", 2),
-        ("80254", 5),
-        ("80255", 1),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), *v))
-    .collect();
-    assert_eq!(counts, want);
+    assert_eq!(common::count_rules(&got), common::sample_trail_counts());
     // The break-in comes on the sixth failed sign-in, after the five.
     let ids = rule_ids(&got);
     let first_255 = ids.iter().position(|i| i == "80255").unwrap();
@@ -90,13 +74,7 @@ fn a_directory_and_its_json_lines_decide_the_same() {
 fn unreadable_files_are_reported_skipped_and_counted() {
     let tmp = tempfile::tempdir().unwrap();
     let trail = tmp.path().join("trail");
-    let copy = Command::new("cp")
-        .arg("-r")
-        .arg(root().join("samples/trail"))
-        .arg(&trail)
-        .status()
-        .unwrap();
-    assert!(copy.success());
+    common::copy_sample_trail(&trail);
     let day = trail.join("AWSLogs/111122223333/CloudTrail/eu-west-1/2024/11/05");
     let good = std::fs::read_dir(&day)
         .unwrap()

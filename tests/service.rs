@@ -130,29 +130,6 @@ fn rule_id(a: &Value) -> &str {
     a["rule"]["id"].as_str().unwrap()
 }
 
-fn count_rules(alerts: &[Value]) -> BTreeMap<String, usize> {
-    let mut m = BTreeMap::new();
-    for a in alerts {
-        *m.entry(rule_id(a).to_string()).or_default() += 1;
-    }
-    m
-}
-
-/// The sample trail's alerts by rule (also what `replay` prints).
-fn sample_counts() -> BTreeMap<String, usize> {
-    [
-        ("80202", 32),
-        ("80203", 1),
-        ("80250", 4),
-        ("80253", 2),
-        ("80254", 5),
-        ("80255", 1),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), *v))
-    .collect()
-}
-
 /// `Description:` lines of mails, i.e. one per mailed alert.
 fn mailed(mails: &[smtp::Mail]) -> Vec<String> {
     mails
@@ -306,7 +283,7 @@ fn run_delivers_every_alert_to_alerts_json_mail_and_webhooks() {
     );
     let alerts = w.alerts();
     assert_eq!(alerts.len(), 45);
-    assert_eq!(count_rules(&alerts), sample_counts());
+    assert_eq!(common::count_rules(&alerts), common::sample_trail_counts());
     assert_eq!(alerts[0]["manager"]["name"], "test-manager");
     // The same decisions as a replay of the trail, in the same order.
     let replay = Command::new(bin())

@@ -134,3 +134,39 @@ pub fn compare_alerts(expected: &[Value], actual: &[Value], extra: &[&str]) -> V
     }
     problems
 }
+
+/// Copies the shipped sample trail (`samples/trail`) to `dst`.
+pub fn copy_sample_trail(dst: &Path) {
+    let ok = Command::new("cp")
+        .arg("-r")
+        .arg(root().join("samples/trail"))
+        .arg(dst)
+        .status()
+        .unwrap();
+    assert!(ok.success(), "copying samples/trail");
+}
+
+/// Alerts by rule id.
+pub fn count_rules(alerts: &[Value]) -> std::collections::BTreeMap<String, usize> {
+    let mut m = std::collections::BTreeMap::new();
+    for a in alerts {
+        *m.entry(a["rule"]["id"].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    m
+}
+
+/// The shipped sample trail's alerts by rule, with the shipped rules.
+pub fn sample_trail_counts() -> std::collections::BTreeMap<String, usize> {
+    [
+        ("80202", 32),
+        ("80203", 1),
+        ("80250", 4),
+        ("80253", 2),
+        ("80254", 5),
+        ("80255", 1),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), *v))
+    .collect()
+}
