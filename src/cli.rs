@@ -123,7 +123,8 @@ Examples:\n  trailwatch check-config trailwatch.conf\n  trailwatch run -c trailw
     /// the old and new alert), firing counts that moved by more than
     /// --threshold percent, correlation rules that fire at other times, the
     /// rules of the files in play that never fired (coverage), and the new
-    /// ruleset's load problems with file and line. TRAIL: CloudTrail files
+    /// ruleset's load problems with file and line, with the rules the change
+    /// leaves unable to fire (see lint). TRAIL: CloudTrail files
     /// or directories (S3 layout or loose), JSON lines of analysisd input,
     /// or Wazuh .ini test files. Exit status: 0 nothing changed, 1 alerts
     /// changed (see --fail-on), 2 errors (including load errors of the new
@@ -139,9 +140,14 @@ trailwatch diff --old main/ --new pr/ --fail-on removed --format json trail.json
     /// What the loader reports (analysisd's checks: unknown options, bad
     /// values, duplicate rule ids, if_sid or if_matched_sid to a rule that
     /// does not exist, lists that are not loaded, regexes that do not
-    /// compile) plus trailwatch's: rules that can never be reached because
-    /// their parent is missing or skipped. Exit status 0 clean, 1 warnings
-    /// with --deny-warnings, 2 errors.
+    /// compile) plus the rules that load but can never fire: shadowed by an
+    /// earlier sibling whose conditions are a subset of theirs (Wazuh tries
+    /// siblings in order and the first match takes the event), a condition
+    /// that rejects every value the parents' conditions allow (e.g.
+    /// ^StopLogging$ under a parent requiring ^ConsoleLogin$, or another
+    /// <decoded_as>), a pcre2 pattern that accepts no text, or a parent
+    /// that never fires. Exit status 0 clean, 1 warnings with
+    /// --deny-warnings, 2 errors.
     Lint(LintArgs),
     /// Validate a configuration and print the effective settings.
     ///

@@ -4,7 +4,8 @@
 //! alerts only under the old or only under the new ruleset, alerts of the
 //! same rule whose level, description or groups changed, firing counts that
 //! moved, correlation rules that fire on other events, rules that never
-//! fire, and the new ruleset's load problems.
+//! fire, and the new ruleset's load problems with the rules it leaves unable
+//! to fire ([`crate::lint`]).
 //!
 //! Memory stays bounded whatever the trail's length: events go through in
 //! batches (one source file at a time), and only counts, a few examples per
@@ -368,6 +369,18 @@ pub fn run(a: DiffArgs) -> anyhow::Result<ExitCode> {
         ..Report::default()
     };
     report.problems = new_problems.iter().map(|p| p.to_string()).collect();
+    // Rules the change leaves unable to fire (those of the old ruleset
+    // too are not news: `trailwatch lint` lists them).
+    let before: std::collections::HashSet<(u32, String)> = crate::lint::findings(&old_rs)
+        .into_iter()
+        .map(|f| (f.rule, f.why))
+        .collect();
+    report.problems.extend(
+        crate::lint::findings(&new_rs)
+            .into_iter()
+            .filter(|f| !before.contains(&(f.rule, f.why.clone())))
+            .map(|f| f.to_string()),
+    );
     let old_errors = old_problems
         .iter()
         .filter(|p| p.severity == Severity::Error)

@@ -277,6 +277,40 @@ fn load_errors_of_the_new_ruleset_are_named_and_exit_2() {
 }
 
 #[test]
+fn diff_names_the_rules_a_change_leaves_unable_to_fire() {
+    let tmp = setup();
+    let rules = tmp.path().join("new-ruleset/rules/0350-amazon_rules.xml");
+    // 80251 (DeleteObjects) now also requires an event name it cannot have.
+    let text = std::fs::read_to_string(&rules).unwrap().replacen(
+        "<field name=\"aws.eventName\">DeleteObjects</field>",
+        "<field name=\"aws.eventName\">DeleteObjects</field>\n    <field name=\"aws.eventName\">^PutObject$</field>",
+        1,
+    );
+    std::fs::write(&rules, text).unwrap();
+    let out = diff(
+        tmp.path(),
+        &["--old", "shipped", "--new", "new-ruleset", "trail"],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let problems: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("load problems of the new ruleset:"))
+        .filter(|l| l.contains("can never fire"))
+        .collect();
+    assert_eq!(
+        problems.len(),
+        2,
+        "80251 and the 80252 that counts it: {text}"
+    );
+    assert!(
+        problems[0].contains("rule 80251 can never fire: no value satisfies both its <field name=\"aws.eventName\"> condition"),
+        "{text}"
+    );
+    assert!(problems[1].contains("rule 80252 can never fire"), "{text}");
+}
+
+#[test]
 fn lint_reports_load_problems_with_file_and_line() {
     let out = Command::new(bin())
         .args(["lint", "shipped"])
@@ -330,6 +364,52 @@ fn lint_reports_load_problems_with_file_and_line() {
         text_out.contains("warning: rule: rule 80298 can never fire: rule 80299, tried before it under the same parent, has the same conditions"),
         "{text_out}"
     );
+
+    // Rules the loader accepts but that can never fire: a rule that adds a
+    // condition to an earlier sibling's (a subset takes its events), a
+    // child whose condition contradicts its parent's, a pcre2 pattern that
+    // accepts no text, and the child of a rule that never fires.
+    let dead = text.replacen(
+        "  <rule id=\"80253\"",
+        concat!(
+            "  <rule id=\"80297\" level=\"9\">\n    <if_sid>80202</if_sid>\n",
+            "    <field name=\"aws.eventName\">^StopLogging$</field>\n",
+            "    <field name=\"aws.awsRegion\">us-east-1</field>\n",
+            "    <description>narrower than 80299</description>\n  </rule>\n\n",
+            "  <rule id=\"80296\" level=\"9\">\n    <if_sid>80299</if_sid>\n",
+            "    <field name=\"aws.eventName\">^ConsoleLogin$|^GetObject$</field>\n",
+            "    <description>contradicts its parent</description>\n  </rule>\n\n",
+            "  <rule id=\"80295\" level=\"9\">\n    <if_sid>80202</if_sid>\n",
+            "    <field name=\"aws.eventName\" type=\"pcre2\">Delete$Bucket</field>\n",
+            "    <description>a pattern that accepts nothing</description>\n  </rule>\n\n",
+            "  <rule id=\"80294\" level=\"9\">\n    <if_sid>80295</if_sid>\n",
+            "    <description>below a rule that never fires</description>\n  </rule>\n\n",
+            "  <rule id=\"80293\" level=\"9\">\n    <if_sid>80299</if_sid>\n",
+            "    <field name=\"aws.eventName\" type=\"pcre2\">^StopLog</field>\n",
+            "    <description>consistent with its parent</description>\n  </rule>\n\n",
+            "  <rule id=\"80253\""
+        ),
+        1,
+    );
+    std::fs::write(&rules, &dead).unwrap();
+    let out = lint(&[]);
+    let text_out = String::from_utf8_lossy(&out.stdout);
+    let never: Vec<&str> = text_out
+        .lines()
+        .filter(|l| l.contains("can never fire"))
+        .map(|l| l.split(": warning: rule: ").nth(1).unwrap_or(l))
+        .collect();
+    assert_eq!(
+        never,
+        [
+            "rule 80297 can never fire: rule 80299, tried before it under the same parent, takes every event it would (its conditions are a subset of this rule's)",
+            "rule 80296 can never fire: no value satisfies both its <field name=\"aws.eventName\"> condition and those of its parents",
+            "rule 80295 can never fire: its <field name=\"aws.eventName\"> pcre2 pattern \"Delete$Bucket\" cannot match any text",
+            "rule 80294 can never fire: its parent rule 80295 can never fire",
+        ],
+        "{text_out}"
+    );
+    assert!(text_out.contains("0 errors, 4 warnings"), "{text_out}");
 
     // An error: a level that is not a number.
     std::fs::write(

@@ -145,6 +145,14 @@ impl Decoders {
         self.names.get(name).copied()
     }
 
+    /// The name behind a `<decoded_as>` id.
+    pub fn name_of(&self, id: u32) -> Option<&[u8]> {
+        self.names
+            .iter()
+            .find(|(_, &v)| v == id)
+            .map(|(k, _)| k.as_slice())
+    }
+
     /// Loads one decoder file. On error nothing of the file is kept.
     pub fn load_file(&mut self, file: &str, text: &[u8], errors: &mut Vec<LoadError>) -> bool {
         let err = |line: u32, element: &str, message: String| LoadError {

@@ -144,6 +144,33 @@ impl Expr {
         }
     }
 
+    /// Whether the expression ignores ASCII case (`osmatch`, `osregex`).
+    pub fn case_insensitive(&self) -> bool {
+        matches!(self, Expr::OsMatch(_) | Expr::OsRegex(_))
+    }
+
+    /// The pattern text of a `pcre2` expression.
+    pub fn pcre2_pattern(&self) -> Option<&str> {
+        match self {
+            Expr::Pcre2(p) => Some(p.0.as_str()),
+            _ => None,
+        }
+    }
+
+    /// The whole values the expression accepts, when it accepts only a few
+    /// known ones (`^a$|^b$` and the like; lowered for the case-insensitive
+    /// types). Used by `trailwatch lint` to find conditions that contradict
+    /// each other; `None` when the expression is not of that form.
+    pub fn exact_values(&self) -> Option<Vec<Vec<u8>>> {
+        match self {
+            Expr::OsMatch(m) => m.exact_values(),
+            Expr::OsRegex(r) => r.exact_values(),
+            Expr::String(x) => Some(vec![x.clone()]),
+            Expr::Pcre2(p) => pcre2_exact_values(p.0.as_str()),
+            Expr::Ip(_) => None,
+        }
+    }
+
     /// Match with end offset and captures (decoders).
     pub fn find(&self, s: &[u8]) -> Option<Found> {
         match self {
@@ -174,6 +201,34 @@ impl Expr {
     }
 }
 
+/// `^lit$`, `^(a|b)$` or `^(?:a|b)$` with plain literals. PCRE2's `$`
+/// also matches before a final newline, so each value comes twice.
+fn pcre2_exact_values(p: &str) -> Option<Vec<Vec<u8>>> {
+    let body = p.strip_prefix('^')?.strip_suffix('$')?;
+    let inner = body
+        .strip_prefix("(?:")
+        .or_else(|| body.strip_prefix('('))
+        .and_then(|b| b.strip_suffix(')'));
+    let alts: Vec<&str> = match inner {
+        Some(i) => i.split('|').collect(),
+        None => vec![body],
+    };
+    let plain = |a: &str| {
+        a.bytes().all(|c| {
+            c.is_ascii_alphanumeric()
+                || matches!(c, b'_' | b'-' | b' ' | b':' | b'@' | b'/' | b',' | b'=')
+        })
+    };
+    if alts.iter().any(|a| !plain(a)) {
+        return None;
+    }
+    Some(
+        alts.iter()
+            .flat_map(|a| [a.as_bytes().to_vec(), format!("{a}\n").into_bytes()])
+            .collect(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,6 +241,24 @@ mod tests {
         let e = Expr::compile(ExprType::Pcre2, br"^(?!foo)\w+", false).unwrap();
         assert!(e.is_match(b"bar"));
         assert!(!e.is_match(b"foobar"));
+    }
+
+    #[test]
+    fn exact_values_only_for_whole_value_patterns() {
+        let v = |ty, p: &[u8]| Expr::compile(ty, p, false).unwrap().exact_values();
+        let strs = |xs: &[&str]| Some(xs.iter().map(|x| x.as_bytes().to_vec()).collect());
+        assert_eq!(v(ExprType::OsMatch, b"^Stop$|^Go$"), strs(&["stop", "go"]));
+        assert_eq!(v(ExprType::OsMatch, b"^Stop$|Go"), None);
+        assert_eq!(v(ExprType::OsMatch, b"!^Stop$"), None);
+        assert_eq!(v(ExprType::OsRegex, b"^Stop$|^Go$"), strs(&["stop", "go"]));
+        assert_eq!(v(ExprType::OsRegex, br"^\d+$"), None);
+        assert_eq!(v(ExprType::OsRegex, b"^(a)$"), None);
+        assert_eq!(
+            v(ExprType::Pcre2, b"^(?:Stop|Go)$"),
+            strs(&["Stop", "Stop\n", "Go", "Go\n"])
+        );
+        assert_eq!(v(ExprType::Pcre2, b"^St.p$"), None);
+        assert_eq!(v(ExprType::String, b"Stop"), strs(&["Stop"]));
     }
 
     #[test]

@@ -72,6 +72,22 @@ impl OsMatch {
         Ok(OsMatch { negate, alts })
     }
 
+    /// The whole values this expression accepts, lowered (it compares
+    /// case-insensitively), when it accepts nothing else: every alternative
+    /// anchored at both ends (`^a$|^b$`) and no negation.
+    pub fn exact_values(&self) -> Option<Vec<Vec<u8>>> {
+        if self.negate {
+            return None;
+        }
+        self.alts
+            .iter()
+            .map(|a| match a {
+                Alt::Exact(v) => Some(v.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Tests the subject.
     pub fn is_match(&self, subject: &[u8]) -> bool {
         let hit = self.alts.iter().any(|alt| match alt {

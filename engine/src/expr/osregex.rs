@@ -221,6 +221,22 @@ impl OsRegex {
         })
     }
 
+    /// The whole values this expression accepts, lowered (it compares
+    /// case-insensitively), when it accepts nothing else: every alternative
+    /// anchored at both ends and made of plain literal bytes.
+    pub fn exact_values(&self) -> Option<Vec<Vec<u8>>> {
+        self.alts
+            .iter()
+            .map(|a| {
+                let body = &a.code[..a.code.len() - PAD];
+                let plain = !body
+                    .iter()
+                    .any(|&c| matches!(c, b'\\' | b'(' | b'+' | b'*' | 0));
+                (a.begin && a.end && plain).then(|| body.to_vec())
+            })
+            .collect()
+    }
+
     /// Does the expression match anywhere in `s`?
     pub fn is_match(&self, s: &[u8]) -> bool {
         self.alts.iter().any(|a| run(a, s, None).is_some())
