@@ -58,10 +58,10 @@ pub enum Command {
     /// Read the AWS sources of a <wodle name="aws-s3"> block and print
     /// every event, one per line, exactly as it would enter the engine.
     ///
-    /// Sources: every <bucket type=...>, <service type="cloudwatchlogs">
-    /// and <subscriber type="buckets"|"security_hub"> (not yet: the
-    /// inspector service and the security_lake subscriber). No rules and no outputs:
-    /// this shows what the collector reads. The
+    /// Sources: every <bucket type=...>, <service type="cloudwatchlogs"|
+    /// "inspector"> and <subscriber type="buckets"|"security_hub"> (not
+    /// yet: the security_lake subscriber). No rules and no outputs: this
+    /// shows what the collector reads. The
     /// configuration is Wazuh's ossec.conf dialect (the file may be a whole
     /// ossec.conf; only the aws-s3 wodle is read). State is recorded as in
     /// a normal run, each file once its events are printed, so a second

@@ -72,17 +72,6 @@ pub fn run(a: CollectArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     for s in conf
-        .services
-        .iter()
-        .filter(|s| s.kind != ServiceType::CloudWatchLogs)
-    {
-        eprintln!(
-            "trailwatch: warning: {}:{}: <service type=\"inspector\"> is not read yet; skipped",
-            a.config.display(),
-            s.line,
-        );
-    }
-    for s in conf
         .subscribers
         .iter()
         .filter(|s| s.kind == SubscriberType::SecurityLake)
@@ -136,9 +125,6 @@ pub fn run(a: CollectArgs) -> anyhow::Result<ExitCode> {
             }
         }
         for svc in &conf.services {
-            if svc.kind != ServiceType::CloudWatchLogs {
-                continue;
-            }
             if let Err(e) = rt.block_on(one_log_service(svc, &a, &state, &mut sink)) {
                 if crate::is_broken_pipe(&e) {
                     return Ok(ExitCode::SUCCESS);
@@ -209,6 +195,15 @@ async fn one_log_service(
     state: &State,
     sink: &mut Stdout,
 ) -> anyhow::Result<()> {
+    if svc.kind == ServiceType::Inspector {
+        for (region, r) in sources::inspector_service(svc, state, sink, pass(a)).await? {
+            eprintln!(
+                "trailwatch: Inspector {region}: {} findings updated from {} to {}, {} discarded",
+                r.sent, r.from, r.to, r.discarded
+            );
+        }
+        return Ok(());
+    }
     for (region, sent) in sources::log_service(svc, state, sink, pass(a)).await? {
         eprintln!(
             "trailwatch: CloudWatch Logs {region} ({}): {sent} events",

@@ -133,54 +133,36 @@ pub fn load(spec: &Path) -> anyhow::Result<(Arc<Ruleset>, Vec<LoadError>, String
     Ok((Arc::new(rs), problems, spec.display().to_string()))
 }
 
-/// Reads the trail's inputs one file at a time into `tx`.
+/// Reads the trail's inputs one file at a time into `tx`. Directories are
+/// listed a day at a time ([`collector::local::walk`]), so memory does not
+/// grow with the number of files.
 fn feed(
     paths: &[PathBuf],
     tx: &[mpsc::SyncSender<Arc<Batch>>],
     report: &mut Report,
     progress: Option<&indicatif::ProgressBar>,
 ) -> anyhow::Result<()> {
-    let mut files = Vec::new();
+    let mut inputs = Vec::new();
+    let mut total = 0;
     for p in paths {
         if p.extension().is_some_and(|e| e == "ini") {
-            files.push(Input::Ini(p.clone()));
+            inputs.push(Input::Ini(p.clone()));
+            total += 1;
             continue;
         }
-        let found =
-            collector::local::scan(p).with_context(|| format!("reading {}", p.display()))?;
-        if found.is_empty() {
+        let walk = collector::local::walk(p).with_context(|| format!("reading {}", p.display()))?;
+        if walk.total == 0 {
             report
                 .unreadable
                 .push(format!("{}: no trail files", p.display()));
         }
-        files.extend(found.into_iter().map(Input::Trail));
+        total += walk.total;
+        inputs.push(Input::Trail(p.clone(), walk));
     }
     if let Some(b) = progress {
-        b.set_length(files.len() as u64);
+        b.set_length(total as u64);
     }
-    for f in files {
-        let batch = match &f {
-            Input::Trail(t) => match collector::local::read_file(t, "trailwatch-diff") {
-                Ok(events) => Batch {
-                    location: "Wazuh-AWS",
-                    events,
-                },
-                Err(e) => {
-                    report.unreadable.push(e.to_string());
-                    continue;
-                }
-            },
-            Input::Ini(p) => match ini_events(p) {
-                Ok(events) => Batch {
-                    location: "stdin",
-                    events,
-                },
-                Err(e) => {
-                    report.unreadable.push(format!("{}: {e}", p.display()));
-                    continue;
-                }
-            },
-        };
+    let send = |batch: Batch, report: &mut Report| -> anyhow::Result<()> {
         report.files += 1;
         report.events += batch.events.len() as u64;
         let batch = Arc::new(batch);
@@ -192,12 +174,44 @@ fn feed(
         if let Some(b) = progress {
             b.inc(1);
         }
+        Ok(())
+    };
+    for input in inputs {
+        match input {
+            Input::Ini(p) => match ini_events(&p) {
+                Ok(events) => send(
+                    Batch {
+                        location: "stdin",
+                        events,
+                    },
+                    report,
+                )?,
+                Err(e) => report.unreadable.push(format!("{}: {e}", p.display())),
+            },
+            Input::Trail(p, walk) => {
+                for day in walk {
+                    let day = day.with_context(|| format!("reading {}", p.display()))?;
+                    for t in day {
+                        match collector::local::read_file(&t, "trailwatch-diff") {
+                            Ok(events) => send(
+                                Batch {
+                                    location: "Wazuh-AWS",
+                                    events,
+                                },
+                                report,
+                            )?,
+                            Err(e) => report.unreadable.push(e.to_string()),
+                        }
+                    }
+                }
+            }
+        }
     }
     Ok(())
 }
 
 enum Input {
-    Trail(collector::local::TrailFile),
+    Trail(PathBuf, collector::local::Walk),
     Ini(PathBuf),
 }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use collector::local::{self, TrailFile};
+use collector::local;
 use outputs::file::AlertsFile;
 use outputs::queue::Outbox;
 use outputs::route::Router;
@@ -47,17 +47,19 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
         .or_else(|| conf.as_ref().and_then(|c| c.manager_name.clone()))
         .unwrap_or_else(ruleset::hostname);
 
-    // Every file of every path, each path in time order.
-    let mut files: Vec<TrailFile> = Vec::new();
+    // Every path in time order, listed a day at a time.
+    let mut walks = Vec::new();
+    let mut total = 0;
     for p in &a.paths {
-        let found = local::scan(p).with_context(|| format!("reading {}", p.display()))?;
-        if found.is_empty() {
+        let walk = local::walk(p).with_context(|| format!("reading {}", p.display()))?;
+        if walk.total == 0 {
             eprintln!(
                 "trailwatch: warning: {}: no trail files (*.json, *.json.gz, *.jsonl, *.jsonl.gz)",
                 p.display()
             );
         }
-        files.extend(found);
+        total += walk.total;
+        walks.push((p, walk));
     }
 
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -116,25 +118,30 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
     let drain_to = outputs.outbox.clone();
     let mut pipeline = Pipeline::new(rs, manager, a.clock, outputs);
 
-    let bar = progress_bar(&a, files.len() as u64);
+    let bar = progress_bar(&a, total as u64);
     let mut unreadable = 0usize;
-    for f in &files {
-        if let Some(b) = &bar {
-            b.set_message(f.key.clone());
-        }
-        match local::read_file(f, REPLAY_BUCKET) {
-            Ok(messages) => pipeline.handle_file(None, &messages)?,
-            Err(e) => {
-                unreadable += 1;
-                let line = format!("trailwatch: {e}; file skipped");
-                match &bar {
-                    Some(b) => b.println(line),
-                    None => eprintln!("{line}"),
+    for (p, walk) in walks {
+        for day in walk {
+            let day = day.with_context(|| format!("reading {}", p.display()))?;
+            for f in &day {
+                if let Some(b) = &bar {
+                    b.set_message(f.key.clone());
+                }
+                match local::read_file(f, REPLAY_BUCKET) {
+                    Ok(messages) => pipeline.handle_file(None, &messages)?,
+                    Err(e) => {
+                        unreadable += 1;
+                        let line = format!("trailwatch: {e}; file skipped");
+                        match &bar {
+                            Some(b) => b.println(line),
+                            None => eprintln!("{line}"),
+                        }
+                    }
+                }
+                if let Some(b) = &bar {
+                    b.inc(1);
                 }
             }
-        }
-        if let Some(b) = &bar {
-            b.inc(1);
         }
     }
     if let Some(b) = bar {
@@ -168,10 +175,7 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
     if !a.quiet {
         eprint!("{}", summary_table(&pipeline.stats));
         if unreadable > 0 {
-            eprintln!(
-                "{unreadable} of {} files could not be read (see above)",
-                files.len()
-            );
+            eprintln!("{unreadable} of {total} files could not be read (see above)");
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -312,12 +312,12 @@ async fn schedule(
             if *stop.borrow() {
                 break;
             }
-            if svc.kind != ServiceType::CloudWatchLogs {
-                tracing::warn!("<service type=\"inspector\"> is not read yet; skipped");
-                continue;
-            }
             tracing::info!(
-                "Executing Service Analysis: (Service: cloudwatchlogs, Profile: {})",
+                "Executing Service Analysis: (Service: {}, Profile: {})",
+                match svc.kind {
+                    ServiceType::CloudWatchLogs => "cloudwatchlogs",
+                    ServiceType::Inspector => "inspector",
+                },
                 svc.credentials.aws_profile.as_deref().unwrap_or("default")
             );
             if let Err(e) = one_log_service(svc, state, sink).await {
@@ -398,6 +398,18 @@ async fn one_log_service(
     state: &State,
     sink: &mut EngineSink,
 ) -> anyhow::Result<()> {
+    if svc.kind == ServiceType::Inspector {
+        for (region, r) in sources::inspector_service(svc, state, sink, Pass::default()).await? {
+            tracing::info!(
+                "Inspector {region}: {} findings updated from {} to {} ({} discarded)",
+                r.sent,
+                r.from,
+                r.to,
+                r.discarded
+            );
+        }
+        return Ok(());
+    }
     for (region, sent) in sources::log_service(svc, state, sink, Pass::default()).await? {
         tracing::info!("CloudWatch Logs {region}: {sent} events");
     }

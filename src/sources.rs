@@ -6,6 +6,7 @@ use anyhow::Context;
 use collector::bucket::{run_bucket, RunOptions, RunReport, Sink};
 use collector::cloudwatch::{run_logs, CloudWatchLogs, LogsSpec};
 use collector::config::{self, BucketConfig, ServiceConfig, SubscriberConfig, SubscriberType};
+use collector::inspector::{run_inspector, Inspector2, InspectorReport, InspectorSpec, Micros};
 use collector::s3::{sdk_config, S3Store};
 use collector::sqs::{run_subscriber, NotifiedObjects, SqsQueue, SubscriberReport, SubscriberSpec};
 use collector::state::State;
@@ -87,6 +88,65 @@ pub async fn log_service<K: Sink>(
         };
         let sent = run_logs(&api, state, &spec, sink, collector::bucket::today_utc()).await?;
         out.push((region, sent));
+    }
+    Ok(out)
+}
+
+/// One `<service type="inspector">`: what was read per region.
+pub async fn inspector_service<K: Sink>(
+    svc: &ServiceConfig,
+    state: &State,
+    sink: &mut K,
+    pass: Pass,
+) -> anyhow::Result<Vec<(String, InspectorReport)>> {
+    let sdk = sdk_config(&svc.credentials).await.context("Inspector")?;
+    // Regions: the configured ones, else the profile's, else every region
+    // Inspector v2 serves (as the module does).
+    let regions: Vec<String> = if !svc.regions.is_empty() {
+        svc.regions.clone()
+    } else if let Some(r) = sdk
+        .region()
+        .filter(|_| svc.credentials.aws_profile.is_some())
+    {
+        vec![r.to_string()]
+    } else {
+        collector::inspector::REGIONS
+            .iter()
+            .map(|r| r.to_string())
+            .collect()
+    };
+    if let Some(bad) = regions
+        .iter()
+        .find(|r| !collector::inspector::REGIONS.contains(&r.as_str()))
+    {
+        anyhow::bail!("Inspector: Unsupported region '{bad}'");
+    }
+    let account =
+        collector::ec2::caller_account(&sdk, &regions[0], svc.credentials.sts_endpoint.as_deref())
+            .await
+            .context("Inspector: GetCallerIdentity")?;
+    let mut out = Vec::new();
+    for region in regions {
+        let api = Inspector2::new(&sdk, &region, svc.credentials.service_endpoint.as_deref())
+            .context("Inspector")?;
+        let spec = InspectorSpec {
+            account: account.clone(),
+            region: region.clone(),
+            only_logs_after: svc.only_logs_after,
+            discard_field: svc.discard_field.clone(),
+            discard_regex: svc.discard_regex.clone(),
+            reparse: pass.reparse,
+        };
+        let report = run_inspector(
+            &api,
+            state,
+            &spec,
+            sink,
+            collector::bucket::today_utc(),
+            Micros::now(),
+        )
+        .await?;
+        out.push((region, report));
     }
     Ok(out)
 }

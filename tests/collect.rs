@@ -288,3 +288,113 @@ fn a_named_profile_from_the_aws_files_is_used() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(lines, bodies("run1"));
 }
+
+/// The Inspector v2 service against moto's inspector2 (whose answers the
+/// test queues): each finding sent as the module sends it, the discard
+/// regex applied, and the window of each run starting where the last one
+/// ended; an unsupported region reads nothing.
+#[test]
+fn inspector_findings_are_sent_once_per_window() {
+    let tmp = tempfile::tempdir().unwrap();
+    let moto = Moto::start();
+    let finding = |id: &str, status: &str, updated: f64| {
+        serde_json::json!({
+            "awsAccountId": "123456789012",
+            "findingArn": format!("arn:aws:inspector2:us-east-2:123456789012:finding/{id}"),
+            "severity": "HIGH",
+            "status": status,
+            "title": format!("CVE-2025-{id} - openssl"),
+            "type": "PACKAGE_VULNERABILITY",
+            "firstObservedAt": 1_757_930_400.25,
+            "updatedAt": updated,
+            "resources": [{"id": "i-0abc", "type": "AWS_EC2_INSTANCE",
+                "details": {"awsEc2Instance": {"launchedAt": 1_757_900_000}}}],
+        })
+    };
+    moto.queue_findings(
+        "us-east-2",
+        &serde_json::json!([
+            [
+                finding("0001", "ACTIVE", 1_757_930_401.0),
+                finding("0002", "SUPPRESSED", 1_757_930_402.0)
+            ],
+            [finding("0003", "ACTIVE", 1_757_930_403.0)],
+        ]),
+    );
+    let conf = tmp.path().join("ossec.conf");
+    let write_conf = |region: &str| {
+        std::fs::write(
+            &conf,
+            format!(
+                r#"<ossec_config>
+  <wodle name="aws-s3">
+    <service type="inspector">
+      <access_key>test</access_key>
+      <secret_key>test</secret_key>
+      <regions>{region}</regions>
+      <only_logs_after>2025-SEP-15</only_logs_after>
+      <discard_regex field="status">SUPPRESSED</discard_regex>
+      <sts_endpoint>{ep}</sts_endpoint>
+      <service_endpoint>{ep}</service_endpoint>
+    </service>
+  </wodle>
+</ossec_config>
+"#,
+                ep = moto.endpoint
+            ),
+        )
+        .unwrap();
+    };
+    write_conf("us-east-2");
+    let state = tmp.path().join("state");
+    let (out, err, code) = collect(&conf, &state, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out,
+        [concat!(
+            r#"{"integration": "aws", "aws": {"awsAccountId": "123456789012", "#,
+            r#""findingArn": "arn:aws:inspector2:us-east-2:123456789012:finding/0001", "#,
+            r#""severity": "HIGH", "status": "ACTIVE", "title": "CVE-2025-0001 - openssl", "#,
+            r#""type": "PACKAGE_VULNERABILITY", "firstObservedAt": "2025-09-15 10:00:00.250000+00:00", "#,
+            r#""updatedAt": "2025-09-15T10:00:01Z", "resources": [{"id": "i-0abc", "#,
+            r#""type": "AWS_EC2_INSTANCE", "details": {"awsEc2Instance": "#,
+            r#"{"launchedAt": "2025-09-15 01:33:20+00:00"}}}], "source": "inspector2"}}"#
+        )],
+        "{err}"
+    );
+    assert!(
+        err.contains("Inspector us-east-2: 1 findings updated from 2025-09-15 00:00:00.000000 to "),
+        "{err}"
+    );
+    assert!(err.contains(", 1 discarded"), "{err}");
+    let first_end = err
+        .split(" to ")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .unwrap()
+        .to_string();
+
+    // The next run asks from where the first one ended. (moto answers a
+    // repeated question with the same findings, whatever their time, so
+    // each run waits for the next second: the window then differs.)
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (out, err, code) = collect(&conf, &state, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.len(), 1, "{err}");
+    assert!(out[0].contains("finding/0003"), "{out:?}");
+    assert!(
+        err.contains(&format!("1 findings updated from {first_end} to ")),
+        "{first_end}: {err}"
+    );
+    // Nothing left.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (out, err, code) = collect(&conf, &state, &[]);
+    assert_eq!((out.len(), code), (0, 0), "{err}");
+
+    // A region Inspector v2 does not serve: an error, nothing read.
+    write_conf("me-south-1");
+    let (out, err, code) = collect(&conf, &tmp.path().join("state2"), &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(out.is_empty());
+    assert!(err.contains("Unsupported region 'me-south-1'"), "{err}");
+}

@@ -25,7 +25,7 @@ impl Rng {
 /// One CloudTrail record: mostly watched API calls (80202), some calls
 /// off the watch list (no alert), refused calls (80250), failed console
 /// sign-ins (80254, and 80255 on bursts).
-fn record(rng: &mut Rng, file: usize, i: usize) -> serde_json::Value {
+fn record(rng: &mut Rng, minute: &str, file: usize, i: usize) -> serde_json::Value {
     let roll = rng.next() % 100;
     let (name, source, extra) = match roll {
         0..=69 => ("RunInstances", "ec2.amazonaws.com", serde_json::json!({})),
@@ -48,7 +48,7 @@ fn record(rng: &mut Rng, file: usize, i: usize) -> serde_json::Value {
     let mut r = serde_json::json!({
         "eventVersion": "1.09",
         "userIdentity": {"type": "IAMUser", "principalId": "AIDAEXAMPLE", "arn": format!("arn:aws:iam::{ACCOUNT}:user/u{}", rng.next() % 50), "accountId": ACCOUNT, "userName": format!("u{}", rng.next() % 50)},
-        "eventTime": format!("2024-11-05T{:02}:{:02}:{:02}Z", 8 + file / 600 % 10, file / 10 % 60, i % 60),
+        "eventTime": format!("{minute}:{:02}Z", i % 60),
         "eventSource": source,
         "eventName": name,
         "awsRegion": "eu-west-1",
@@ -69,20 +69,47 @@ fn record(rng: &mut Rng, file: usize, i: usize) -> serde_json::Value {
     r
 }
 
-/// Writes the trail under `dir` (S3 layout); returns the record count.
+/// Files per day: CloudTrail delivers a file about every five minutes per
+/// region.
+pub const FILES_PER_DAY: usize = 288;
+
+/// The civil date `n` days after 2024-11-05 (Howard Hinnant's
+/// days-from-civil arithmetic, written out).
+fn day_after_start(n: usize) -> (i64, u32, u32) {
+    // Days since 1970-01-01 of 2024-11-05.
+    let z = 20032 + n as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// Writes the trail under `dir` (S3 layout, [`FILES_PER_DAY`] files a day
+/// from 2024-11-05 on); returns the record count.
 pub fn write_trail(dir: &Path, objects: usize, per: usize) -> usize {
     let mut rng = Rng(0x9e3779b97f4a7c15);
-    let day = dir.join(format!("AWSLogs/{ACCOUNT}/CloudTrail/eu-west-1/2024/11/05"));
-    std::fs::create_dir_all(&day).unwrap();
     for f in 0..objects {
-        let records: Vec<_> = (0..per).map(|i| record(&mut rng, f, i)).collect();
+        let (y, m, d) = day_after_start(f / FILES_PER_DAY);
+        let minute = f % FILES_PER_DAY * 5;
+        let (hh, mm) = (minute / 60, minute % 60);
+        let day = dir.join(format!(
+            "AWSLogs/{ACCOUNT}/CloudTrail/eu-west-1/{y}/{m:02}/{d:02}"
+        ));
+        if f % FILES_PER_DAY == 0 {
+            std::fs::create_dir_all(&day).unwrap();
+        }
+        let date = format!("{y}-{m:02}-{d:02}T{hh:02}:{mm:02}");
+        let records: Vec<_> = (0..per).map(|i| record(&mut rng, &date, f, i)).collect();
         let body = serde_json::to_vec(&serde_json::json!({"Records": records})).unwrap();
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(&body).unwrap();
         let name = format!(
-            "{ACCOUNT}_CloudTrail_eu-west-1_20241105T{:02}{:02}Z_{f:06}.json.gz",
-            8 + f / 600 % 10,
-            f / 10 % 60
+            "{ACCOUNT}_CloudTrail_eu-west-1_{y}{m:02}{d:02}T{hh:02}{mm:02}Z_{f:06}.json.gz"
         );
         std::fs::write(day.join(name), gz.finish().unwrap()).unwrap();
     }

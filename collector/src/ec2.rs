@@ -1,8 +1,10 @@
-//! The one EC2 call the collector makes, `DescribeFlowLogs` (VPC flow log
-//! buckets are listed per flow log id, spec §2.2 step 5), as a signed EC2
-//! Query request.  The generated EC2 SDK crate is far larger than this
-//! call is worth, so the request is built and signed (SigV4) here and sent
-//! with the same hyper/rustls stack the SDK clients use.
+//! The few AWS calls made without an SDK crate: EC2 `DescribeFlowLogs`
+//! (VPC flow log buckets are listed per flow log id, spec §2.2 step 5), STS
+//! `GetCallerIdentity` (the account of a service's credentials) and
+//! Inspector v2 `ListFindings` ([`crate::inspector`]).  The generated SDK
+//! crates are far larger than these calls are worth, so each request is
+//! built and signed (SigV4) here and sent with the same hyper/rustls stack
+//! the SDK clients use.
 
 use crate::store::StoreError;
 use aws_config::SdkConfig;
@@ -17,15 +19,7 @@ use std::time::SystemTime;
 
 const API_VERSION: &str = "2016-11-15";
 
-/// An EC2 Query API endpoint in one region.
-#[derive(Clone)]
-pub struct Ec2 {
-    config: SdkConfig,
-    region: String,
-    url: String,
-    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
-}
-
+/// Percent-encoding of a Query API value.
 fn encode(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
@@ -53,14 +47,22 @@ fn elements<'a>(xml: &'a str, name: &str) -> Vec<&'a str> {
     out
 }
 
-impl Ec2 {
-    /// `endpoint` overrides `https://ec2.<region>.amazonaws.com/` (the
-    /// module reuses the bucket's `service_endpoint` for EC2).
+/// A client that signs (SigV4) and sends one kind of small AWS request:
+/// the Query API (EC2, STS) and Inspector's REST-JSON `ListFindings`.
+#[derive(Clone)]
+pub struct Signed {
+    config: SdkConfig,
+    region: String,
+    service: &'static str,
+    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+}
+
+impl Signed {
     pub fn new(
         config: &SdkConfig,
         region: &str,
-        endpoint: Option<&str>,
-    ) -> Result<Ec2, StoreError> {
+        service: &'static str,
+    ) -> Result<Signed, StoreError> {
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_native_roots()
             .map_err(|e| StoreError::Other(format!("TLS roots: {e}")))?
@@ -68,25 +70,21 @@ impl Ec2 {
             .enable_http1()
             .build();
         let client = Client::builder(hyper_util::rt::TokioExecutor::new()).build(https);
-        let url = match endpoint {
-            Some(ep) => format!("{}/", ep.trim_end_matches('/')),
-            None if region.starts_with("cn-") => format!("https://ec2.{region}.amazonaws.com.cn/"),
-            None => format!("https://ec2.{region}.amazonaws.com/"),
-        };
-        Ok(Ec2 {
+        Ok(Signed {
             config: config.clone(),
             region: region.to_string(),
-            url,
+            service,
             client,
         })
     }
 
-    /// One Query API call; returns the response body.
-    pub async fn call(&self, action: &str, params: &[(&str, &str)]) -> Result<String, StoreError> {
-        let mut body = format!("Action={}&Version={API_VERSION}", encode(action));
-        for (k, v) in params {
-            body.push_str(&format!("&{}={}", encode(k), encode(v)));
-        }
+    /// POSTs `body` to `url`, signed; returns the status and the body.
+    pub async fn post(
+        &self,
+        url: &str,
+        content_type: &str,
+        body: String,
+    ) -> Result<(u16, String), StoreError> {
         let provider = self
             .config
             .credentials_provider()
@@ -99,23 +97,22 @@ impl Ec2 {
         let params = v4::SigningParams::builder()
             .identity(&identity)
             .region(&self.region)
-            .name("ec2")
+            .name(self.service)
             .time(SystemTime::now())
             .settings(SigningSettings::default())
             .build()
             .map_err(|e| StoreError::Other(e.to_string()))?
             .into();
-        let content_type = "application/x-www-form-urlencoded; charset=utf-8";
         let mut request = http::Request::builder()
             .method("POST")
-            .uri(&self.url)
+            .uri(url)
             .header("content-type", content_type)
             .body(Full::new(Bytes::from(body.clone())))
             .map_err(|e| StoreError::Other(e.to_string()))?;
         let headers: Vec<(&str, &str)> = vec![("content-type", content_type)];
         let signable = SignableRequest::new(
             "POST",
-            &self.url,
+            url,
             headers.into_iter(),
             SignableBody::Bytes(body.as_bytes()),
         )
@@ -128,27 +125,103 @@ impl Ec2 {
             .client
             .request(request)
             .await
-            .map_err(|e| StoreError::Endpoint(format!("{}: {e}", self.url)))?;
-        let status = response.status();
+            .map_err(|e| StoreError::Endpoint(format!("{url}: {e}")))?;
+        let status = response.status().as_u16();
         let text = response
             .into_body()
             .collect()
             .await
             .map_err(|e| StoreError::Endpoint(e.to_string()))?
             .to_bytes();
-        let text = String::from_utf8_lossy(&text).into_owned();
-        if status.is_success() {
+        Ok((status, String::from_utf8_lossy(&text).into_owned()))
+    }
+
+    /// One Query API call (form-encoded parameters, XML answer); returns
+    /// the response body.
+    pub async fn query(
+        &self,
+        url: &str,
+        version: &str,
+        action: &str,
+        params: &[(&str, &str)],
+    ) -> Result<String, StoreError> {
+        let mut body = format!("Action={}&Version={version}", encode(action));
+        for (k, v) in params {
+            body.push_str(&format!("&{}={}", encode(k), encode(v)));
+        }
+        let content_type = "application/x-www-form-urlencoded; charset=utf-8";
+        let (status, text) = self.post(url, content_type, body).await?;
+        if (200..300).contains(&status) {
             return Ok(text);
         }
         let code = elements(&text, "Code").first().copied().unwrap_or("");
         let message = elements(&text, "Message").first().copied().unwrap_or("");
-        let what = format!("{action}: {code} (HTTP {}): {message}", status.as_u16());
+        let what = format!("{action}: {code} (HTTP {status}): {message}");
         Err(match code {
             "UnauthorizedOperation" | "AccessDenied" => StoreError::AccessDenied(what),
-            "AuthFailure" => StoreError::InvalidCredentials(what),
+            "AuthFailure" | "InvalidClientTokenId" | "SignatureDoesNotMatch" => {
+                StoreError::InvalidCredentials(what)
+            }
             "RequestLimitExceeded" | "Throttling" => StoreError::Throttled(what),
             _ => StoreError::Other(what),
         })
+    }
+}
+
+/// The account the credentials belong to (STS `GetCallerIdentity`), as the
+/// module asks it for services. `endpoint`: the configured `sts_endpoint`.
+pub async fn caller_account(
+    config: &SdkConfig,
+    region: &str,
+    endpoint: Option<&str>,
+) -> Result<String, StoreError> {
+    let url = match endpoint {
+        Some(ep) if ep.contains("://") => format!("{}/", ep.trim_end_matches('/')),
+        Some(ep) => format!("https://{}/", ep.trim_end_matches('/')),
+        None => format!("https://sts.{region}.amazonaws.com/"),
+    };
+    let sts = Signed::new(config, region, "sts")?;
+    let xml = sts
+        .query(&url, "2011-06-15", "GetCallerIdentity", &[])
+        .await?;
+    elements(&xml, "Account")
+        .first()
+        .map(|a| a.trim().to_string())
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| StoreError::Other("GetCallerIdentity: no Account in the answer".into()))
+}
+
+/// An EC2 Query API endpoint in one region.
+#[derive(Clone)]
+pub struct Ec2 {
+    signed: Signed,
+    url: String,
+}
+
+impl Ec2 {
+    /// `endpoint` overrides `https://ec2.<region>.amazonaws.com/` (the
+    /// module reuses the bucket's `service_endpoint` for EC2).
+    pub fn new(
+        config: &SdkConfig,
+        region: &str,
+        endpoint: Option<&str>,
+    ) -> Result<Ec2, StoreError> {
+        let url = match endpoint {
+            Some(ep) => format!("{}/", ep.trim_end_matches('/')),
+            None if region.starts_with("cn-") => format!("https://ec2.{region}.amazonaws.com.cn/"),
+            None => format!("https://ec2.{region}.amazonaws.com/"),
+        };
+        Ok(Ec2 {
+            signed: Signed::new(config, region, "ec2")?,
+            url,
+        })
+    }
+
+    /// One Query API call; returns the response body.
+    pub async fn call(&self, action: &str, params: &[(&str, &str)]) -> Result<String, StoreError> {
+        self.signed
+            .query(&self.url, API_VERSION, action, params)
+            .await
     }
 
     /// Every flow log id of the region, in the order EC2 gives them.

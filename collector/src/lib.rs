@@ -9,6 +9,7 @@ pub mod discard;
 pub mod ec2;
 pub mod envelope;
 pub mod formats;
+pub mod inspector;
 pub mod layout;
 pub mod local;
 pub mod pyjson;

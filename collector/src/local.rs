@@ -34,8 +34,34 @@ pub enum TrailError {
 }
 
 /// Lists the trail files under `root` (or `root` itself), oldest first.
-/// Recognised: `*.json`, `*.json.gz`, `*.jsonl`, `*.jsonl.gz`.
+/// Recognised: `*.json`, `*.json.gz`, `*.jsonl`, `*.jsonl.gz`. Holds the
+/// whole list; [`walk`] hands it out a day at a time.
 pub fn scan(root: &Path) -> Result<Vec<TrailFile>, TrailError> {
+    let mut files = Vec::new();
+    for day in walk(root)? {
+        files.extend(day?);
+    }
+    Ok(files)
+}
+
+/// A trail's files in time order, a group at a time, so that a trail of
+/// millions of files is never listed whole: when every directory holding
+/// files ends in a `YYYY/MM/DD` date (the S3 layout), one group is one day
+/// of every account and region; otherwise one group holds every file.
+/// Inside a group, files are ordered by the `YYYYMMDDTHHMMZ` stamp of their
+/// name, then by path.
+pub struct Walk {
+    root: PathBuf,
+    /// Directories of each group still to list, in order.
+    groups: std::vec::IntoIter<Vec<PathBuf>>,
+    single: Option<TrailFile>,
+    /// The number of trail files, counted by the first walk.
+    pub total: usize,
+}
+
+/// Starts a [`Walk`] of `root`: one pass over the directories counts the
+/// files and keeps only the directories that hold some.
+pub fn walk(root: &Path) -> Result<Walk, TrailError> {
     let io = |path: &Path, source| TrailError::Io {
         path: path.to_path_buf(),
         source,
@@ -46,23 +72,97 @@ pub fn scan(root: &Path) -> Result<Vec<TrailFile>, TrailError> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        return Ok(vec![TrailFile {
-            path: root.to_path_buf(),
-            key,
-        }]);
+        return Ok(Walk {
+            root: root.to_path_buf(),
+            groups: Vec::new().into_iter(),
+            single: Some(TrailFile {
+                path: root.to_path_buf(),
+                key,
+            }),
+            total: 1,
+        });
     }
-    let mut files = Vec::new();
+    let mut total = 0;
+    let mut leaves = Vec::new();
     let mut dirs = vec![root.to_path_buf()];
     while let Some(dir) = dirs.pop() {
+        let mut here = 0;
         for entry in std::fs::read_dir(&dir).map_err(|e| io(&dir, e))? {
             let entry = entry.map_err(|e| io(&dir, e))?;
-            let path = entry.path();
-            let kind = entry.file_type().map_err(|e| io(&path, e))?;
+            let kind = entry.file_type().map_err(|e| io(&entry.path(), e))?;
             if kind.is_dir() {
-                dirs.push(path);
-            } else if is_trail_file(&path) {
+                dirs.push(entry.path());
+            } else if is_trail_name(&entry.file_name().to_string_lossy()) {
+                here += 1;
+            }
+        }
+        if here > 0 {
+            total += here;
+            leaves.push(dir);
+        }
+    }
+    let dated: Option<Vec<(String, PathBuf)>> = leaves
+        .iter()
+        .map(|d| date_of(d.strip_prefix(root).unwrap_or(d)).map(|k| (k, d.clone())))
+        .collect();
+    let groups = match dated {
+        Some(mut dated) => {
+            dated.sort();
+            let mut groups: Vec<Vec<PathBuf>> = Vec::new();
+            let mut last: Option<String> = None;
+            for (day, dir) in dated {
+                if last.as_ref() != Some(&day) {
+                    groups.push(Vec::new());
+                    last = Some(day);
+                }
+                if let Some(g) = groups.last_mut() {
+                    g.push(dir);
+                }
+            }
+            groups
+        }
+        None if leaves.is_empty() => Vec::new(),
+        None => vec![leaves],
+    };
+    Ok(Walk {
+        root: root.to_path_buf(),
+        groups: groups.into_iter(),
+        single: None,
+        total,
+    })
+}
+
+/// `YYYY/MM/DD` when a directory's last three components are a date.
+fn date_of(rel: &Path) -> Option<String> {
+    let parts: Vec<String> = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    let [.., y, m, d] = parts.as_slice() else {
+        return None;
+    };
+    let digits = |s: &str, n| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+    (digits(y, 4) && digits(m, 2) && digits(d, 2)).then(|| format!("{y}/{m}/{d}"))
+}
+
+impl Walk {
+    /// Lists and orders one group's files.
+    fn list(&self, dirs: &[PathBuf]) -> Result<Vec<TrailFile>, TrailError> {
+        let io = |path: &Path, source| TrailError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut files = Vec::new();
+        for dir in dirs {
+            for entry in std::fs::read_dir(dir).map_err(|e| io(dir, e))? {
+                let entry = entry.map_err(|e| io(dir, e))?;
+                let path = entry.path();
+                let kind = entry.file_type().map_err(|e| io(&path, e))?;
+                if kind.is_dir() || !is_trail_file(&path) {
+                    continue;
+                }
                 let key = path
-                    .strip_prefix(root)
+                    .strip_prefix(&self.root)
                     .unwrap_or(&path)
                     .components()
                     .map(|c| c.as_os_str().to_string_lossy())
@@ -71,9 +171,21 @@ pub fn scan(root: &Path) -> Result<Vec<TrailFile>, TrailError> {
                 files.push(TrailFile { path, key });
             }
         }
+        files.sort_by(|a, b| (time_stamp(&a.key), &a.key).cmp(&(time_stamp(&b.key), &b.key)));
+        Ok(files)
     }
-    files.sort_by(|a, b| (time_stamp(&a.key), &a.key).cmp(&(time_stamp(&b.key), &b.key)));
-    Ok(files)
+}
+
+impl Iterator for Walk {
+    type Item = Result<Vec<TrailFile>, TrailError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(f) = self.single.take() {
+            return Some(Ok(vec![f]));
+        }
+        let dirs = self.groups.next()?;
+        Some(self.list(&dirs))
+    }
 }
 
 fn is_trail_file(path: &Path) -> bool {
@@ -81,6 +193,10 @@ fn is_trail_file(path: &Path) -> bool {
         .file_name()
         .map(|n| n.to_string_lossy())
         .unwrap_or_default();
+    is_trail_name(&name)
+}
+
+fn is_trail_name(name: &str) -> bool {
     [".json", ".json.gz", ".jsonl", ".jsonl.gz"]
         .iter()
         .any(|ext| name.ends_with(ext))

@@ -87,6 +87,13 @@ CREATE TABLE IF NOT EXISTS cloudwatch_logs (
     end_time INTEGER,
     PRIMARY KEY (aws_region, aws_log_group, aws_log_stream)
 );
+CREATE TABLE IF NOT EXISTS aws_services (
+    service_name TEXT NOT NULL,
+    aws_account_id TEXT NOT NULL,
+    aws_region TEXT NOT NULL,
+    scan_date TEXT NOT NULL,
+    PRIMARY KEY (service_name, aws_account_id, aws_region, scan_date)
+);
 ";
 
 const SCOPE: &str = "bucket_type = ?1 AND bucket_path = ?2 AND aws_account_id = ?3 \
@@ -238,6 +245,82 @@ impl State {
                 |row| row.get(0),
             )
             .map_err(|e| self.fail(e))
+    }
+}
+
+impl State {
+    /// The latest scan date recorded for a service (Inspector) in one
+    /// account and region: `YYYY-MM-DD HH:MM:SS.ffffff`, as the module
+    /// writes it.
+    pub fn last_scan(
+        &self,
+        service: &str,
+        account: &str,
+        region: &str,
+    ) -> Result<Option<String>, StateError> {
+        self.conn
+            .query_row(
+                "SELECT scan_date FROM aws_services WHERE service_name = ?1 \
+                 AND aws_account_id = ?2 AND aws_region = ?3 ORDER BY scan_date DESC LIMIT 1",
+                params![service, account, region],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(|e| self.fail(e))
+    }
+
+    /// Every recorded scan date of a scope, newest first.
+    pub fn scans(
+        &self,
+        service: &str,
+        account: &str,
+        region: &str,
+    ) -> Result<Vec<String>, StateError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT scan_date FROM aws_services WHERE service_name = ?1 \
+                 AND aws_account_id = ?2 AND aws_region = ?3 ORDER BY scan_date DESC",
+            )
+            .map_err(|e| self.fail(e))?;
+        let rows = stmt
+            .query_map(params![service, account, region], |row| row.get(0))
+            .map_err(|e| self.fail(e))?;
+        rows.collect::<Result<Vec<String>, _>>()
+            .map_err(|e| self.fail(e))
+    }
+
+    /// Records a scan date and keeps the `keep` newest of that scope.
+    pub fn save_scan(
+        &self,
+        service: &str,
+        account: &str,
+        region: &str,
+        scan_date: &str,
+        keep: usize,
+    ) -> Result<(), StateError> {
+        if self.read_only {
+            return Ok(());
+        }
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(|e| self.fail(e))?;
+        tx.execute(
+            "INSERT OR IGNORE INTO aws_services (service_name, aws_account_id, aws_region, \
+             scan_date) VALUES (?1, ?2, ?3, ?4)",
+            params![service, account, region, scan_date],
+        )
+        .map_err(|e| self.fail(e))?;
+        tx.execute(
+            "DELETE FROM aws_services WHERE service_name = ?1 AND aws_account_id = ?2 \
+             AND aws_region = ?3 AND rowid NOT IN (SELECT rowid FROM aws_services \
+             WHERE service_name = ?1 AND aws_account_id = ?2 AND aws_region = ?3 \
+             ORDER BY scan_date DESC LIMIT ?4)",
+            params![service, account, region, keep as i64],
+        )
+        .map_err(|e| self.fail(e))?;
+        tx.commit().map_err(|e| self.fail(e))
     }
 }
 

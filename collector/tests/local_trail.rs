@@ -3,8 +3,75 @@
 
 mod common;
 
-use collector::local::{read_file, scan};
+use collector::local::{read_file, scan, walk};
 use common::{golden_root, messages_by_file};
+
+/// A trail in the S3 layout is handed out one day at a time (every
+/// account and region of that day together), oldest day first; a trail
+/// with undated directories comes as one group, in stamp order.
+#[test]
+fn walk_hands_out_one_day_at_a_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let put = |rel: &str| {
+        let p = tmp.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, "{\"Records\":[]}").unwrap();
+    };
+    let layout = "dated/AWSLogs/111111111111/CloudTrail";
+    put(&format!(
+        "{layout}/us-east-1/2024/03/11/111111111111_CloudTrail_us-east-1_20240311T0010Z_a.json.gz"
+    ));
+    put(&format!(
+        "{layout}/eu-west-1/2024/03/11/111111111111_CloudTrail_eu-west-1_20240311T0005Z_b.json.gz"
+    ));
+    put(&format!(
+        "{layout}/eu-west-1/2024/03/10/111111111111_CloudTrail_eu-west-1_20240310T2355Z_c.json.gz"
+    ));
+    put(&format!(
+        "{layout}/us-east-1/2024/03/09/111111111111_CloudTrail_us-east-1_20240309T1200Z_d.json"
+    ));
+    put(&format!("{layout}/us-east-1/2024/03/09/notes.txt"));
+    let w = walk(&tmp.path().join("dated")).unwrap();
+    assert_eq!(w.total, 4);
+    let days: Vec<Vec<String>> = w
+        .map(|d| {
+            d.unwrap()
+                .iter()
+                .map(|f| f.key.rsplit('_').next().unwrap().to_string())
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        days,
+        [
+            vec!["d.json"],
+            vec!["c.json.gz"],
+            vec!["b.json.gz", "a.json.gz"]
+        ]
+    );
+
+    put("loose/x_20240311T0010Z_y.json");
+    put("loose/sub/x_20240310T0010Z_z.json");
+    let groups: Vec<Vec<String>> = walk(&tmp.path().join("loose"))
+        .unwrap()
+        .map(|d| d.unwrap().into_iter().map(|f| f.key).collect())
+        .collect();
+    assert_eq!(
+        groups,
+        [vec![
+            "sub/x_20240310T0010Z_z.json".to_string(),
+            "x_20240311T0010Z_y.json".to_string()
+        ]]
+    );
+    // scan() is the same order, held whole.
+    let all: Vec<String> = scan(&tmp.path().join("dated"))
+        .unwrap()
+        .into_iter()
+        .map(|f| f.key)
+        .collect();
+    assert_eq!(all.len(), 4);
+    assert!(all[3].ends_with("_a.json.gz"));
+}
 
 /// The S3 layout on disk: files come oldest first and each gives exactly
 /// the golden messages of its key.

@@ -68,6 +68,29 @@ impl Moto {
         }
     }
 
+    /// Queues the answers moto's Inspector v2 gives to `ListFindings`:
+    /// each call with new arguments takes the next list (moto's own
+    /// test hook, `/moto-api/static/inspector2/findings-results`).
+    pub fn queue_findings(&self, region: &str, results: &serde_json::Value) {
+        use std::io::{Read, Write};
+        let body = serde_json::json!({"results": results, "region": region}).to_string();
+        let addr = self.endpoint.trim_start_matches("http://");
+        let mut s = TcpStream::connect(addr).unwrap();
+        write!(
+            s,
+            "POST /moto-api/static/inspector2/findings-results HTTP/1.1\r\nHost: {addr}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).unwrap();
+        assert!(
+            answer.starts_with("HTTP/1.1 20") || answer.starts_with("HTTP/1.0 20"),
+            "{answer}"
+        );
+    }
+
     pub fn client(&self) -> Client {
         let creds = aws_credential_types::Credentials::new("test", "test", None, None, "tests");
         let conf = aws_sdk_s3::Config::builder()
