@@ -203,6 +203,13 @@ pub struct RunArgs {
     /// Objects downloaded at once per bucket.
     #[arg(long, default_value_t = 16, value_name = "N")]
     pub concurrency: usize,
+    /// CloudTrail and Config objects larger than this (MiB, as stored,
+    /// usually gzipped) are read as a stream: decompressed and parsed as
+    /// they download, their events handed on in parts of 5,000, so memory
+    /// does not grow with the object. Smaller ones are read whole, several
+    /// at once (faster).
+    #[arg(long, default_value_t = 4, value_name = "MIB")]
+    pub stream_above: u64,
     /// Also log debug lines (markers, files found and skipped).
     #[arg(short = 'v', long)]
     pub verbose: bool,
@@ -240,6 +247,13 @@ pub struct CollectArgs {
     /// Objects downloaded at once per bucket.
     #[arg(long, default_value_t = 16, value_name = "N")]
     pub concurrency: usize,
+    /// CloudTrail and Config objects larger than this (MiB, as stored,
+    /// usually gzipped) are read as a stream: decompressed and parsed as
+    /// they download, their events handed on in parts of 5,000, so memory
+    /// does not grow with the object. Smaller ones are read whole, several
+    /// at once (faster).
+    #[arg(long, default_value_t = 4, value_name = "MIB")]
+    pub stream_above: u64,
     /// Print the module's debug lines (markers, files found and skipped)
     /// on standard error.
     #[arg(short = 'v', long)]

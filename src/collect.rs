@@ -186,6 +186,7 @@ fn pass(a: &CollectArgs) -> Pass {
         concurrency: a.concurrency,
         dry_run: a.dry_run,
         reparse: a.reparse,
+        stream_above: Some(a.stream_above << 20),
     }
 }
 

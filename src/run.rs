@@ -198,7 +198,11 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         &mut sink,
         stop_rx.clone(),
         a.once,
-        a.concurrency,
+        Pass {
+            concurrency: a.concurrency,
+            stream_above: Some(a.stream_above << 20),
+            ..Pass::default()
+        },
     ));
     drop(sink);
     let _ = engine_thread.join();
@@ -270,7 +274,7 @@ async fn schedule(
     sink: &mut EngineSink,
     mut stop: watch::Receiver<bool>,
     once: bool,
-    concurrency: usize,
+    pass: Pass,
 ) -> bool {
     let interval = Duration::from_secs(w.interval.max(1));
     if !w.run_on_start && !once {
@@ -297,7 +301,7 @@ async fn schedule(
                 b.spec.kind.name(),
                 b.credentials.aws_profile.as_deref().unwrap_or("default")
             );
-            if let Err(e) = one_bucket(b, state, sink, concurrency).await {
+            if let Err(e) = one_bucket(b, state, sink, pass).await {
                 if *stop.borrow() {
                     // The file in hand was refused because we are stopping:
                     // it is read again on the next start.
@@ -374,12 +378,8 @@ async fn one_bucket(
     b: &BucketConfig,
     state: &State,
     sink: &mut EngineSink,
-    concurrency: usize,
+    pass: Pass,
 ) -> anyhow::Result<()> {
-    let pass = Pass {
-        concurrency,
-        ..Pass::default()
-    };
     let r = sources::bucket(b, state, sink, pass).await?;
     tracing::info!(
         "bucket {}: {} new files, {} events, {} discarded, {} already read, {} skipped on error",

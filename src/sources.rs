@@ -20,6 +20,9 @@ pub struct Pass {
     pub dry_run: bool,
     /// Re-read from only_logs_after whatever state says.
     pub reparse: bool,
+    /// Objects larger than this (bytes) that can be read as a stream are
+    /// (None: the collector's default).
+    pub stream_above: Option<u64>,
 }
 
 /// One `<bucket>`.
@@ -41,10 +44,13 @@ pub async fn bucket<K: Sink>(
         .follow_bucket_region(&spec.name)
         .await
         .with_context(|| format!("bucket {}", spec.name))?;
-    let opts = RunOptions {
+    let mut opts = RunOptions {
         concurrency: pass.concurrency.max(1),
         ..RunOptions::default()
     };
+    if let Some(above) = pass.stream_above {
+        opts.stream_above = above;
+    }
     Ok(run_bucket(&store, state, &spec, sink, opts).await?)
 }
 

@@ -54,6 +54,15 @@ impl<S: Store> Store for Latency<S> {
         tokio::time::sleep(self.delay).await;
         self.inner.get(bucket, key).await
     }
+    async fn get_chunks(
+        &self,
+        bucket: &str,
+        key: &str,
+        tx: tokio::sync::mpsc::Sender<bytes::Bytes>,
+    ) -> Result<(), StoreError> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.get_chunks(bucket, key, tx).await
+    }
     async fn delete(&self, bucket: &str, key: &str) -> Result<(), StoreError> {
         self.inner.delete(bucket, key).await
     }
@@ -80,6 +89,7 @@ async fn measure<S: Store + Clone + Send + 'static>(
             day: 20,
         },
         page_size: 1000,
+        stream_above: 4 << 20,
     };
     let t = Instant::now();
     let report = run_bucket(store, &state, spec, &mut count, opts)

@@ -5,7 +5,9 @@
 
 use crate::discard::Discard;
 use crate::envelope::{error_message, messages, Origin};
-use crate::formats::{parse_object, BucketType, FileError, ParseContext};
+use crate::formats::{
+    parse_object_each, stream_object, streamable, BucketType, FileError, ParseContext,
+};
 use crate::layout::{Day, Layout};
 use crate::pyjson;
 use crate::state::{created_date, Scope, State, StateError};
@@ -82,7 +84,9 @@ pub struct FileBatch {
     /// repeat (an S3 object of a bucket, outside `reparse`): a consumer may
     /// use it to recognise a unit it already took before a crash. `None`
     /// for units that may legitimately come again (CloudWatch pages, SQS
-    /// notifications, reparse).
+    /// notifications, reparse). A large object read as a stream comes in
+    /// parts: `s3://bucket/key#partN` for all but the last, which carries
+    /// the object's own id; the file is marked done only after the last.
     pub id: Option<String>,
 }
 
@@ -152,7 +156,14 @@ pub struct RunOptions {
     pub today: Day,
     /// Objects per listing page (S3's maximum is 1000).
     pub page_size: i32,
+    /// Objects larger than this (bytes, as listed) of a type that allows
+    /// it are read as a stream and delivered in parts of [`PART`]
+    /// messages, never held whole.
+    pub stream_above: u64,
 }
+
+/// Messages per part of a streamed object.
+pub const PART: usize = 5000;
 
 impl Default for RunOptions {
     fn default() -> Self {
@@ -160,6 +171,7 @@ impl Default for RunOptions {
             concurrency: 16,
             today: today_utc(),
             page_size: 1000,
+            stream_above: 4 << 20,
         }
     }
 }
@@ -555,28 +567,57 @@ impl<S: Store + Clone + Send + 'static> Run<'_, S> {
     ) -> Result<(), RunError> {
         let spec = self.spec;
         let store = self.store;
+        let stream_above = self.opts.stream_above;
         let mut bodies = futures::stream::iter(todo)
             .map(|o| async move {
+                if o.size > stream_above && streamable(spec.kind, &o.key) {
+                    return (o, None);
+                }
                 let body = store.get(&spec.name, &o.key).await;
-                (o, body)
+                (o, Some(body))
             })
             .buffered(self.opts.concurrency.max(1));
         while let Some((o, body)) = bodies.next().await {
             tracing::debug!("++ Found new log: {}", o.key);
+            let Some(body) = body else {
+                self.stream_one(account, &o, sink).await?;
+                self.finish(scope, &o).await?;
+                continue;
+            };
             let origin = Origin {
                 bucket: &spec.name,
                 alias: &spec.alias,
                 key: &o.key,
                 account: (!account.is_empty()).then_some(account),
             };
+            // Each event becomes its messages as soon as it is read, so a
+            // large document is never held whole as parsed values.
+            let mut out: Vec<String> = Vec::new();
+            let mut discarded = 0;
+            let mut each = |e: Option<serde_json::Map<String, serde_json::Value>>| match e {
+                None => {
+                    out.clear();
+                    discarded = 0;
+                }
+                Some(event) => {
+                    if spec.discard.as_ref().is_some_and(|d| d.skips(&event)) {
+                        discarded += 1;
+                        return;
+                    }
+                    for m in messages(spec.kind, &origin, event) {
+                        out.push(pyjson::dumps(&m));
+                    }
+                }
+            };
             let parsed = match body {
-                Ok(data) => parse_object(
+                Ok(data) => parse_object_each(
                     ParseContext {
                         kind: spec.kind,
                         key: &o.key,
                         prefix: &spec.path,
                     },
                     &data,
+                    &mut each,
                 ),
                 Err(error) if !spec.skip_on_error => {
                     return Err(RunError::Object {
@@ -599,16 +640,9 @@ impl<S: Store + Clone + Send + 'static> Run<'_, S> {
                 id: (!spec.reparse).then(|| format!("s3://{}/{}", spec.name, o.key)),
             };
             match parsed {
-                Ok(events) => {
-                    for event in events {
-                        if spec.discard.as_ref().is_some_and(|d| d.skips(&event)) {
-                            batch.discarded += 1;
-                            continue;
-                        }
-                        for m in messages(spec.kind, &origin, event) {
-                            batch.messages.push(pyjson::dumps(&m));
-                        }
-                    }
+                Ok(()) => {
+                    batch.messages = out;
+                    batch.discarded = discarded;
                 }
                 Err(error) if spec.skip_on_error => {
                     tracing::warn!("{}: {error}; skipping the file", spec.name);
@@ -631,26 +665,209 @@ impl<S: Store + Clone + Send + 'static> Run<'_, S> {
                 key: o.key.clone(),
                 why,
             })?;
-            if spec.remove_from_bucket {
-                tracing::debug!("+++ Remove file from S3 Bucket:{}", o.key);
-                store
-                    .delete(&spec.name, &o.key)
-                    .await
-                    .map_err(|error| RunError::Object {
-                        bucket: spec.name.clone(),
-                        key: o.key.clone(),
-                        op: "DeleteObject",
-                        error,
-                    })?;
-            }
-            if !spec.reparse {
-                self.state.mark_done(
-                    scope,
-                    &o.key,
-                    created_date(spec.kind, &o.key, o.modified_day),
-                )?;
+            self.finish(scope, &o).await?;
+        }
+        Ok(())
+    }
+
+    /// After the last batch of a file was taken: removes it from the bucket
+    /// if asked, and records it.
+    async fn finish(&mut self, scope: &Scope<'_>, o: &Object) -> Result<(), RunError> {
+        let spec = self.spec;
+        if spec.remove_from_bucket {
+            tracing::debug!("+++ Remove file from S3 Bucket:{}", o.key);
+            self.store
+                .delete(&spec.name, &o.key)
+                .await
+                .map_err(|error| RunError::Object {
+                    bucket: spec.name.clone(),
+                    key: o.key.clone(),
+                    op: "DeleteObject",
+                    error,
+                })?;
+        }
+        if !spec.reparse {
+            self.state.mark_done(
+                scope,
+                &o.key,
+                created_date(spec.kind, &o.key, o.modified_day),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Reads a large object as a stream: the download feeds a parsing
+    /// thread chunk by chunk, and its messages reach the sink in parts of
+    /// [`PART`]; neither the object, its text nor all its messages are
+    /// held at once. A part the sink took stays taken: an error later in
+    /// the file (bad JSON, a broken download) reports the file as a whole
+    /// file's error would, but cannot take those messages back, and a
+    /// document repeating its `Records` key keeps the parts sent.
+    async fn stream_one<K: Sink>(
+        &mut self,
+        account: &str,
+        o: &Object,
+        sink: &mut K,
+    ) -> Result<(), RunError> {
+        use tokio::sync::mpsc;
+        enum Part {
+            Messages(Vec<String>, usize),
+            End(Vec<String>, usize, Result<(), FileError>),
+        }
+        /// The parsing thread's view of the download.
+        struct Chunks {
+            rx: mpsc::Receiver<bytes::Bytes>,
+            current: bytes::Bytes,
+            /// Closed when the consumer gave up: stop reading.
+            parts: mpsc::Sender<Part>,
+        }
+        impl std::io::Read for Chunks {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                while self.current.is_empty() {
+                    if self.parts.is_closed() {
+                        return Err(std::io::Error::other("the consumer stopped"));
+                    }
+                    match self.rx.blocking_recv() {
+                        Some(c) => self.current = c,
+                        None => return Ok(0),
+                    }
+                }
+                let n = buf.len().min(self.current.len());
+                buf[..n].copy_from_slice(&self.current[..n]);
+                bytes::Buf::advance(&mut self.current, n);
+                Ok(n)
             }
         }
+
+        let spec = self.spec;
+        let (chunk_tx, chunk_rx) = mpsc::channel::<bytes::Bytes>(4);
+        let (part_tx, mut part_rx) = mpsc::channel::<Part>(1);
+        let (kind, key) = (spec.kind, o.key.clone());
+        let (bucket, alias, acct) = (spec.name.clone(), spec.alias.clone(), account.to_string());
+        let discard = spec.discard.clone();
+        let parser = tokio::task::spawn_blocking(move || {
+            let origin = Origin {
+                bucket: &bucket,
+                alias: &alias,
+                key: &key,
+                account: (!acct.is_empty()).then_some(acct.as_str()),
+            };
+            let mut part = Vec::new();
+            let mut discarded = 0;
+            let reader = Chunks {
+                rx: chunk_rx,
+                current: bytes::Bytes::new(),
+                parts: part_tx.clone(),
+            };
+            let result = stream_object(kind, &key, reader, &mut |e| {
+                let Some(event) = e else { return };
+                if discard.as_ref().is_some_and(|d| d.skips(&event)) {
+                    discarded += 1;
+                    return;
+                }
+                for m in messages(kind, &origin, event) {
+                    part.push(pyjson::dumps(&m));
+                }
+                if part.len() >= PART {
+                    let full = Part::Messages(std::mem::take(&mut part), discarded);
+                    discarded = 0;
+                    let _ = part_tx.blocking_send(full);
+                }
+            });
+            let _ = part_tx.blocking_send(Part::End(part, discarded, result));
+        });
+
+        let download = self.store.get_chunks(&spec.name, &o.key, chunk_tx);
+        let id = |n: Option<usize>| {
+            (!spec.reparse).then(|| match n {
+                Some(n) => format!("s3://{}/{}#part{n}", spec.name, o.key),
+                None => format!("s3://{}/{}", spec.name, o.key),
+            })
+        };
+        let batch = |messages: Vec<String>, discarded: usize, n: Option<usize>| FileBatch {
+            bucket: spec.name.clone(),
+            key: o.key.clone(),
+            messages,
+            discarded,
+            id: id(n),
+        };
+        let sink_error = |why| RunError::Sink {
+            bucket: spec.name.clone(),
+            key: o.key.clone(),
+            why,
+        };
+        let mut counts = (0usize, 0usize);
+        let consume = async {
+            let mut n = 0;
+            while let Some(p) = part_rx.recv().await {
+                match p {
+                    Part::Messages(m, d) => {
+                        counts.0 += m.len();
+                        counts.1 += d;
+                        sink.deliver(batch(m, d, Some(n)))
+                            .await
+                            .map_err(sink_error)?;
+                        n += 1;
+                    }
+                    Part::End(m, d, result) => return Ok((m, d, result)),
+                }
+            }
+            Err(RunError::File {
+                bucket: spec.name.clone(),
+                error: FileError::Unknown {
+                    key: o.key.clone(),
+                    why: "the parsing thread stopped".into(),
+                },
+            })
+        };
+        let (downloaded, consumed) = tokio::join!(download, consume);
+        let _ = parser.await;
+        let (m, d, parsed) = consumed?;
+        let origin = Origin {
+            bucket: &spec.name,
+            alias: &spec.alias,
+            key: &o.key,
+            account: (!account.is_empty()).then_some(account),
+        };
+        let parsed = match downloaded {
+            Err(error) if !spec.skip_on_error => {
+                return Err(RunError::Object {
+                    bucket: spec.name.clone(),
+                    key: o.key.clone(),
+                    op: "GetObject",
+                    error,
+                })
+            }
+            Err(error) => Err(FileError::Unknown {
+                key: o.key.clone(),
+                why: error.to_string(),
+            }),
+            Ok(()) => parsed,
+        };
+        let last = match parsed {
+            Ok(()) => {
+                counts.0 += m.len();
+                counts.1 += d;
+                batch(m, d, None)
+            }
+            Err(error) if spec.skip_on_error => {
+                tracing::warn!("{}: {error}; skipping the file", spec.name);
+                self.report.skipped_errors += 1;
+                let e = error_message(spec.kind, &origin, &error.to_string());
+                counts.0 += 1;
+                batch(vec![pyjson::dumps(&e)], 0, None)
+            }
+            Err(error) => {
+                return Err(RunError::File {
+                    bucket: spec.name.clone(),
+                    error,
+                })
+            }
+        };
+        sink.deliver(last).await.map_err(sink_error)?;
+        self.report.files += 1;
+        self.report.messages += counts.0;
+        self.report.discarded += counts.1;
         Ok(())
     }
 }

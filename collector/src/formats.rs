@@ -105,6 +105,23 @@ type Event = Map<String, Value>;
 /// Decompresses (chosen by the key's suffix, as the module does) and parses
 /// one object into raw events.
 pub fn parse_object(cx: ParseContext<'_>, data: &[u8]) -> Result<Vec<Event>, FileError> {
+    let mut out = Vec::new();
+    parse_object_each(cx, data, &mut |e| match e {
+        Some(e) => out.push(e),
+        None => out.clear(),
+    })?;
+    Ok(out)
+}
+
+/// [`parse_object`], handing each event to `each` as it is read, so that a
+/// large CloudTrail or Config document is never held whole as a `Value`
+/// tree. `each(None)` means "forget the events so far" (a document that
+/// repeats its `Records` key: the last one counts).
+pub fn parse_object_each(
+    cx: ParseContext<'_>,
+    data: &[u8],
+    each: &mut dyn FnMut(Option<Event>),
+) -> Result<(), FileError> {
     let text = decode_text(cx.key, data)?;
     let text = universal_newlines(text);
     let parse = |why: String| FileError::Parse {
@@ -115,9 +132,13 @@ pub fn parse_object(cx: ParseContext<'_>, data: &[u8]) -> Result<Vec<Event>, Fil
         key: cx.key.to_string(),
         why,
     };
-    match cx.kind {
-        BucketType::Cloudtrail => records(&text, "Records", "cloudtrail").map_err(parse),
-        BucketType::Config => records(&text, "configurationItems", "config").map_err(parse),
+    let events = match cx.kind {
+        BucketType::Cloudtrail => {
+            return records_each(&text, "Records", "cloudtrail", each).map_err(parse)
+        }
+        BucketType::Config => {
+            return records_each(&text, "configurationItems", "config", each).map_err(parse)
+        }
         BucketType::Vpcflow => vpcflow(&text).map_err(parse),
         BucketType::Guardduty if cx.key.ends_with(".jsonl.gz") => json_lines(&text).map_err(parse),
         BucketType::Guardduty | BucketType::Custom => custom(&text).map_err(parse),
@@ -127,7 +148,11 @@ pub fn parse_object(cx: ParseContext<'_>, data: &[u8]) -> Result<Vec<Event>, Fil
         BucketType::Nlb => Ok(nlb(&text)),
         BucketType::ServerAccess => server_access(&text).map_err(unknown),
         BucketType::CiscoUmbrella => umbrella(&text, cx.prefix).map_err(unknown),
+    }?;
+    for e in events {
+        each(Some(e));
     }
+    Ok(())
 }
 
 /// The object's text: decompressed by key suffix, checked to be UTF-8.
@@ -186,22 +211,209 @@ fn with_source(mut event: Event, source: &str) -> Event {
 }
 
 /// CloudTrail and Config: one JSON document whose `field` array holds the
-/// events; a document without it yields nothing.
-fn records(text: &str, field: &str, source: &str) -> Result<Vec<Event>, String> {
-    let doc: Value = serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
-    let Some(items) = doc.as_object().and_then(|o| o.get(field)) else {
-        return Ok(Vec::new());
+/// events (a document without it yields nothing), each handed to `each` as
+/// soon as it is read: only one record is ever held as a `Value`, never the
+/// whole document (a large CloudTrail file as a `Value` tree takes several
+/// times its text). When the document repeats `field`, the last one counts
+/// (as in Python's `json.load`): `each` then first sees `None`, "forget
+/// what came so far".
+fn records_each(
+    text: &str,
+    field: &str,
+    source: &str,
+    each: &mut dyn FnMut(Option<Event>),
+) -> Result<(), String> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    records_from(&mut de, field, source, each).map_err(|e| match e {
+        RecordsError::Json(e) => format!("invalid JSON: {e}"),
+        RecordsError::Structure(p) => p,
+    })
+}
+
+/// Why a document could not be read.
+enum RecordsError {
+    Json(serde_json::Error),
+    /// A structural problem, reported without serde's position.
+    Structure(String),
+}
+
+/// [`records_each`] over any serde_json input (a string, or a reader for a
+/// streamed object).
+fn records_from<'de, R: serde_json::de::Read<'de>>(
+    de: &mut serde_json::Deserializer<R>,
+    field: &str,
+    source: &str,
+    each: &mut dyn FnMut(Option<Event>),
+) -> Result<(), RecordsError> {
+    use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    use std::fmt;
+
+    struct Doc<'a, 'f> {
+        field: &'a str,
+        source: &'a str,
+        each: &'f mut dyn FnMut(Option<Event>),
+        /// A structural problem, reported without serde's position.
+        problem: &'f mut Option<String>,
+    }
+
+    struct Items<'a, 'b, 'f>(&'b mut Doc<'a, 'f>);
+
+    impl<'de> DeserializeSeed<'de> for Items<'_, '_, '_> {
+        type Value = ();
+        fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Items<'_, '_, '_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a list")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            let doc = self.0;
+            (doc.each)(None);
+            while let Some(item) = seq.next_element::<Value>()? {
+                match item {
+                    Value::Object(o) => (doc.each)(Some(with_source(o, doc.source))),
+                    _ => {
+                        *doc.problem =
+                            Some(format!("an element of '{}' is not an object", doc.field));
+                        return Err(de::Error::custom("structure"));
+                    }
+                }
+            }
+            Ok(())
+        }
+        fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<(), A::Error> {
+            self.not_a_list()
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+            self.not_a_list()
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+            self.not_a_list()
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+            self.not_a_list()
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+            self.not_a_list()
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+            self.not_a_list()
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+            self.not_a_list()
+        }
+    }
+
+    impl Items<'_, '_, '_> {
+        fn not_a_list<E: de::Error>(self) -> Result<(), E> {
+            *self.0.problem = Some(format!("'{}' is not a list", self.0.field));
+            Err(E::custom("structure"))
+        }
+    }
+
+    impl<'de> Visitor<'de> for &mut Doc<'_, '_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a JSON document")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                if key == self.field {
+                    map.next_value_seed(Items(&mut *self))?;
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(())
+        }
+        // Any other document holds no events.
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(())
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+            Ok(())
+        }
+    }
+
+    let mut problem = None;
+    let mut doc = Doc {
+        field,
+        source,
+        each,
+        problem: &mut problem,
     };
-    let Value::Array(items) = items else {
-        return Err(format!("'{field}' is not a list"));
+    let result = de::Deserializer::deserialize_any(&mut *de, &mut doc).and_then(|()| de.end());
+    match (result, problem) {
+        (Ok(()), _) => Ok(()),
+        (Err(_), Some(p)) => Err(RecordsError::Structure(p)),
+        (Err(e), None) => Err(RecordsError::Json(e)),
+    }
+}
+
+/// Whether an object of this type and key can be read as a stream
+/// ([`stream_object`]): the one-document types (CloudTrail, Config),
+/// plain or gzipped.
+pub fn streamable(kind: BucketType, key: &str) -> bool {
+    matches!(kind, BucketType::Cloudtrail | BucketType::Config)
+        && !key.ends_with(".zip")
+        && !key.ends_with(".snappy")
+}
+
+/// Reads a [`streamable`] object from `reader` as its bytes arrive
+/// (decompressing on the way), handing each event to `each`: neither the
+/// object nor its text is ever held whole.
+pub fn stream_object(
+    kind: BucketType,
+    key: &str,
+    reader: impl std::io::Read,
+    each: &mut dyn FnMut(Option<Event>),
+) -> Result<(), FileError> {
+    let (field, source) = match kind {
+        BucketType::Config => ("configurationItems", "config"),
+        _ => ("Records", "cloudtrail"),
     };
-    items
-        .iter()
-        .map(|item| match item {
-            Value::Object(o) => Ok(with_source(o.clone(), source)),
-            _ => Err(format!("an element of '{field}' is not an object")),
-        })
-        .collect()
+    let gz = key.ends_with(".gz");
+    let reader: Box<dyn std::io::Read> = if gz {
+        Box::new(flate2::read::MultiGzDecoder::new(reader))
+    } else {
+        Box::new(reader)
+    };
+    let mut de =
+        serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(1 << 16, reader));
+    records_from(&mut de, field, source, each).map_err(|e| match e {
+        RecordsError::Json(e) if e.is_io() && gz => FileError::Decompress {
+            key: key.to_string(),
+            why: format!("invalid gzip file: {e}"),
+        },
+        RecordsError::Json(e) => FileError::Parse {
+            key: key.to_string(),
+            why: format!("invalid JSON: {e}"),
+        },
+        RecordsError::Structure(why) => FileError::Parse {
+            key: key.to_string(),
+            why,
+        },
+    })
 }
 
 /// Native GuardDuty exports: one finding per line.
@@ -1018,6 +1230,46 @@ fn csv_rows(text: &str, delim: char) -> Vec<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cloudtrail_documents_read_record_by_record() {
+        let each = |text: &str| {
+            let mut got: Vec<String> = Vec::new();
+            records_each(text, "Records", "cloudtrail", &mut |e| match e {
+                Some(e) => got.push(e["eventName"].as_str().unwrap_or("").to_string()),
+                None => got.clear(),
+            })
+            .map(|()| got)
+        };
+        assert_eq!(
+            each(
+                r#"{"x": [1, {"y": 2}], "Records": [{"eventName": "A"}, {"eventName": "B"}], "z": null}"#
+            ),
+            Ok(vec!["A".to_string(), "B".to_string()])
+        );
+        // A repeated key: the last one counts, as in json.load.
+        assert_eq!(
+            each(r#"{"Records": [{"eventName": "A"}], "Records": [{"eventName": "C"}]}"#),
+            Ok(vec!["C".to_string()])
+        );
+        // Documents without events.
+        assert_eq!(each(r#"{"other": 1}"#), Ok(vec![]));
+        assert_eq!(each(r#"[1, 2]"#), Ok(vec![]));
+        assert_eq!(each(r#""text""#), Ok(vec![]));
+        // Errors.
+        assert_eq!(
+            each(r#"{"Records": 3}"#),
+            Err("'Records' is not a list".into())
+        );
+        assert_eq!(
+            each(r#"{"Records": [{"eventName": "A"}, 7]}"#),
+            Err("an element of 'Records' is not an object".into())
+        );
+        let e = each(r#"{"Records": [{"eventName": "A"}"#).unwrap_err();
+        assert!(e.starts_with("invalid JSON: EOF while parsing"), "{e}");
+        let e = each(r#"{"Records": []} x"#).unwrap_err();
+        assert!(e.starts_with("invalid JSON: trailing characters"), "{e}");
+    }
 
     #[test]
     fn csv_like_python() {

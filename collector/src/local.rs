@@ -5,7 +5,7 @@
 //! module would have sent for it from S3.
 
 use crate::envelope::{messages, Origin};
-use crate::formats::{decode_text, parse_object, BucketType, ParseContext};
+use crate::formats::{decode_text, parse_object_each, BucketType, ParseContext};
 use crate::pyjson::dumps;
 use serde_json::{Map, Value};
 
@@ -264,8 +264,13 @@ pub fn read_file(file: &TrailFile, bucket: &str) -> Result<Vec<String>, TrailErr
             key: &file.key,
             prefix: "",
         };
-        let events = parse_object(cx, &data).map_err(|e| bad(e.to_string()))?;
-        return Ok(events.into_iter().flat_map(wrap).collect());
+        let mut out = Vec::new();
+        parse_object_each(cx, &data, &mut |e| match e {
+            Some(event) => out.extend(wrap(event)),
+            None => out.clear(),
+        })
+        .map_err(|e| bad(e.to_string()))?;
+        return Ok(out);
     }
     // JSON lines (possibly gzipped).
     let text = decode_text(&file.key, &data).map_err(|e| bad(e.why().to_string()))?;

@@ -281,6 +281,33 @@ impl Store for S3Store {
         Ok(body.into_bytes().to_vec())
     }
 
+    async fn get_chunks(
+        &self,
+        bucket: &str,
+        key: &str,
+        tx: tokio::sync::mpsc::Sender<bytes::Bytes>,
+    ) -> Result<(), StoreError> {
+        let mut out = self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| classify(&e))?;
+        while let Some(chunk) = out
+            .body
+            .try_next()
+            .await
+            .map_err(|e| StoreError::Other(format!("reading the body: {e}")))?
+        {
+            if tx.send(chunk).await.is_err() {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
     async fn delete(&self, bucket: &str, key: &str) -> Result<(), StoreError> {
         self.client
             .delete_object()

@@ -65,6 +65,14 @@ pub trait Store: Sync {
         bucket: &str,
         key: &str,
     ) -> impl Future<Output = Result<Vec<u8>, StoreError>> + Send;
+    /// The object's bytes as they arrive, in order, into `tx`; stops early
+    /// (without error) when the receiver is gone.
+    fn get_chunks(
+        &self,
+        bucket: &str,
+        key: &str,
+        tx: tokio::sync::mpsc::Sender<bytes::Bytes>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     fn delete(
         &self,
         bucket: &str,
@@ -200,6 +208,33 @@ impl Store for DirStore {
             std::io::ErrorKind::NotFound => StoreError::NoSuchKey,
             _ => StoreError::Other(e.to_string()),
         })
+    }
+
+    async fn get_chunks(
+        &self,
+        bucket: &str,
+        key: &str,
+        tx: tokio::sync::mpsc::Sender<bytes::Bytes>,
+    ) -> Result<(), StoreError> {
+        use std::io::Read;
+        let path = self.bucket_dir(bucket)?.join(key);
+        let mut f = std::fs::File::open(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => StoreError::NoSuchKey,
+            _ => StoreError::Other(e.to_string()),
+        })?;
+        loop {
+            let mut buf = vec![0; 1 << 20];
+            let n = f
+                .read(&mut buf)
+                .map_err(|e| StoreError::Other(e.to_string()))?;
+            if n == 0 {
+                return Ok(());
+            }
+            buf.truncate(n);
+            if tx.send(bytes::Bytes::from(buf)).await.is_err() {
+                return Ok(());
+            }
+        }
     }
 
     async fn delete(&self, bucket: &str, key: &str) -> Result<(), StoreError> {

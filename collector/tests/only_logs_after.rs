@@ -46,6 +46,7 @@ fn run(store: &DirStore, state: &State, ola: Option<&str>) -> Vec<String> {
             day: 20,
         },
         page_size: 1000,
+        stream_above: 4 << 20,
     };
     let mut files = Files::default();
     tokio::runtime::Builder::new_current_thread()

@@ -20,6 +20,7 @@ use common::{added_files, golden_bodies, golden_root, run_words, spec_for};
 struct Collect {
     messages: Vec<String>,
     files: Vec<String>,
+    ids: Vec<Option<String>>,
     fail_after: Option<usize>,
 }
 
@@ -29,6 +30,7 @@ impl Sink for Collect {
             return Err("consumer stopped".into());
         }
         self.files.push(batch.key);
+        self.ids.push(batch.id);
         self.messages.extend(batch.messages);
         Ok(())
     }
@@ -59,12 +61,17 @@ fn opts() -> RunOptions {
             day: 23,
         },
         page_size: 1000,
+        stream_above: 32 << 20,
     }
 }
 
 /// The three runs of a golden case through S3: each run's messages are the
 /// golden's, byte for byte and in order.
 fn golden_through_s3(case: &str) {
+    golden_through_s3_with(case, opts());
+}
+
+fn golden_through_s3_with(case: &str, opts: RunOptions) {
     let moto = Moto::start();
     let dir = golden_root().join(case);
     let added = added_files(&dir);
@@ -89,7 +96,7 @@ fn golden_through_s3(case: &str) {
             }
             let spec = spec_for(&run_words(&dir, run));
             let mut sink = Collect::default();
-            run_bucket(&store, &state, &spec, &mut sink, opts())
+            run_bucket(&store, &state, &spec, &mut sink, opts)
                 .await
                 .unwrap_or_else(|e| panic!("{case} {run}: {e}"));
             assert_eq!(sink.messages, golden_bodies(&dir, run), "{case} {run}");
@@ -100,6 +107,110 @@ fn golden_through_s3(case: &str) {
 #[test]
 fn cloudtrail_golden_through_s3() {
     golden_through_s3("cloudtrail");
+}
+
+/// Every object read as a stream gives the same messages, byte for byte.
+#[test]
+fn cloudtrail_golden_streamed_through_s3() {
+    golden_through_s3_with(
+        "cloudtrail",
+        RunOptions {
+            stream_above: 0,
+            ..opts()
+        },
+    );
+}
+
+/// A large object comes in parts of `PART` messages (the same messages as
+/// when it is read whole), the last part carrying the object's id; a
+/// damaged large object stops the bucket without being marked.
+#[test]
+fn a_large_object_is_streamed_in_parts() {
+    use std::io::Write;
+    let moto = Moto::start();
+    let n = 2 * collector::bucket::PART + 1;
+    let records: Vec<String> = (0..n)
+        .map(|i| format!(r#"{{"eventVersion":"1.08","eventTime":"2024-03-10T00:{:02}:00Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","requestParameters":{{"key":"k{i}"}},"awsRegion":"us-east-1","recipientAccountId":"111111111111","errorCode":null}}"#, i % 60))
+        .collect();
+    let doc = format!(r#"{{"Records":[{}]}}"#, records.join(","));
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(doc.as_bytes()).unwrap();
+    let body = gz.finish().unwrap();
+    let key = format!(
+        "{DAY_KEY}/2024/03/10/111111111111_CloudTrail_us-east-1_20240310T0000Z_big.json.gz"
+    );
+    let broken_key = format!(
+        "{DAY_KEY}/2024/03/10/111111111111_CloudTrail_us-east-1_20240310T0005Z_cut.json.gz"
+    );
+    rt().block_on(async {
+        let client = moto.client();
+        client.create_bucket().bucket("large").send().await.unwrap();
+        put(&client, "large", &key, body.clone()).await;
+        let store = store_for(&moto).await;
+        let mut spec = BucketSpec::new(BucketType::Cloudtrail, "large");
+        spec.only_logs_after = Some(Day::parse_only_logs_after("2024-MAR-10").unwrap());
+        let read = |stream_above| {
+            let state_dir = tempfile::tempdir().unwrap();
+            let store = &store;
+            let spec = &spec;
+            async move {
+                let state = State::open(state_dir.path()).unwrap();
+                let mut sink = Collect::default();
+                let o = RunOptions {
+                    stream_above,
+                    ..opts()
+                };
+                let r = run_bucket(store, &state, spec, &mut sink, o).await;
+                (r, sink)
+            }
+        };
+        let (r, whole) = read(u64::MAX).await;
+        r.unwrap();
+        let (r, parts) = read(1024).await;
+        r.unwrap();
+        assert_eq!(whole.messages.len(), n);
+        assert_eq!(parts.messages, whole.messages);
+        let id = format!("s3://large/{key}");
+        assert_eq!(
+            parts.ids,
+            [
+                Some(format!("{id}#part0")),
+                Some(format!("{id}#part1")),
+                Some(id.clone())
+            ]
+        );
+
+        // A truncated object: the bucket stops on it, and it stays unread.
+        put(
+            &client,
+            "large",
+            &broken_key,
+            body[..body.len() / 2].to_vec(),
+        )
+        .await;
+        let state_dir = tempfile::tempdir().unwrap();
+        let state = State::open(state_dir.path()).unwrap();
+        let mut sink = Collect::default();
+        let o = RunOptions {
+            stream_above: 1024,
+            ..opts()
+        };
+        let r = run_bucket(&store, &state, &spec, &mut sink, o).await;
+        let err = r.unwrap_err().to_string();
+        assert!(
+            err.contains("cut.json.gz") && err.contains("invalid"),
+            "{err}"
+        );
+        assert!(sink.ids.contains(&Some(id)), "the first object was taken");
+        let mut again = Collect::default();
+        let r = run_bucket(&store, &state, &spec, &mut again, o).await;
+        assert!(r.is_err());
+        assert!(
+            again.files.iter().all(|k| k.ends_with("cut.json.gz")),
+            "only the damaged object is read again: {:?}",
+            again.files
+        );
+    });
 }
 
 #[test]
