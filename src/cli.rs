@@ -122,7 +122,8 @@ Examples:\n  trailwatch check-config trailwatch.conf\n  trailwatch run -c trailw
     /// description or groups changed (with up to --examples events each, and
     /// the old and new alert), firing counts that moved by more than
     /// --threshold percent, correlation rules that fire at other times, the
-    /// rules of the files in play that never fired (coverage), and the new
+    /// rules of the files in play that never fired (coverage; with the
+    /// fields they need that no event of the trail carried), and the new
     /// ruleset's load problems with file and line, with the rules the change
     /// leaves unable to fire (see lint). TRAIL: CloudTrail files
     /// or directories (S3 layout or loose), JSON lines of analysisd input,

@@ -11,7 +11,7 @@
 //! batches (one source file at a time), and only counts, a few examples per
 //! rule and a few firing times per correlation rule are kept.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -93,7 +93,8 @@ struct Report {
     old_alerts: u64,
     new_alerts: u64,
     rules: BTreeMap<u32, RuleDiff>,
-    never_fired: Vec<(u32, String)>,
+    /// (rule, description, the fields it tests that no event carried).
+    never_fired: Vec<(u32, String, Vec<String>)>,
     problems: Vec<String>,
     old_name: String,
     new_name: String,
@@ -232,13 +233,15 @@ fn ini_events(p: &Path) -> anyhow::Result<Vec<String>> {
         .collect())
 }
 
-/// Runs one ruleset over every batch, sending its verdicts back.
+/// Runs one ruleset over every batch, sending its verdicts back; returns
+/// the names of the dynamic fields the events carried.
 fn evaluate(
     rs: Arc<Ruleset>,
     clock_kind: ClockKind,
     rx: mpsc::Receiver<Arc<Batch>>,
     out: mpsc::SyncSender<Verdicts>,
-) {
+) -> HashSet<Vec<u8>> {
+    let mut seen: HashSet<Vec<u8>> = HashSet::new();
     let manager = "trailwatch-diff".to_string();
     let mut engine = Engine::new(
         rs.clone(),
@@ -254,6 +257,13 @@ fn evaluate(
         let mut verdicts = Vec::with_capacity(batch.events.len());
         for ev in &batch.events {
             engine.decode(batch.location.as_bytes(), ev.as_bytes());
+            let event = engine.event();
+            for f in &event.fields {
+                let name = event.text(f.key);
+                if !seen.contains(name) {
+                    seen.insert(name.to_vec());
+                }
+            }
             let (secs, nanos) = times.time_of(engine.event());
             engine.match_rules(secs, nanos);
             let o = engine.outcome();
@@ -287,9 +297,10 @@ fn evaluate(
             }));
         }
         if out.send(verdicts).is_err() {
-            return;
+            return seen;
         }
     }
+    seen
 }
 
 fn is_correlation(rs: &Ruleset, id: u32) -> bool {
@@ -450,11 +461,11 @@ pub fn run(a: DiffArgs) -> anyhow::Result<ExitCode> {
     })?;
     let mut report = compared;
     old_thread.join().expect("old evaluator");
-    new_thread.join().expect("new evaluator");
+    let seen = new_thread.join().expect("new evaluator");
     if let Some(b) = progress {
         b.finish_and_clear();
     }
-    report.never_fired = never_fired(&new_rs, &report);
+    report.never_fired = never_fired(&new_rs, &report, &seen);
     // The rule's own description (before `$(field)` substitution).
     for (id, d) in report.rules.iter_mut() {
         if let Some(r) = new_rs.rule_by_id(*id).or_else(|| old_rs.rule_by_id(*id)) {
@@ -488,7 +499,11 @@ pub fn run(a: DiffArgs) -> anyhow::Result<ExitCode> {
 
 /// Rules of the new ruleset that never fired, among the files of rules that
 /// did fire (the files the trail is about): the coverage gaps worth a look.
-fn never_fired(rs: &Ruleset, report: &Report) -> Vec<(u32, String)> {
+fn never_fired(
+    rs: &Ruleset,
+    report: &Report,
+    seen: &HashSet<Vec<u8>>,
+) -> Vec<(u32, String, Vec<String>)> {
     let fired: BTreeSet<u32> = report
         .rules
         .iter()
@@ -502,16 +517,53 @@ fn never_fired(rs: &Ruleset, report: &Report) -> Vec<(u32, String)> {
         .filter(|r| fired.contains(&r.id))
         .map(|r| r.file.as_str())
         .collect();
-    let mut out: Vec<(u32, String)> = rs
+    let mut out: Vec<(u32, String, Vec<String>)> = rs
         .rules
         .list
         .iter()
         .filter(|r| files.contains(r.file.as_str()) && r.level > 0 && !fired.contains(&r.id))
-        .map(|r| (r.id, String::from_utf8_lossy(&r.description).into_owned()))
+        .map(|r| {
+            (
+                r.id,
+                String::from_utf8_lossy(&r.description).into_owned(),
+                missing_fields(r, seen),
+            )
+        })
         .collect();
     out.sort();
-    out.dedup_by_key(|(id, _)| *id);
+    out.dedup_by_key(|(id, _, _)| *id);
     out
+}
+
+/// The fields a rule requires (`<field name>` that must match, `<list
+/// field>`) that no event of the trail carried: why it could not fire.
+fn missing_fields(r: &engine::rules::Rule, seen: &HashSet<Vec<u8>>) -> Vec<String> {
+    let required = r
+        .fields
+        .iter()
+        .filter(|(_, c)| !c.negate)
+        .map(|(name, _)| name.as_slice())
+        .chain(r.lists.iter().filter_map(|l| match &l.field {
+            engine::rules::ListField::Dynamic(name) => Some(name.as_slice()),
+            _ => None,
+        }));
+    let mut out: Vec<String> = required
+        .filter(|name| !seen.contains(*name))
+        .map(|name| String::from_utf8_lossy(name).into_owned())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// " (no event carries aws.x, aws.y)" when a never-fired rule needs
+/// fields the trail lacks.
+fn absent(missing: &[String]) -> String {
+    if missing.is_empty() {
+        String::new()
+    } else {
+        format!(" (no event carries {})", missing.join(", "))
+    }
 }
 
 /// Rules whose firing count moved by more than `threshold` percent.
@@ -715,8 +767,8 @@ fn text(r: &Report, threshold: f64) -> String {
             "\nnever fired on this trail ({} rules of the files that did fire):",
             r.never_fired.len()
         );
-        for (id, d) in r.never_fired.iter().take(NEVER_FIRED_SHOWN) {
-            let _ = writeln!(s, "  {id}: {}", short(d, 80));
+        for (id, d, missing) in r.never_fired.iter().take(NEVER_FIRED_SHOWN) {
+            let _ = writeln!(s, "  {id}: {}{}", short(d, 80), absent(missing));
         }
         if r.never_fired.len() > NEVER_FIRED_SHOWN {
             let _ = writeln!(
@@ -825,7 +877,7 @@ fn markdown(r: &Report, threshold: f64) -> String {
             "Never fired on this trail: {}\n",
             r.never_fired
                 .iter()
-                .map(|(id, _)| id.to_string())
+                .map(|(id, _, missing)| format!("{id}{}", absent(missing)))
                 .collect::<Vec<_>>()
                 .join(", ")
         );
@@ -889,7 +941,7 @@ fn to_json(r: &Report, threshold: f64) -> Value {
         "summary": {"only_new": r.added(), "only_old": r.removed(), "changed": r.modified()},
         "rules": rules,
         "moved": moved(r, threshold).iter().map(|(id, o, n, _)| json!({"rule": id, "old": o, "new": n})).collect::<Vec<_>>(),
-        "never_fired": r.never_fired.iter().map(|(id, d)| json!({"rule": id, "description": d})).collect::<Vec<_>>(),
+        "never_fired": r.never_fired.iter().map(|(id, d, missing)| json!({"rule": id, "description": d, "fields_never_seen": missing})).collect::<Vec<_>>(),
         "load_problems": r.problems,
         "unreadable": r.unreadable,
     })
