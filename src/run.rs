@@ -118,11 +118,18 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let now = crate::clock::now().0;
     let alerts_file = if conf.jsonout {
-        Some(AlertsFile::open(
-            &conf.logs_dir,
-            committed_alerts(&outbox)?,
-            now,
-        )?)
+        let committed = committed_alerts(&outbox)?;
+        let f = AlertsFile::open(&conf.logs_dir, committed.clone(), now)?;
+        if committed.is_none() {
+            // Nothing committed yet: what the file holds now is what a
+            // crash before the first commit is cut back to.
+            let baseline = [
+                ("alerts_file", f.path().display().to_string()),
+                ("alerts_len", f.offset().to_string()),
+            ];
+            outbox.commit(None, &[], &baseline, now)?;
+        }
+        Some(f)
     } else {
         None
     };
