@@ -54,6 +54,22 @@ pub async fn bucket<K: Sink>(
     Ok(run_bucket(&store, state, &spec, sink, opts).await?)
 }
 
+/// A service's regions, as the module picks them: the configured ones,
+/// else the profile's, else every region of `all`.
+fn service_regions<'a>(
+    svc: &ServiceConfig,
+    profile_region: Option<String>,
+    all: impl Iterator<Item = &'a str>,
+) -> Vec<String> {
+    if !svc.regions.is_empty() {
+        svc.regions.clone()
+    } else if let Some(r) = profile_region.filter(|_| svc.credentials.aws_profile.is_some()) {
+        vec![r]
+    } else {
+        all.map(str::to_string).collect()
+    }
+}
+
 /// One `<service type="cloudwatchlogs">`: events sent per region.
 pub async fn log_service<K: Sink>(
     svc: &ServiceConfig,
@@ -64,22 +80,10 @@ pub async fn log_service<K: Sink>(
     let sdk = sdk_config(&svc.credentials)
         .await
         .context("CloudWatch Logs")?;
-    // Regions: the configured ones, else the profile's, else all (as the
-    // module does).
-    let regions: Vec<String> = if !svc.regions.is_empty() {
-        svc.regions.clone()
-    } else if let Some(r) = sdk
-        .region()
-        .filter(|_| svc.credentials.aws_profile.is_some())
-    {
-        vec![r.to_string()]
-    } else {
-        config::REGIONS
-            .iter()
-            .filter(|r| !r.starts_with("us-gov") && !r.starts_with("cn-"))
-            .map(|r| r.to_string())
-            .collect()
-    };
+    let all = config::REGIONS
+        .iter()
+        .filter(|r| !r.starts_with("us-gov") && !r.starts_with("cn-"));
+    let regions = service_regions(svc, sdk.region().map(ToString::to_string), all.copied());
     let mut out = Vec::new();
     for region in regions {
         let api = CloudWatchLogs::new(&sdk, &region, svc.credentials.service_endpoint.as_deref());
@@ -106,25 +110,12 @@ pub async fn inspector_service<K: Sink>(
     pass: Pass,
 ) -> anyhow::Result<Vec<(String, InspectorReport)>> {
     let sdk = sdk_config(&svc.credentials).await.context("Inspector")?;
-    // Regions: the configured ones, else the profile's, else every region
-    // Inspector v2 serves (as the module does).
-    let regions: Vec<String> = if !svc.regions.is_empty() {
-        svc.regions.clone()
-    } else if let Some(r) = sdk
-        .region()
-        .filter(|_| svc.credentials.aws_profile.is_some())
-    {
-        vec![r.to_string()]
-    } else {
-        collector::inspector::REGIONS
-            .iter()
-            .map(|r| r.to_string())
-            .collect()
-    };
-    if let Some(bad) = regions
-        .iter()
-        .find(|r| !collector::inspector::REGIONS.contains(&r.as_str()))
-    {
+    let regions = service_regions(
+        svc,
+        sdk.region().map(ToString::to_string),
+        collector::inspector::regions(),
+    );
+    if let Some(bad) = regions.iter().find(|r| !collector::inspector::serves(r)) {
         anyhow::bail!("Inspector: Unsupported region '{bad}'");
     }
     let account =

@@ -26,41 +26,22 @@ use crate::store::StoreError;
 use serde_json::{Map, Value};
 use std::future::Future;
 
-/// The regions Inspector v2 is read in (the module's list): every known
-/// region but ap-east-2 and me-south-1, no GovCloud or China.
-pub const REGIONS: &[&str] = &[
-    "af-south-1",
-    "ap-east-1",
-    "ap-northeast-1",
-    "ap-northeast-2",
-    "ap-northeast-3",
-    "ap-south-1",
-    "ap-south-2",
-    "ap-southeast-1",
-    "ap-southeast-2",
-    "ap-southeast-3",
-    "ap-southeast-4",
-    "ap-southeast-5",
-    "ap-southeast-7",
-    "ca-central-1",
-    "ca-west-1",
-    "eu-central-1",
-    "eu-central-2",
-    "eu-north-1",
-    "eu-south-1",
-    "eu-south-2",
-    "eu-west-1",
-    "eu-west-2",
-    "eu-west-3",
-    "il-central-1",
-    "me-central-1",
-    "mx-central-1",
-    "sa-east-1",
-    "us-east-1",
-    "us-east-2",
-    "us-west-1",
-    "us-west-2",
-];
+/// Known regions Inspector v2 does not serve (besides GovCloud and China):
+/// the module's Inspector list is its list of all regions without these.
+const UNSERVED: &[&str] = &["ap-east-2", "me-south-1"];
+
+/// Whether Inspector v2 is read in `region` (the module's list).
+pub fn serves(region: &str) -> bool {
+    crate::config::REGIONS.contains(&region)
+        && !region.starts_with("us-gov")
+        && !region.starts_with("cn-")
+        && !UNSERVED.contains(&region)
+}
+
+/// Every region Inspector v2 is read in, when none is configured.
+pub fn regions() -> impl Iterator<Item = &'static str> {
+    crate::config::REGIONS.iter().copied().filter(|r| serves(r))
+}
 
 /// The service's name in the state (the module's `service_name`).
 const SERVICE: &str = "inspector";
@@ -311,7 +292,7 @@ pub async fn run_inspector<A: FindingsApi, K: Sink>(
     today: Day,
     now: Micros,
 ) -> Result<InspectorReport, InspectorError> {
-    if !REGIONS.contains(&spec.region.as_str()) {
+    if !serves(&spec.region) {
         return Err(InspectorError::Region(spec.region.clone()));
     }
     let discard = match (&spec.discard_field, &spec.discard_regex) {
@@ -592,6 +573,22 @@ mod tests {
             Micros::from_epoch(&w).unwrap().iso_z(),
             "2024-01-15T10:00:00Z"
         );
+    }
+
+    #[test]
+    fn the_modules_inspector_regions() {
+        let all: Vec<&str> = regions().collect();
+        assert_eq!(all.len(), 31);
+        assert!(all.contains(&"us-east-2") && all.contains(&"mx-central-1"));
+        for r in [
+            "ap-east-2",
+            "me-south-1",
+            "us-gov-west-1",
+            "cn-north-1",
+            "us-fake-1",
+        ] {
+            assert!(!serves(r), "{r}");
+        }
     }
 
     #[test]
