@@ -590,73 +590,43 @@ impl<S: Store + Clone + Send + 'static> Run<'_, S> {
                 key: &o.key,
                 account: (!account.is_empty()).then_some(account),
             };
-            // Each event becomes its messages as soon as it is read, so a
-            // large document is never held whole as parsed values.
-            let mut out: Vec<String> = Vec::new();
-            let mut discarded = 0;
-            let mut each = |e: Option<serde_json::Map<String, serde_json::Value>>| match e {
-                None => {
-                    out.clear();
-                    discarded = 0;
+            let read = match body {
+                Ok(data) => {
+                    // Each event becomes its messages as soon as it is
+                    // read, so a large document is never held whole as
+                    // parsed values.
+                    let mut out: Vec<String> = Vec::new();
+                    let mut discarded = 0;
+                    parse_object_each(
+                        ParseContext {
+                            kind: spec.kind,
+                            key: &o.key,
+                            prefix: &spec.path,
+                        },
+                        &data,
+                        &mut |e| match e {
+                            None => {
+                                out.clear();
+                                discarded = 0;
+                            }
+                            Some(event) => {
+                                discarded += add_messages(spec, &origin, event, &mut out);
+                            }
+                        },
+                    )
+                    .map(|()| (out, discarded))
+                    .map_err(Failure::File)
                 }
-                Some(event) => {
-                    if spec.discard.as_ref().is_some_and(|d| d.skips(&event)) {
-                        discarded += 1;
-                        return;
-                    }
-                    for m in messages(spec.kind, &origin, event) {
-                        out.push(pyjson::dumps(&m));
-                    }
-                }
+                Err(error) => Err(Failure::Get(error)),
             };
-            let parsed = match body {
-                Ok(data) => parse_object_each(
-                    ParseContext {
-                        kind: spec.kind,
-                        key: &o.key,
-                        prefix: &spec.path,
-                    },
-                    &data,
-                    &mut each,
-                ),
-                Err(error) if !spec.skip_on_error => {
-                    return Err(RunError::Object {
-                        bucket: spec.name.clone(),
-                        key: o.key.clone(),
-                        op: "GetObject",
-                        error,
-                    })
-                }
-                Err(error) => Err(FileError::Unknown {
-                    key: o.key.clone(),
-                    why: error.to_string(),
-                }),
-            };
-            let mut batch = FileBatch {
+            let (messages, discarded) = self.settle(&origin, read)?;
+            let batch = FileBatch {
                 bucket: spec.name.clone(),
                 key: o.key.clone(),
-                messages: Vec::new(),
-                discarded: 0,
-                id: (!spec.reparse).then(|| format!("s3://{}/{}", spec.name, o.key)),
+                messages,
+                discarded,
+                id: file_id(spec, &o.key, None),
             };
-            match parsed {
-                Ok(()) => {
-                    batch.messages = out;
-                    batch.discarded = discarded;
-                }
-                Err(error) if spec.skip_on_error => {
-                    tracing::warn!("{}: {error}; skipping the file", spec.name);
-                    self.report.skipped_errors += 1;
-                    let m = error_message(spec.kind, &origin, &error.to_string());
-                    batch.messages.push(pyjson::dumps(&m));
-                }
-                Err(error) => {
-                    return Err(RunError::File {
-                        bucket: spec.name.clone(),
-                        error,
-                    })
-                }
-            }
             self.report.files += 1;
             self.report.messages += batch.messages.len();
             self.report.discarded += batch.discarded;
@@ -668,6 +638,44 @@ impl<S: Store + Clone + Send + 'static> Run<'_, S> {
             self.finish(scope, &o).await?;
         }
         Ok(())
+    }
+
+    /// What a file gives the sink once read: its messages and discard
+    /// count; when reading failed and `skip_on_error` is set, the module's
+    /// error event in their place; otherwise the error that stops the
+    /// bucket (nothing of the file is marked).
+    fn settle(
+        &mut self,
+        origin: &Origin<'_>,
+        read: Result<(Vec<String>, usize), Failure>,
+    ) -> Result<(Vec<String>, usize), RunError> {
+        let spec = self.spec;
+        let error = match read {
+            Ok(got) => return Ok(got),
+            Err(Failure::Get(error)) if !spec.skip_on_error => {
+                return Err(RunError::Object {
+                    bucket: spec.name.clone(),
+                    key: origin.key.to_string(),
+                    op: "GetObject",
+                    error,
+                })
+            }
+            Err(Failure::Get(error)) => FileError::Unknown {
+                key: origin.key.to_string(),
+                why: error.to_string(),
+            },
+            Err(Failure::File(error)) => error,
+        };
+        if !spec.skip_on_error {
+            return Err(RunError::File {
+                bucket: spec.name.clone(),
+                error,
+            });
+        }
+        tracing::warn!("{}: {error}; skipping the file", spec.name);
+        self.report.skipped_errors += 1;
+        let m = error_message(spec.kind, origin, &error.to_string());
+        Ok((vec![pyjson::dumps(&m)], 0))
     }
 
     /// After the last batch of a file was taken: removes it from the bucket
@@ -742,13 +750,12 @@ impl<S: Store + Clone + Send + 'static> Run<'_, S> {
         let spec = self.spec;
         let (chunk_tx, chunk_rx) = mpsc::channel::<bytes::Bytes>(4);
         let (part_tx, mut part_rx) = mpsc::channel::<Part>(1);
-        let (kind, key) = (spec.kind, o.key.clone());
-        let (bucket, alias, acct) = (spec.name.clone(), spec.alias.clone(), account.to_string());
-        let discard = spec.discard.clone();
+        let (owned, key, acct) = (spec.clone(), o.key.clone(), account.to_string());
         let parser = tokio::task::spawn_blocking(move || {
+            let spec = &owned;
             let origin = Origin {
-                bucket: &bucket,
-                alias: &alias,
+                bucket: &spec.name,
+                alias: &spec.alias,
                 key: &key,
                 account: (!acct.is_empty()).then_some(acct.as_str()),
             };
@@ -759,15 +766,9 @@ impl<S: Store + Clone + Send + 'static> Run<'_, S> {
                 current: bytes::Bytes::new(),
                 parts: part_tx.clone(),
             };
-            let result = stream_object(kind, &key, reader, &mut |e| {
+            let result = stream_object(spec.kind, &key, reader, &mut |e| {
                 let Some(event) = e else { return };
-                if discard.as_ref().is_some_and(|d| d.skips(&event)) {
-                    discarded += 1;
-                    return;
-                }
-                for m in messages(kind, &origin, event) {
-                    part.push(pyjson::dumps(&m));
-                }
+                discarded += add_messages(spec, &origin, event, &mut part);
                 if part.len() >= PART {
                     let full = Part::Messages(std::mem::take(&mut part), discarded);
                     discarded = 0;
@@ -778,18 +779,12 @@ impl<S: Store + Clone + Send + 'static> Run<'_, S> {
         });
 
         let download = self.store.get_chunks(&spec.name, &o.key, chunk_tx);
-        let id = |n: Option<usize>| {
-            (!spec.reparse).then(|| match n {
-                Some(n) => format!("s3://{}/{}#part{n}", spec.name, o.key),
-                None => format!("s3://{}/{}", spec.name, o.key),
-            })
-        };
         let batch = |messages: Vec<String>, discarded: usize, n: Option<usize>| FileBatch {
             bucket: spec.name.clone(),
             key: o.key.clone(),
             messages,
             discarded,
-            id: id(n),
+            id: file_id(spec, &o.key, n),
         };
         let sink_error = |why| RunError::Sink {
             bucket: spec.name.clone(),
@@ -829,47 +824,50 @@ impl<S: Store + Clone + Send + 'static> Run<'_, S> {
             key: &o.key,
             account: (!account.is_empty()).then_some(account),
         };
-        let parsed = match downloaded {
-            Err(error) if !spec.skip_on_error => {
-                return Err(RunError::Object {
-                    bucket: spec.name.clone(),
-                    key: o.key.clone(),
-                    op: "GetObject",
-                    error,
-                })
-            }
-            Err(error) => Err(FileError::Unknown {
-                key: o.key.clone(),
-                why: error.to_string(),
-            }),
-            Ok(()) => parsed,
+        let read = match downloaded {
+            Err(error) => Err(Failure::Get(error)),
+            Ok(()) => parsed.map(|()| (m, d)).map_err(Failure::File),
         };
-        let last = match parsed {
-            Ok(()) => {
-                counts.0 += m.len();
-                counts.1 += d;
-                batch(m, d, None)
-            }
-            Err(error) if spec.skip_on_error => {
-                tracing::warn!("{}: {error}; skipping the file", spec.name);
-                self.report.skipped_errors += 1;
-                let e = error_message(spec.kind, &origin, &error.to_string());
-                counts.0 += 1;
-                batch(vec![pyjson::dumps(&e)], 0, None)
-            }
-            Err(error) => {
-                return Err(RunError::File {
-                    bucket: spec.name.clone(),
-                    error,
-                })
-            }
-        };
+        let (m, d) = self.settle(&origin, read)?;
+        counts.0 += m.len();
+        counts.1 += d;
+        let last = batch(m, d, None);
         sink.deliver(last).await.map_err(sink_error)?;
         self.report.files += 1;
         self.report.messages += counts.0;
         self.report.discarded += counts.1;
         Ok(())
     }
+}
+
+/// The `FileBatch::id` of an object (outside reparse), or of one part of
+/// a streamed object.
+fn file_id(spec: &BucketSpec, key: &str, part: Option<usize>) -> Option<String> {
+    (!spec.reparse).then(|| match part {
+        Some(n) => format!("s3://{}/{key}#part{n}", spec.name),
+        None => format!("s3://{}/{key}", spec.name),
+    })
+}
+
+/// Why a file could not be read: its download, or its content.
+enum Failure {
+    Get(StoreError),
+    File(FileError),
+}
+
+/// Appends one event's messages to `out`, unless the discard rule skips
+/// it; returns how many events were discarded (0 or 1).
+fn add_messages(
+    spec: &BucketSpec,
+    origin: &Origin<'_>,
+    event: serde_json::Map<String, serde_json::Value>,
+    out: &mut Vec<String>,
+) -> usize {
+    if spec.discard.as_ref().is_some_and(|d| d.skips(&event)) {
+        return 1;
+    }
+    out.extend(messages(spec.kind, origin, event).iter().map(pyjson::dumps));
+    0
 }
 
 /// The `Y/M/D` date of a Config key (unpadded), right after the prefix.
