@@ -73,20 +73,9 @@ fn record(rng: &mut Rng, minute: &str, file: usize, i: usize) -> serde_json::Val
 /// region.
 pub const FILES_PER_DAY: usize = 288;
 
-/// The civil date `n` days after 2024-11-05 (Howard Hinnant's
-/// days-from-civil arithmetic, written out).
+/// The civil date `n` days after 2024-11-05 (day 20,032 of the epoch).
 fn day_after_start(n: usize) -> (i64, u32, u32) {
-    // Days since 1970-01-01 of 2024-11-05.
-    let z = 20032 + n as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+    collector::formats::civil_from_days(20_032 + n as i64)
 }
 
 /// Writes the trail under `dir` (S3 layout, [`FILES_PER_DAY`] files a day

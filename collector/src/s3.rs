@@ -218,6 +218,23 @@ fn day_of(t: Option<&aws_sdk_s3::primitives::DateTime>) -> i64 {
     y * 10_000 + i64::from(m) * 100 + i64::from(d)
 }
 
+impl S3Store {
+    /// `GetObject`, its failure classified; the body is read by the caller.
+    async fn get_object(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<aws_sdk_s3::operation::get_object::GetObjectOutput, StoreError> {
+        self.client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| classify(&e))
+    }
+}
+
 impl Store for S3Store {
     async fn list(&self, bucket: &str, req: ListRequest<'_>) -> Result<ListPage, StoreError> {
         let mut call = self
@@ -265,15 +282,9 @@ impl Store for S3Store {
     }
 
     async fn get(&self, bucket: &str, key: &str) -> Result<Vec<u8>, StoreError> {
-        let out = self
-            .client
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| classify(&e))?;
-        let body = out
+        let body = self
+            .get_object(bucket, key)
+            .await?
             .body
             .collect()
             .await
@@ -287,14 +298,7 @@ impl Store for S3Store {
         key: &str,
         tx: tokio::sync::mpsc::Sender<bytes::Bytes>,
     ) -> Result<(), StoreError> {
-        let mut out = self
-            .client
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| classify(&e))?;
+        let mut out = self.get_object(bucket, key).await?;
         while let Some(chunk) = out
             .body
             .try_next()

@@ -197,17 +197,27 @@ impl DirStore {
     }
 }
 
+impl DirStore {
+    /// Opens an object's file (a missing one is S3's `NoSuchKey`).
+    fn open(&self, bucket: &str, key: &str) -> Result<std::fs::File, StoreError> {
+        let path = self.bucket_dir(bucket)?.join(key);
+        std::fs::File::open(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => StoreError::NoSuchKey,
+            _ => StoreError::Other(e.to_string()),
+        })
+    }
+}
+
 impl Store for DirStore {
     async fn list(&self, bucket: &str, req: ListRequest<'_>) -> Result<ListPage, StoreError> {
         self.list_now(bucket, req)
     }
 
     async fn get(&self, bucket: &str, key: &str) -> Result<Vec<u8>, StoreError> {
-        let path = self.bucket_dir(bucket)?.join(key);
-        std::fs::read(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => StoreError::NoSuchKey,
-            _ => StoreError::Other(e.to_string()),
-        })
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut self.open(bucket, key)?, &mut data)
+            .map_err(|e| StoreError::Other(e.to_string()))?;
+        Ok(data)
     }
 
     async fn get_chunks(
@@ -217,11 +227,7 @@ impl Store for DirStore {
         tx: tokio::sync::mpsc::Sender<bytes::Bytes>,
     ) -> Result<(), StoreError> {
         use std::io::Read;
-        let path = self.bucket_dir(bucket)?.join(key);
-        let mut f = std::fs::File::open(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => StoreError::NoSuchKey,
-            _ => StoreError::Other(e.to_string()),
-        })?;
+        let mut f = self.open(bucket, key)?;
         loop {
             let mut buf = vec![0; 1 << 20];
             let n = f
