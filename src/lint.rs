@@ -66,15 +66,15 @@ fn conditions(r: &Rule) -> HashSet<String> {
     for (name, c) in slots(r) {
         set.insert(format!("{name}={c:?}"));
     }
-    for (name, c) in [("user", &r.user), ("srcip", &r.srcip), ("dstip", &r.dstip)]
-        .into_iter()
-        .chain([
-            ("srcport", &r.srcport),
-            ("dstport", &r.dstport),
-            ("srcgeoip", &r.srcgeoip),
-            ("dstgeoip", &r.dstgeoip),
-        ])
-    {
+    for (name, c) in [
+        ("user", &r.user),
+        ("srcip", &r.srcip),
+        ("dstip", &r.dstip),
+        ("srcport", &r.srcport),
+        ("dstport", &r.dstport),
+        ("srcgeoip", &r.srcgeoip),
+        ("dstgeoip", &r.dstgeoip),
+    ] {
         if let Some(c) = c {
             set.insert(format!("{name}={c:?}"));
         }
@@ -302,9 +302,11 @@ pub fn findings(rs: &Ruleset) -> Vec<Finding> {
 
     // Occurrences in the tree: per rule, how many, how many dead, last cause.
     let mut tally: HashMap<usize, (usize, usize, String)> = HashMap::new();
+    let conds: Vec<HashSet<String>> = rules.list.iter().map(conditions).collect();
     let mut walker = Walker {
         rs,
         rules,
+        conds: &conds,
         tally: &mut tally,
         dead_pattern: &dead_pattern,
         visits: 0,
@@ -332,6 +334,8 @@ pub fn findings(rs: &Ruleset) -> Vec<Finding> {
 struct Walker<'a, 'b> {
     rs: &'a Ruleset,
     rules: &'a Rules,
+    /// Every rule's [`conditions`], computed once.
+    conds: &'a [HashSet<String>],
     tally: &'b mut HashMap<usize, (usize, usize, String)>,
     dead_pattern: &'b HashSet<usize>,
     /// Paths walked (a guard against pathological trees).
@@ -344,7 +348,7 @@ impl<'a> Walker<'a, '_> {
     fn siblings(&mut self, list: &[usize], path: &Path<'a>, dead_parent: Option<u32>) {
         let rules = self.rules;
         // Earlier siblings that always take their events: their conditions.
-        let mut takers: Vec<(u32, HashSet<String>)> = Vec::new();
+        let mut takers: Vec<(u32, &HashSet<String>)> = Vec::new();
         for &n in list {
             self.visits += 1;
             if self.visits > 1_000_000 {
@@ -352,13 +356,13 @@ impl<'a> Walker<'a, '_> {
             }
             let ri = rules.nodes[n].rule;
             let r = &rules.list[ri];
-            let conds = conditions(r);
+            let conds = &self.conds[ri];
             let mut why = None;
             if let Some(p) = dead_parent {
                 why = Some(format!("its parent rule {p} can never fire"));
             }
             if why.is_none() {
-                if let Some((by, theirs)) = takers.iter().find(|(_, t)| t.is_subset(&conds)) {
+                if let Some((by, theirs)) = takers.iter().find(|(_, t)| t.is_subset(conds)) {
                     why = Some(if theirs.len() == conds.len() {
                         format!("rule {by}, tried before it under the same parent, has the same conditions")
                     } else {
@@ -372,11 +376,11 @@ impl<'a> Walker<'a, '_> {
             let dead = why.is_some() || self.dead_pattern.contains(&ri);
             let e = self.tally.entry(ri).or_insert((0, 0, String::new()));
             e.0 += 1;
+            if dead {
+                e.1 += 1;
+            }
             if let Some(w) = why {
-                e.1 += 1;
                 e.2 = w;
-            } else if dead {
-                e.1 += 1;
             }
             if !dead && always_takes(r) {
                 takers.push((r.id, conds));
