@@ -253,16 +253,23 @@ fn corrupt_and_truncated_files_are_reported_skipped_and_counted() {
     );
 }
 
+/// Rewrites the new ruleset's AWS rules file.
+fn edit_new_rules(dir: &Path, edit: impl FnOnce(String) -> String) {
+    let rules = dir.join("new-ruleset/rules/0350-amazon_rules.xml");
+    let text = std::fs::read_to_string(&rules).unwrap();
+    std::fs::write(&rules, edit(text)).unwrap();
+}
+
 #[test]
 fn load_errors_of_the_new_ruleset_are_named_and_exit_2() {
     let tmp = setup();
-    let rules = tmp.path().join("new-ruleset/rules/0350-amazon_rules.xml");
-    let text = std::fs::read_to_string(&rules).unwrap().replacen(
-        r#"<rule id="80299" level="12">"#,
-        r#"<rule id="80299" level="twelve">"#,
-        1,
-    );
-    std::fs::write(&rules, text).unwrap();
+    edit_new_rules(tmp.path(), |text| {
+        text.replacen(
+            r#"<rule id="80299" level="12">"#,
+            r#"<rule id="80299" level="twelve">"#,
+            1,
+        )
+    });
     let out = diff(
         tmp.path(),
         &["--old", "shipped", "--new", "new-ruleset", "trail"],
@@ -279,14 +286,14 @@ fn load_errors_of_the_new_ruleset_are_named_and_exit_2() {
 #[test]
 fn diff_names_the_rules_a_change_leaves_unable_to_fire() {
     let tmp = setup();
-    let rules = tmp.path().join("new-ruleset/rules/0350-amazon_rules.xml");
     // 80251 (DeleteObjects) now also requires an event name it cannot have.
-    let text = std::fs::read_to_string(&rules).unwrap().replacen(
-        "<field name=\"aws.eventName\">DeleteObjects</field>",
-        "<field name=\"aws.eventName\">DeleteObjects</field>\n    <field name=\"aws.eventName\">^PutObject$</field>",
-        1,
-    );
-    std::fs::write(&rules, text).unwrap();
+    edit_new_rules(tmp.path(), |text| {
+        text.replacen(
+            "<field name=\"aws.eventName\">DeleteObjects</field>",
+            "<field name=\"aws.eventName\">DeleteObjects</field>\n    <field name=\"aws.eventName\">^PutObject$</field>",
+            1,
+        )
+    });
     let out = diff(
         tmp.path(),
         &["--old", "shipped", "--new", "new-ruleset", "trail"],

@@ -59,13 +59,17 @@ pub struct Walk {
     pub total: usize,
 }
 
+/// An I/O failure on `path`.
+fn io(path: &Path, source: std::io::Error) -> TrailError {
+    TrailError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
 /// Starts a [`Walk`] of `root`: one pass over the directories counts the
 /// files and keeps only the directories that hold some.
 pub fn walk(root: &Path) -> Result<Walk, TrailError> {
-    let io = |path: &Path, source| TrailError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
     let meta = std::fs::metadata(root).map_err(|e| io(root, e))?;
     if meta.is_file() {
         let key = root
@@ -148,10 +152,6 @@ fn date_of(rel: &Path) -> Option<String> {
 impl Walk {
     /// Lists and orders one group's files.
     fn list(&self, dirs: &[PathBuf]) -> Result<Vec<TrailFile>, TrailError> {
-        let io = |path: &Path, source| TrailError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
         let mut files = Vec::new();
         for dir in dirs {
             for entry in std::fs::read_dir(dir).map_err(|e| io(dir, e))? {
@@ -221,10 +221,7 @@ fn time_stamp(key: &str) -> Option<&str> {
 /// envelope passes through unchanged, any other JSON object is taken as a
 /// bare CloudTrail record.  `bucket` is written as `log_info.s3bucket`.
 pub fn read_file(file: &TrailFile, bucket: &str) -> Result<Vec<String>, TrailError> {
-    let data = std::fs::read(&file.path).map_err(|e| TrailError::Io {
-        path: file.path.clone(),
-        source: e,
-    })?;
+    let data = std::fs::read(&file.path).map_err(|e| io(&file.path, e))?;
     let bad = |why: String| TrailError::Bad {
         path: file.path.clone(),
         why,
