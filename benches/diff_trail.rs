@@ -11,14 +11,7 @@ mod common;
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::trail::{measure, write_trail};
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use common::trail::{env_or, measure, write_trail};
 
 fn main() {
     if std::env::args().any(|a| a == "--list") {

@@ -19,20 +19,13 @@ mod receiver;
 #[path = "../outputs/tests/common/smtp.rs"]
 mod smtp;
 
-use common::trail::{measure, write_trail};
+use common::trail::{env_or, measure, write_trail};
 
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 const BUCKET: &str = "bench-trail";
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_trailwatch"))

@@ -69,6 +69,15 @@ fn record(rng: &mut Rng, minute: &str, file: usize, i: usize) -> serde_json::Val
     r
 }
 
+/// A size from the environment (`BENCH_OBJECTS` and the like), or the
+/// default.
+pub fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// Files per day: CloudTrail delivers a file about every five minutes per
 /// region.
 pub const FILES_PER_DAY: usize = 288;
