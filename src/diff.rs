@@ -233,13 +233,14 @@ fn ini_events(p: &Path) -> anyhow::Result<Vec<String>> {
         .collect())
 }
 
-/// Runs one ruleset over every batch, sending its verdicts back; returns
-/// the names of the dynamic fields the events carried.
+/// Runs one ruleset over every batch, sending its verdicts back; with
+/// `fields`, returns the names of the dynamic fields the events carried.
 fn evaluate(
     rs: Arc<Ruleset>,
     clock_kind: ClockKind,
     rx: mpsc::Receiver<Arc<Batch>>,
     out: mpsc::SyncSender<Verdicts>,
+    fields: bool,
 ) -> HashSet<Vec<u8>> {
     let mut seen: HashSet<Vec<u8>> = HashSet::new();
     let manager = "trailwatch-diff".to_string();
@@ -257,11 +258,13 @@ fn evaluate(
         let mut verdicts = Vec::with_capacity(batch.events.len());
         for ev in &batch.events {
             engine.decode(batch.location.as_bytes(), ev.as_bytes());
-            let event = engine.event();
-            for f in &event.fields {
-                let name = event.text(f.key);
-                if !seen.contains(name) {
-                    seen.insert(name.to_vec());
+            if fields {
+                let event = engine.event();
+                for f in &event.fields {
+                    let name = event.text(f.key);
+                    if !seen.contains(name) {
+                        seen.insert(name.to_vec());
+                    }
                 }
             }
             let (secs, nanos) = times.time_of(engine.event());
@@ -422,8 +425,10 @@ pub fn run(a: DiffArgs) -> anyhow::Result<ExitCode> {
     let (batches_tx, batches_rx) = mpsc::sync_channel::<Arc<Batch>>(8);
     let clock_kind = a.clock;
     let (o_rs, n_rs) = (old_rs.clone(), new_rs.clone());
-    let old_thread = std::thread::spawn(move || evaluate(o_rs, clock_kind, old_rx, old_out_tx));
-    let new_thread = std::thread::spawn(move || evaluate(n_rs, clock_kind, new_rx, new_out_tx));
+    let old_thread =
+        std::thread::spawn(move || evaluate(o_rs, clock_kind, old_rx, old_out_tx, false));
+    let new_thread =
+        std::thread::spawn(move || evaluate(n_rs, clock_kind, new_rx, new_out_tx, true));
 
     let progress = (!a.quiet && std::io::stderr().is_terminal()).then(|| {
         let b = indicatif::ProgressBar::new(0);
