@@ -168,6 +168,17 @@ impl Signed {
     }
 }
 
+/// A configured endpoint as a base URL: `https://` when it names only a
+/// host, no trailing `/`.
+pub(crate) fn base_url(endpoint: &str) -> String {
+    let ep = endpoint.trim_end_matches('/');
+    if ep.contains("://") {
+        ep.to_string()
+    } else {
+        format!("https://{ep}")
+    }
+}
+
 /// The account the credentials belong to (STS `GetCallerIdentity`), as the
 /// module asks it for services. `endpoint`: the configured `sts_endpoint`.
 pub async fn caller_account(
@@ -176,8 +187,7 @@ pub async fn caller_account(
     endpoint: Option<&str>,
 ) -> Result<String, StoreError> {
     let url = match endpoint {
-        Some(ep) if ep.contains("://") => format!("{}/", ep.trim_end_matches('/')),
-        Some(ep) => format!("https://{}/", ep.trim_end_matches('/')),
+        Some(ep) => format!("{}/", base_url(ep)),
         None => format!("https://sts.{region}.amazonaws.com/"),
     };
     let sts = Signed::new(config, region, "sts")?;

@@ -374,8 +374,7 @@ impl Inspector2 {
         endpoint: Option<&str>,
     ) -> Result<Inspector2, StoreError> {
         let base = match endpoint {
-            Some(ep) if ep.contains("://") => ep.trim_end_matches('/').to_string(),
-            Some(ep) => format!("https://{}", ep.trim_end_matches('/')),
+            Some(ep) => crate::ec2::base_url(ep),
             None => format!("https://inspector2.{region}.amazonaws.com"),
         };
         Ok(Inspector2 {
