@@ -12,10 +12,15 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     about = "Watches an AWS account on its own: Wazuh-compatible rules over CloudTrail and other AWS logs",
     long_about = "trailwatch decides on every event exactly what wazuh-analysisd 4.14 decides, \
 with rules and decoders in Wazuh's XML format, and no Wazuh manager.\n\n\
-Without --ruleset every command uses the ruleset shipped inside trailwatch \
-(the AWS rules 80200-80499 and the JSON decoder). With --ruleset DIR it reads a \
-Wazuh-style tree: DIR/rules/*.xml, DIR/decoders/*.xml and DIR/lists/ (a list \
-that rules name etc/lists/X is DIR/lists/X).",
+Without --ruleset every command uses the ruleset shipped inside trailwatch, \
+`shipped`: Wazuh's AWS rules 80200-80499 (Security Lake 99000-99082, Security \
+Hub 99800-99860) with the JSON decoder, plus trailwatch's detection pack \
+98000-98799 (CIS AWS Monitoring controls and AWS attack techniques; see \
+`trailwatch coverage`). `--ruleset shipped-wazuh` is the Wazuh part alone, \
+deciding exactly what wazuh-analysisd decides with Wazuh's AWS rules. With \
+--ruleset DIR it reads a Wazuh-style tree: DIR/rules/*.xml, \
+DIR/decoders/*.xml and DIR/lists/ (a list that rules name etc/lists/X is \
+DIR/lists/X).",
     after_help = "Examples:\n  \
 trailwatch analyze events.jsonl > alerts.json\n  \
 trailwatch analyze --ruleset /var/ossec/ruleset --clock event trail.jsonl.gz\n  \
@@ -150,6 +155,20 @@ trailwatch diff --old main/ --new pr/ --fail-on removed --format json trail.json
     /// that never fires. Exit status 0 clean, 1 warnings with
     /// --deny-warnings, 2 errors.
     Lint(LintArgs),
+    /// Print which CIS controls and ATT&CK techniques a ruleset covers.
+    ///
+    /// Read off the rules themselves: a `cis_aws_4.N` group marks a rule as
+    /// watching control 4.N of the CIS AWS Foundations Benchmark's
+    /// Monitoring section (every control is listed, covered or not), and
+    /// the technique ids of its <mitre> block map it to ATT&CK. Rules that
+    /// cannot alert (level 0, noalert) are left out. --navigator also
+    /// writes an ATT&CK Navigator layer (JSON) scored by the highest level
+    /// of the rules behind each technique.
+    #[command(after_help = "Examples:\n  \
+trailwatch coverage                               # the default ruleset (Wazuh's AWS rules + the pack)\n  \
+trailwatch coverage shipped-wazuh                 # Wazuh's AWS rules alone\n  \
+trailwatch coverage ./my-ruleset --format markdown --navigator layer.json")]
+    Coverage(CoverageArgs),
     /// Validate a configuration and print the effective settings.
     ///
     /// Reads the file as `trailwatch run` would (every block it uses, the
@@ -274,8 +293,10 @@ pub enum ClockKind {
 
 #[derive(Args, Debug, Clone)]
 pub struct RulesetArgs {
-    /// Wazuh-style ruleset directory (rules/, decoders/, lists/).
-    /// Default: the ruleset shipped in trailwatch.
+    /// Wazuh-style ruleset directory (rules/, decoders/, lists/), or a
+    /// built-in ruleset: `shipped` (the default: Wazuh's AWS rules and
+    /// trailwatch's detection pack) or `shipped-wazuh` (Wazuh's AWS rules
+    /// alone).
     #[arg(long, value_name = "DIR")]
     pub ruleset: Option<PathBuf>,
     /// Refuse to run when a ruleset file fails to load (default: report
@@ -372,9 +393,34 @@ pub struct LintArgs {
     #[arg(long)]
     pub deny_warnings: bool,
     /// The ruleset: a Wazuh-style directory (rules/, decoders/, lists/), or
-    /// `shipped`.
+    /// `shipped` (the default ruleset) or `shipped-wazuh` (its Wazuh AWS
+    /// rules alone).
     #[arg(value_name = "RULESET")]
     pub ruleset: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct CoverageArgs {
+    /// Layout of the report on standard output.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: CoverageFormat,
+    /// Also write an ATT&CK Navigator layer (JSON) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub navigator: Option<PathBuf>,
+    /// The ruleset: a Wazuh-style directory, `shipped` or `shipped-wazuh`.
+    #[arg(value_name = "RULESET", default_value = "shipped")]
+    pub ruleset: PathBuf,
+}
+
+/// Report layout of `coverage`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CoverageFormat {
+    /// Aligned columns for a terminal.
+    Text,
+    /// Tables to paste into a README or a pull request.
+    Markdown,
+    /// One JSON object, for machines.
+    Json,
 }
 
 /// Report layout of `diff`.

@@ -2,7 +2,7 @@
 //! line as they would enter the engine.
 
 use crate::cli::CollectArgs;
-use crate::sources::{self, Pass};
+use crate::service::sources::{self, Pass};
 use anyhow::Context;
 use collector::bucket::{FileBatch, Sink};
 use collector::config::{

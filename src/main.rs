@@ -5,22 +5,15 @@
 //! runtime errors).
 
 mod analyze;
-mod api;
+mod authoring;
 mod cli;
 mod clock;
 mod collect;
-mod diff;
 mod input;
-mod lint;
 mod logging;
-mod logtest_cmd;
-mod pipeline;
 mod replay;
 mod ruleset;
-mod run;
-mod settings;
-mod sources;
-mod test_rules;
+mod service;
 
 use std::process::ExitCode;
 
@@ -43,14 +36,15 @@ fn main() -> ExitCode {
 fn run(args: cli::Cli) -> anyhow::Result<ExitCode> {
     match args.command {
         cli::Command::Analyze(a) => analyze::run(a),
-        cli::Command::Logtest(a) => logtest_cmd::run(a),
-        cli::Command::TestRules(a) => test_rules::run(a),
+        cli::Command::Logtest(a) => authoring::logtest::run(a),
+        cli::Command::TestRules(a) => authoring::test_rules::run(a),
         cli::Command::Collect(a) => collect::run(a),
         cli::Command::Replay(a) => replay::run(a),
-        cli::Command::Run(a) => run::run(a),
-        cli::Command::CheckConfig(a) => run::check_config(a),
-        cli::Command::Diff(a) => diff::run(a),
-        cli::Command::Lint(a) => lint::lint(a),
+        cli::Command::Run(a) => service::run::run(a),
+        cli::Command::CheckConfig(a) => service::run::check_config(a),
+        cli::Command::Diff(a) => authoring::diff::run(a),
+        cli::Command::Lint(a) => authoring::lint::lint(a),
+        cli::Command::Coverage(a) => authoring::coverage::run(a),
     }
 }
 

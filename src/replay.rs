@@ -15,8 +15,9 @@ use outputs::route::Router;
 use outputs::send::{self, Counters};
 
 use crate::cli::ReplayArgs;
-use crate::pipeline::{summary_table, Outputs, Pipeline};
-use crate::{ruleset, settings};
+use crate::service::pipeline::{summary_table, Outputs, Pipeline};
+use crate::ruleset;
+use crate::service::settings;
 
 /// The bucket name written in `log_info.s3bucket` of replayed events.
 const REPLAY_BUCKET: &str = "trailwatch-replay";

@@ -8,39 +8,32 @@ use engine::{AlertLevels, LoadError, Ruleset, Severity, Sources};
 
 use crate::cli::RulesetArgs;
 
-/// The shipped ruleset: `rules/`, `decoders/` and `lists/` of this
-/// repository, embedded at build time.
-pub const SHIPPED_RULES: &[(&str, &str)] = &[
-    (
-        "rules/0010-categories.xml",
-        include_str!("../rules/0010-categories.xml"),
-    ),
-    (
-        "rules/0350-amazon_rules.xml",
-        include_str!("../rules/0350-amazon_rules.xml"),
-    ),
-    (
-        "rules/0990-amazon-security-lake_rules.xml",
-        include_str!("../rules/0990-amazon-security-lake_rules.xml"),
-    ),
-    (
-        "rules/0998-aws-security-hub-rules.xml",
-        include_str!("../rules/0998-aws-security-hub-rules.xml"),
-    ),
-];
-pub const SHIPPED_DECODERS: &[(&str, &str)] = &[(
-    "decoders/0006-json_decoders.xml",
-    include_str!("../decoders/0006-json_decoders.xml"),
-)];
-pub const SHIPPED_LISTS: &[(&str, &str)] = &[(
-    "etc/lists/amazon/aws-eventnames",
-    include_str!("../lists/amazon/aws-eventnames"),
-)];
+// The shipped ruleset: `rules/`, `decoders/` and `lists/` of this
+// repository, embedded at build time (build.rs).
+include!(concat!(env!("OUT_DIR"), "/shipped.rs"));
 
-/// The shipped ruleset as sources.
+/// Whether a shipped file belongs to trailwatch's detection pack (rather
+/// than to the Wazuh-equivalent AWS rules).
+pub fn is_pack_file(name: &str) -> bool {
+    name.contains("trailwatch")
+}
+
+/// The default ruleset, `shipped`: the Wazuh-equivalent AWS rules and the
+/// detection pack.
 pub fn shipped_sources() -> Sources {
+    builtin_sources(true)
+}
+
+/// `shipped-wazuh`: the Wazuh-equivalent AWS rules alone (what
+/// wazuh-analysisd decides with Wazuh 4.14's AWS rules).
+pub fn shipped_wazuh_sources() -> Sources {
+    builtin_sources(false)
+}
+
+fn builtin_sources(pack: bool) -> Sources {
     let conv = |v: &[(&str, &str)]| {
         v.iter()
+            .filter(|(n, _)| pack || !is_pack_file(n))
             .map(|(n, t)| (n.to_string(), t.as_bytes().to_vec()))
             .collect()
     };
@@ -51,11 +44,23 @@ pub fn shipped_sources() -> Sources {
     }
 }
 
+/// The sources of a built-in ruleset name (`shipped`, `shipped-wazuh`).
+pub fn builtin(name: &std::path::Path) -> Option<Sources> {
+    match name.to_str()? {
+        "shipped" => Some(shipped_sources()),
+        "shipped-wazuh" => Some(shipped_wazuh_sources()),
+        _ => None,
+    }
+}
+
 /// Reads the sources the arguments name.
 pub fn sources(args: &RulesetArgs) -> anyhow::Result<Sources> {
     match &args.ruleset {
         None => Ok(shipped_sources()),
-        Some(dir) => read_dir(dir),
+        Some(dir) => match builtin(dir) {
+            Some(src) => Ok(src),
+            None => read_dir(dir),
+        },
     }
 }
 
@@ -104,7 +109,7 @@ pub fn load_with(
 /// The sources a configuration's `<ruleset>` names (flags win: with
 /// `--ruleset`, that directory; without a `<ruleset>`, the shipped one).
 pub fn sources_for(
-    conf: Option<&crate::settings::RulesetSettings>,
+    conf: Option<&crate::service::settings::RulesetSettings>,
     base: &std::path::Path,
     args: &RulesetArgs,
 ) -> anyhow::Result<Sources> {

@@ -108,7 +108,8 @@ fn wazuh_all_ini_files() {
     assert!(ok);
 }
 
-/// Wazuh's AWS test files pass against trailwatch's shipped ruleset.
+/// Wazuh's AWS test files pass against trailwatch's Wazuh-equivalent
+/// ruleset (`shipped-wazuh`).
 #[test]
 fn wazuh_aws_ini_files_pass_on_shipped_ruleset() {
     let files = ini_paths(&[
@@ -117,23 +118,131 @@ fn wazuh_aws_ini_files_pass_on_shipped_ruleset() {
         "aws_security_hub",
         "amazon_sec_lake",
     ]);
-    let (out, ok) = test_rules(&files, None);
+    let (out, ok) = test_rules(&files, Some("shipped-wazuh"));
     assert_eq!(last_line(&out), "58 passed, 0 failed", "{out}");
     assert!(ok);
 }
 
-/// trailwatch's own tests: every alerting rule of the shipped ruleset.
-#[test]
-fn shipped_ruleset_own_tests_pass() {
-    let mut files: Vec<String> = std::fs::read_dir(root().join("tests/ruleset"))
-        .expect("tests/ruleset")
+/// The `.ini` files of one folder of the repository, sorted.
+fn ini_files(dir: &str) -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(root().join(dir))
+        .expect(dir)
         .map(|e| e.expect("entry").path().to_string_lossy().into_owned())
         .filter(|p| p.ends_with(".ini"))
         .collect();
     files.sort();
-    let (out, ok) = test_rules(&files, None);
+    files
+}
+
+/// trailwatch's own tests of the Wazuh-equivalent rules (`shipped-wazuh`).
+#[test]
+fn shipped_ruleset_own_tests_pass() {
+    let (out, ok) = test_rules(&ini_files("tests/ruleset"), Some("shipped-wazuh"));
     assert!(ok, "{out}");
     assert!(last_line(&out).ends_with(" passed, 0 failed"), "{out}");
+}
+
+/// The detection pack's tests, on the default ruleset.
+#[test]
+fn detection_pack_tests_pass() {
+    let files = ini_files("tests/detections");
+    assert!(files.len() >= 4, "{files:?}");
+    let (out, ok) = test_rules(&files, None);
+    assert!(ok, "{out}");
+    let last = last_line(&out);
+    assert!(last.ends_with(" passed, 0 failed"), "{out}");
+    let passed: usize = last.split(' ').next().unwrap().parse().unwrap();
+    assert!(passed >= 150, "{out}");
+}
+
+/// The pack loads beside the unmodified Wazuh 4.14 ruleset (as a Wazuh
+/// manager would load it from etc/rules, with its lists declared): no
+/// error, no warning, no id clash, and every pack test decides the same
+/// there as on trailwatch's default ruleset.
+#[test]
+fn detection_pack_loads_beside_the_wazuh_ruleset() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let tree = tmp.path().join("ruleset");
+    let copy = |from: &std::path::Path, to: &std::path::Path| {
+        let ok = std::process::Command::new("cp")
+            .arg("-r")
+            .arg(from)
+            .arg(to)
+            .status()
+            .expect("cp");
+        assert!(ok.success());
+    };
+    std::fs::create_dir_all(&tree).expect("mkdir");
+    for d in ["rules", "decoders", "lists"] {
+        copy(&wazuh_ruleset().join(d), &tree.join(d));
+    }
+    let mut pack = 0;
+    for e in std::fs::read_dir(root().join("rules")).expect("rules") {
+        let p = e.expect("entry").path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        if name.contains("trailwatch") {
+            assert!(
+                !tree.join("rules").join(&name).exists(),
+                "{name} is a Wazuh file name"
+            );
+            copy(&p, &tree.join("rules").join(&name));
+            pack += 1;
+        }
+    }
+    assert!(pack >= 5, "{pack} pack files");
+    copy(
+        &root().join("lists/trailwatch"),
+        &tree.join("lists/trailwatch"),
+    );
+    let src = Sources::from_dir(&tree, &engine::default_excludes()).expect("read");
+    let (rs, problems) = Ruleset::load(&src, AlertLevels::default());
+    assert!(problems.is_empty(), "{problems:#?}");
+    let pack_ids: Vec<u32> = rs
+        .rules
+        .list
+        .iter()
+        .filter(|r| r.file.contains("trailwatch"))
+        .map(|r| r.id)
+        .collect();
+    assert!(pack_ids.iter().all(|id| (98000..99000).contains(id)));
+    let wazuh = Sources::from_dir(&wazuh_ruleset(), &engine::default_excludes()).expect("read");
+    let (wrs, _) = Ruleset::load(&wazuh, AlertLevels::default());
+    let clash: Vec<_> = pack_ids
+        .iter()
+        .filter(|id| wrs.rule_by_id(**id).is_some())
+        .collect();
+    assert!(clash.is_empty(), "ids Wazuh uses: {clash:?}");
+    // `lint` finds nothing in the pack that it does not find in Wazuh's
+    // own rules (49 rules there can never fire).
+    let lint = |dir: &str| {
+        let out = run(&["lint", dir], b"");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.contains("rules/"))
+            .map(|l| l.replace(dir, ""))
+            .collect::<Vec<_>>()
+    };
+    let with_pack = lint(&tree.to_string_lossy());
+    let alone = lint(&wazuh_ruleset().to_string_lossy());
+    let new: Vec<_> = with_pack.iter().filter(|l| !alone.contains(l)).collect();
+    assert!(new.is_empty(), "{new:#?}");
+    let (out, ok) = test_rules(
+        &ini_files("tests/detections"),
+        Some(&tree.to_string_lossy()),
+    );
+    assert!(ok, "{out}");
+}
+
+/// `lint` finds nothing in the default ruleset: no load problem, no rule
+/// that can never fire.
+#[test]
+fn shipped_ruleset_lints_clean() {
+    for name in ["shipped", "shipped-wazuh"] {
+        let out = run(&["lint", "--deny-warnings", name], b"");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{name}: {text}");
+        assert!(text.contains("0 errors, 0 warnings"), "{text}");
+    }
 }
 
 /// Every rule id of the shipped ruleset appears in a test. Not reachable as
@@ -146,12 +255,17 @@ fn every_shipped_rule_has_a_test() {
     let src = trailwatch_shipped_sources();
     let (rs, _) = Ruleset::load(&src, AlertLevels::default());
     let mut tested = String::new();
-    for e in std::fs::read_dir(root().join("tests/ruleset")).expect("dir") {
-        tested.push_str(&std::fs::read_to_string(e.expect("entry").path()).expect("read"));
+    for f in ini_files("tests/ruleset")
+        .into_iter()
+        .chain(ini_files("tests/detections"))
+    {
+        tested.push_str(&std::fs::read_to_string(f).expect("read"));
     }
     let mut missing = Vec::new();
     for r in &rs.rules.list {
-        if r.id < 10 || [80251, 80252, 80452, 80457, 80490, 80494].contains(&r.id) {
+        // The pack's containers 98000/98001 are noalert like the roots.
+        if r.id < 10 || r.noalert() || [80251, 80252, 80452, 80457, 80490, 80494].contains(&r.id)
+        {
             continue;
         }
         if !tested.contains(&format!("rule = {}\n", r.id)) {
@@ -168,10 +282,19 @@ fn trailwatch_shipped_sources() -> Sources {
         .expect("rules");
     s.add_xml_dir(&root().join("decoders"), &[], true)
         .expect("decoders");
+    // aws-eventnames first: bulk_delete_rules_fire_when_listed edits it.
     s.lists.push((
         "etc/lists/amazon/aws-eventnames".into(),
         std::fs::read(root().join("lists/amazon/aws-eventnames")).expect("list"),
     ));
+    for e in std::fs::read_dir(root().join("lists/trailwatch")).expect("lists") {
+        let p = e.expect("entry").path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        s.lists.push((
+            format!("etc/lists/trailwatch/{name}"),
+            std::fs::read(&p).expect("list"),
+        ));
+    }
     s
 }
 
@@ -179,7 +302,9 @@ fn trailwatch_shipped_sources() -> Sources {
 /// nor on ours): with it added, one call gives 80251 and the 22nd 80252.
 #[test]
 fn bulk_delete_rules_fire_when_listed() {
+    // Wazuh's rules alone: the pack has its own rules for DeleteObjects.
     let mut src = trailwatch_shipped_sources();
+    src.rules.retain(|(name, _)| !name.contains("trailwatch"));
     src.lists[0].1.extend_from_slice(b"DeleteObjects:S3\n");
     let (rs, errs) = Ruleset::load(&src, AlertLevels::default());
     assert!(errs.is_empty(), "{errs:?}");

@@ -5,7 +5,7 @@
 //! same rule whose level, description or groups changed, firing counts that
 //! moved, correlation rules that fire on other events, rules that never
 //! fire, and the new ruleset's load problems with the rules it leaves unable
-//! to fire ([`crate::lint`]).
+//! to fire ([`crate::authoring::lint`]).
 //!
 //! Memory stays bounded whatever the trail's length: events go through in
 //! batches (one source file at a time), and only counts, a few examples per
@@ -122,12 +122,13 @@ impl Report {
     }
 }
 
-/// Loads a ruleset argument: a Wazuh-style directory, or `shipped`.
+/// Loads a ruleset argument: a Wazuh-style directory, or a built-in name
+/// (`shipped`, `shipped-wazuh`).
 pub fn load(spec: &Path) -> anyhow::Result<(Arc<Ruleset>, Vec<LoadError>, String)> {
     let levels = engine::AlertLevels::default();
-    if spec == Path::new("shipped") {
-        let (rs, problems) = Ruleset::load(&crate::ruleset::shipped_sources(), levels);
-        return Ok((Arc::new(rs), problems, "shipped".into()));
+    if let Some(src) = crate::ruleset::builtin(spec) {
+        let (rs, problems) = Ruleset::load(&src, levels);
+        return Ok((Arc::new(rs), problems, spec.display().to_string()));
     }
     let src = crate::ruleset::read_dir(spec)?;
     let (rs, problems) = Ruleset::load(&src, levels);
@@ -399,12 +400,12 @@ pub fn run(a: DiffArgs) -> anyhow::Result<ExitCode> {
     report.problems = new_problems.iter().map(|p| p.to_string()).collect();
     // Rules the change leaves unable to fire (those of the old ruleset
     // too are not news: `trailwatch lint` lists them).
-    let before: std::collections::HashSet<(u32, String)> = crate::lint::findings(&old_rs)
+    let before: std::collections::HashSet<(u32, String)> = crate::authoring::lint::findings(&old_rs)
         .into_iter()
         .map(|f| (f.rule, f.why))
         .collect();
     report.problems.extend(
-        crate::lint::findings(&new_rs)
+        crate::authoring::lint::findings(&new_rs)
             .into_iter()
             .filter(|f| !before.contains(&(f.rule, f.why.clone())))
             .map(|f| f.to_string()),

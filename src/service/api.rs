@@ -23,7 +23,7 @@ use engine::alert::AlertMeta;
 use engine::{logtest, Engine, EngineOptions, Mode};
 use tokio::sync::watch;
 
-use crate::run::Shared;
+use crate::service::run::Shared;
 
 /// Logtest sessions kept at most; the oldest goes first.
 const MAX_SESSIONS: usize = 64;
@@ -169,7 +169,7 @@ async fn metrics(State(api): State<Arc<Api>>, headers: HeaderMap) -> Response {
         "gauge",
         "When the last object of a bucket, log group or queue was taken (epoch seconds).",
     );
-    let last: Vec<(String, crate::run::LastObject)> = {
+    let last: Vec<(String, crate::service::run::LastObject)> = {
         let map = s.last.lock().unwrap_or_else(|p| p.into_inner());
         map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
     };
@@ -270,7 +270,7 @@ async fn logtest_route(State(api): State<Arc<Api>>, headers: HeaderMap, body: St
             (t, e, Vec::new())
         }
         None => {
-            let t = crate::logtest_cmd::session_token();
+            let t = crate::authoring::logtest::session_token();
             let e = Engine::new(
                 shared.ruleset.clone(),
                 EngineOptions {

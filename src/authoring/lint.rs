@@ -403,7 +403,7 @@ impl<'a> Walker<'a, '_> {
 
 /// `trailwatch lint RULESET`.
 pub fn lint(a: crate::cli::LintArgs) -> anyhow::Result<ExitCode> {
-    let (rs, problems, name) = crate::diff::load(&a.ruleset)?;
+    let (rs, problems, name) = crate::authoring::diff::load(&a.ruleset)?;
     let errors = problems
         .iter()
         .filter(|p| p.severity == Severity::Error)

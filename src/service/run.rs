@@ -23,9 +23,10 @@ use outputs::send::{self, Counters};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::cli::{ClockKind, RunArgs};
-use crate::pipeline::{committed_alerts, summary_table, Outputs, Pipeline, Stats};
-use crate::sources::{self, Pass};
-use crate::{api, logging, ruleset, settings};
+use crate::service::pipeline::{committed_alerts, summary_table, Outputs, Pipeline, Stats};
+use crate::service::sources::{self, Pass};
+use crate::service::{api, settings};
+use crate::{logging, ruleset};
 
 /// One source file for the engine thread.
 struct Job {

@@ -1,0 +1,9 @@
+//! The rule author's tools: `diff` (what a rule change does to a recorded
+//! trail), `lint`, `test-rules`, `logtest` and `coverage` (CIS controls and
+//! ATT&CK techniques a ruleset covers).
+
+pub mod coverage;
+pub mod diff;
+pub mod lint;
+pub mod logtest;
+pub mod test_rules;
