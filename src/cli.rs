@@ -447,10 +447,12 @@ pub enum FailOn {
 
 #[derive(Args, Debug)]
 pub struct DiffArgs {
-    /// The ruleset before the change (a directory, or `shipped`).
+    /// The ruleset before the change (a directory, `shipped` or
+    /// `shipped-wazuh`).
     #[arg(long, value_name = "RULESET")]
     pub old: PathBuf,
-    /// The ruleset after the change (a directory, or `shipped`).
+    /// The ruleset after the change (a directory, `shipped` or
+    /// `shipped-wazuh`).
     #[arg(long, value_name = "RULESET")]
     pub new: PathBuf,
     /// Clock for correlation windows and timestamps.
@@ -468,6 +470,11 @@ pub struct DiffArgs {
     /// Which changes make the exit status 1.
     #[arg(long, value_enum, default_value_t = FailOn::Any)]
     pub fail_on: FailOn,
+    /// Do not report alerts whose description alone changed (e.g. Wazuh's
+    /// own ruleset against trailwatch's, which words the same rules
+    /// differently).
+    #[arg(long)]
+    pub ignore_descriptions: bool,
     /// No progress bar.
     #[arg(short = 'q', long)]
     pub quiet: bool,

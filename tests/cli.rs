@@ -198,7 +198,7 @@ fn sample_trail_alerts() {
             count("80254"),
             count("80255")
         ],
-        [32, 1, 4, 2, 5, 1]
+        [15, 1, 4, 2, 5, 1]
     );
-    assert_eq!(ids.len(), 45);
+    assert_eq!(ids.len(), 50);
 }

@@ -1,5 +1,6 @@
 //! `trailwatch diff`: the shipped sample trail (plus one StopLogging event)
-//! through the shipped ruleset and a deliberately changed copy (80255's
+//! through the shipped Wazuh-equivalent ruleset (`shipped-wazuh`) and a
+//! deliberately changed copy (80255's
 //! frequency 6 -> 4, 80250's level 5 -> 7, a new rule 80299 on
 //! StopLogging): golden reports in each format, exit codes and
 //! `--fail-on`, unchanged rulesets, unreadable inputs, load problems.
@@ -19,13 +20,17 @@ fn data() -> PathBuf {
     root().join("tests/data/diff")
 }
 
-/// A copy of the shipped ruleset under `dir/new-ruleset` with the change.
+/// A copy of the shipped Wazuh-equivalent ruleset under `dir/new-ruleset`
+/// with the change.
 fn changed_ruleset(dir: &Path) -> PathBuf {
     let new = dir.join("new-ruleset");
     for sub in ["rules", "decoders", "lists/amazon"] {
         std::fs::create_dir_all(new.join(sub)).unwrap();
         for e in std::fs::read_dir(root().join(sub)).unwrap() {
             let p = e.unwrap().path();
+            if p.to_string_lossy().contains("trailwatch") {
+                continue; // the detection pack is not part of shipped-wazuh
+            }
             std::fs::copy(&p, new.join(sub).join(p.file_name().unwrap())).unwrap();
         }
     }
@@ -101,7 +106,7 @@ fn the_deliberate_change_gives_the_golden_reports_in_each_format() {
             tmp.path(),
             &[
                 "--old",
-                "shipped",
+                "shipped-wazuh",
                 "--new",
                 "new-ruleset",
                 "--format",
@@ -122,7 +127,7 @@ fn the_deliberate_change_gives_the_golden_reports_in_each_format() {
         tmp.path(),
         &[
             "--old",
-            "shipped",
+            "shipped-wazuh",
             "--new",
             "new-ruleset",
             "--format",
@@ -141,7 +146,7 @@ fn the_deliberate_change_gives_the_golden_reports_in_each_format() {
             .cloned()
             .unwrap_or_else(|| panic!("rule {id} missing"))
     };
-    assert_eq!(rule(80299)["only_new"], 1);
+    assert_eq!(rule(80299)["only_new"], 2, "the sample trail's StopLogging and one more");
     assert_eq!(rule(80250)["changed"], 4);
     assert_eq!(
         rule(80250)["what_changed"],
@@ -159,7 +164,7 @@ fn fail_on_selects_which_changes_fail() {
             tmp.path(),
             &[
                 "--old",
-                "shipped",
+                "shipped-wazuh",
                 "--new",
                 "new-ruleset",
                 "--fail-on",
@@ -178,13 +183,17 @@ fn fail_on_selects_which_changes_fail() {
     let only_level = tempfile::tempdir().unwrap();
     let new = changed_ruleset(only_level.path());
     let rules = new.join("rules/0350-amazon_rules.xml");
-    let text = std::fs::read_to_string(&rules).unwrap().replace(
+    let mut text = std::fs::read_to_string(&rules).unwrap().replace(
         r#"frequency="4" timeframe="360""#,
         r#"frequency="6" timeframe="360""#,
     );
+    // Without the new 80299 too (the sample trail stops logging once).
+    let start = text.find("  <rule id=\"80299\"").unwrap();
+    let end = start + text[start..].find("</rule>\n\n").unwrap() + "</rule>\n\n".len();
+    text.replace_range(start..end, "");
     std::fs::write(&rules, text).unwrap();
     let out = Command::new(bin())
-        .args(["diff", "--old", "shipped", "--new"])
+        .args(["diff", "--old", "shipped-wazuh", "--new"])
         .arg(&new)
         .args(["--fail-on", "removed"])
         .arg(root().join("samples/trail"))
@@ -202,14 +211,14 @@ fn fail_on_selects_which_changes_fail() {
 #[test]
 fn the_same_ruleset_changes_nothing() {
     let out = Command::new(bin())
-        .args(["diff", "--old", "shipped", "--new", "shipped"])
+        .args(["diff", "--old", "shipped-wazuh", "--new", "shipped-wazuh"])
         .arg(root().join("samples/trail"))
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("\nno alert changed\n"), "{text}");
-    assert!(text.contains("62 events in 9 files"), "{text}");
+    assert!(text.contains("66 events in 10 files"), "{text}");
 }
 
 #[test]
@@ -237,11 +246,11 @@ fn corrupt_and_truncated_files_are_reported_skipped_and_counted() {
     .unwrap();
     let out = diff(
         tmp.path(),
-        &["--old", "shipped", "--new", "shipped", "trail"],
+        &["--old", "shipped-wazuh", "--new", "shipped-wazuh", "trail"],
     );
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("62 events in 9 files"), "{text}");
+    assert!(text.contains("66 events in 10 files"), "{text}");
     assert!(
         text.contains("2 inputs could not be read (skipped)"),
         "{text}"
@@ -272,7 +281,7 @@ fn load_errors_of_the_new_ruleset_are_named_and_exit_2() {
     });
     let out = diff(
         tmp.path(),
-        &["--old", "shipped", "--new", "new-ruleset", "trail"],
+        &["--old", "shipped-wazuh", "--new", "new-ruleset", "trail"],
     );
     assert_eq!(out.status.code(), Some(2));
     let text = String::from_utf8_lossy(&out.stdout);
@@ -296,7 +305,7 @@ fn diff_names_the_rules_a_change_leaves_unable_to_fire() {
     });
     let out = diff(
         tmp.path(),
-        &["--old", "shipped", "--new", "new-ruleset", "trail"],
+        &["--old", "shipped-wazuh", "--new", "new-ruleset", "trail"],
     );
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}");
@@ -320,7 +329,7 @@ fn diff_names_the_rules_a_change_leaves_unable_to_fire() {
 #[test]
 fn lint_reports_load_problems_with_file_and_line() {
     let out = Command::new(bin())
-        .args(["lint", "shipped"])
+        .args(["lint", "shipped-wazuh"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
@@ -459,7 +468,7 @@ fn test_rules_update_writes_expectations_from_real_events() {
     let updated = std::fs::read_to_string(&ini).unwrap();
     let want = original.replacen(
         "cloudtrail.amazonaws.com\"}}\n",
-        "cloudtrail.amazonaws.com\"}}\nrule = 80202\nalert = 3\ndecoder = json\n",
+        "cloudtrail.amazonaws.com\"}}\nrule = 98300\nalert = 12\ndecoder = json\n",
         1,
     );
     assert_eq!(updated, want, "only the incomplete section changed");
@@ -472,4 +481,46 @@ fn test_rules_update_writes_expectations_from_real_events() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&again.stdout);
     assert!(stdout.contains("2 passed, 1 failed"), "{stdout}");
+}
+
+/// The README's claim: against Wazuh's own ruleset, the default ruleset
+/// changes the sample trail's alerts only by the detection pack's
+/// additions (Wazuh's rules word their descriptions differently, hence
+/// --ignore-descriptions): every alert only under the new ruleset is a pack
+/// rule's, every Wazuh alert that is gone moved to a pack rule, nothing
+/// else changed; and the trail's attack moments are among the additions.
+#[test]
+fn diff_against_wazuh_shows_only_the_pack() {
+    let wazuh = common::wazuh_ruleset();
+    let out = Command::new(bin())
+        .args(["diff", "--quiet", "--ignore-descriptions", "--format", "json", "--old"])
+        .arg(&wazuh)
+        .args(["--new", "shipped"])
+        .arg(root().join("samples/trail"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "alerts changed: exit 1");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let pack = |id: u64| (98000..99000).contains(&id);
+    let (mut added, mut moved) = (0, 0);
+    let mut fired = std::collections::BTreeMap::new();
+    for r in v["rules"].as_array().unwrap() {
+        let id = r["rule"].as_u64().unwrap();
+        let n = |k: &str| r[k].as_u64().unwrap();
+        assert_eq!(n("changed"), 0, "{r}");
+        if pack(id) {
+            assert_eq!(n("only_old"), 0, "{r}");
+            added += n("only_new");
+            fired.insert(id, r["new_level"].as_u64().unwrap());
+        } else {
+            assert_eq!(n("only_new"), 0, "a Wazuh rule gained alerts: {r}");
+            moved += n("only_old");
+        }
+    }
+    assert!(added >= moved && moved > 0, "{added} {moved}");
+    // Root sign-in without MFA, SSH opened to the world, an access key for
+    // another user, the trail stopped.
+    for (id, level) in [(98101, 13), (98151, 10), (98440, 12), (98300, 12)] {
+        assert_eq!(fired.get(&id), Some(&level), "{id}: {fired:?}");
+    }
 }

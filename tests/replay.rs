@@ -56,9 +56,9 @@ fn the_shipped_sample_trail_gives_the_expected_alerts_and_summary() {
 
     let err = String::from_utf8_lossy(&out.stderr);
     let table: Vec<&str> = err.lines().collect();
-    assert_eq!(table[0], "62 events, 45 alerts", "{err}");
+    assert_eq!(table[0], "66 events, 50 alerts", "{err}");
     assert_eq!(table[1], "   rule  level  alerts  description");
-    assert!(table[2].starts_with("  80202      3      32  "), "{err}");
+    assert!(table[2].starts_with("  80202      3      15  "), "{err}");
     assert!(err.contains("  80255     10       1  "), "{err}");
 }
 
@@ -90,7 +90,7 @@ fn unreadable_files_are_reported_skipped_and_counted() {
 
     let out = replay(&[trail.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0));
-    assert_eq!(alerts(&out).len(), 45, "the readable files still count");
+    assert_eq!(alerts(&out).len(), 50, "the readable files still count");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&format!("{}", truncated.display())), "{err}");
     assert!(err.contains(&format!("{}", garbage.display())), "{err}");
@@ -130,7 +130,7 @@ fn with_a_configuration_alerts_go_to_its_outputs() {
         "alerts go to the outputs, not stdout"
     );
     let written = std::fs::read_to_string(tmp.path().join("logs/alerts/alerts.json")).unwrap();
-    assert_eq!(written.lines().count(), 45);
+    assert_eq!(written.lines().count(), 50);
     let posted = rx.accepted("/in");
     assert_eq!(
         posted.len(),
@@ -163,7 +163,7 @@ fn a_real_wazuh_ossec_conf_selects_the_wazuh_ruleset() {
         "samples/trail",
     ]);
     let got = alerts(&via_conf);
-    assert_eq!(got.len(), 45);
+    assert_eq!(got.len(), 50);
     assert_eq!(rule_ids(&got), rule_ids(&alerts(&direct)));
     // The Wazuh ruleset's own descriptions, not the shipped ones.
     assert_eq!(
@@ -177,7 +177,7 @@ fn a_real_wazuh_ossec_conf_selects_the_wazuh_ruleset() {
     );
     let written =
         std::fs::read_to_string(tmp.path().join("trailwatch-logs/alerts/alerts.json")).unwrap();
-    assert_eq!(written.lines().count(), 45);
+    assert_eq!(written.lines().count(), 50);
 }
 
 #[test]

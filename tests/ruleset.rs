@@ -233,6 +233,43 @@ fn detection_pack_loads_beside_the_wazuh_ruleset() {
     assert!(ok, "{out}");
 }
 
+/// The rules that read the pack's lists, with entries in them: a copy of
+/// the shipped ruleset whose trusted-accounts and admin-identities lists
+/// name the accounts and identities of tests/detections/trusted/*.ini.
+#[test]
+fn detection_pack_with_list_entries() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    for d in ["rules", "decoders", "lists"] {
+        let ok = std::process::Command::new("cp")
+            .arg("-r")
+            .arg(root().join(d))
+            .arg(tmp.path())
+            .status()
+            .expect("cp");
+        assert!(ok.success());
+    }
+    let append = |list: &str, text: &str| {
+        let p = tmp.path().join("lists/trailwatch").join(list);
+        let mut t = std::fs::read_to_string(&p).expect("list");
+        t.push_str(text);
+        std::fs::write(&p, t).expect("write");
+    };
+    append("trusted-accounts", "777788889999:partner account\n");
+    append(
+        "admin-identities",
+        "\"arn:aws:iam::111122223333:role/DevOps\":platform team\n\"arn:aws:iam::111122223333:user/alice\":administrator\n",
+    );
+    let (out, ok) = test_rules(
+        &ini_files("tests/detections/trusted"),
+        Some(&tmp.path().to_string_lossy()),
+    );
+    assert!(ok, "{out}");
+    assert!(last_line(&out).ends_with(" passed, 0 failed"), "{out}");
+    // Without the entries the same events are not the trusted cases.
+    let (out, ok) = test_rules(&ini_files("tests/detections/trusted"), None);
+    assert!(!ok && last_line(&out).starts_with("0 passed"), "{out}");
+}
+
 /// `lint` finds nothing in the default ruleset: no load problem, no rule
 /// that can never fire.
 #[test]
@@ -258,6 +295,7 @@ fn every_shipped_rule_has_a_test() {
     for f in ini_files("tests/ruleset")
         .into_iter()
         .chain(ini_files("tests/detections"))
+        .chain(ini_files("tests/detections/trusted"))
     {
         tested.push_str(&std::fs::read_to_string(f).expect("read"));
     }
@@ -379,4 +417,56 @@ fn broken_files_are_named_and_skipped() {
     );
     assert!(rs.rule_by_id(100100).is_none() && rs.rule_by_id(100102).is_none());
     assert!(rs.rule_by_id(80255).is_some(), "the good files still load");
+}
+
+/// `coverage`: every CIS AWS Monitoring control is covered by the default
+/// ruleset, the README's table is the command's output, and the Navigator
+/// layer scores techniques with the highest level behind them.
+#[test]
+fn coverage_of_the_default_ruleset() {
+    let out = run(&["coverage", "--format", "markdown"], b"");
+    assert!(out.status.success());
+    let table = String::from_utf8(out.stdout).expect("utf-8");
+    assert!(!table.contains("not covered"), "{table}");
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README");
+    let start = readme.find("<!-- coverage:start -->\n").expect("start marker") + 24;
+    let end = readme.find("<!-- coverage:end -->").expect("end marker");
+    assert_eq!(
+        &readme[start..end],
+        table,
+        "README's coverage table is stale: paste `trailwatch coverage --format markdown`"
+    );
+
+    let tmp = tempfile::tempdir().expect("tmp");
+    let layer_path = tmp.path().join("layer.json");
+    let out = run(
+        &[
+            "coverage",
+            "--format",
+            "json",
+            "--navigator",
+            &layer_path.to_string_lossy(),
+        ],
+        b"",
+    );
+    assert!(out.status.success());
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(doc["cis_aws_monitoring"].as_array().unwrap().len(), 16);
+    let layer: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&layer_path).expect("layer")).expect("layer json");
+    assert_eq!(layer["domain"], "enterprise-attack");
+    let techniques = layer["techniques"].as_array().unwrap();
+    let score = |id: &str| {
+        techniques
+            .iter()
+            .find(|t| t["techniqueID"] == id)
+            .map(|t| t["score"].as_i64().unwrap())
+    };
+    assert_eq!(score("T1562.008"), Some(12), "logging disabled");
+    assert!(score("T1537").unwrap() >= 12, "sharing with another account");
+
+    // Wazuh's AWS rules alone name no CIS AWS control.
+    let out = run(&["coverage", "shipped-wazuh"], b"");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.matches("not covered").count(), 16, "{text}");
 }

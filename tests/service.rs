@@ -282,7 +282,7 @@ fn run_delivers_every_alert_to_alerts_json_mail_and_webhooks() {
         "{err}"
     );
     let alerts = w.alerts();
-    assert_eq!(alerts.len(), 45);
+    assert_eq!(alerts.len(), 50);
     assert_eq!(common::count_rules(&alerts), common::sample_trail_counts());
     assert_eq!(alerts[0]["manager"]["name"], "test-manager");
     // The same decisions as a replay of the trail, in the same order.
@@ -305,7 +305,7 @@ fn run_delivers_every_alert_to_alerts_json_mail_and_webhooks() {
     let out = w.run_once(&conf, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     std::thread::sleep(Duration::from_secs(3));
-    assert_eq!(w.alerts().len(), 45);
+    assert_eq!(w.alerts().len(), 50);
     assert_eq!((smtp.mails().len(), rx.requests().len()), before);
 }
 
@@ -323,7 +323,7 @@ fn outages_wait_in_the_queue_and_drain_after_a_restart() {
     assert!(err.contains("HTTP 503"), "{err}");
     assert_eq!(
         w.alerts().len(),
-        45,
+        50,
         "alerts.json does not wait for the others"
     );
     assert!(rx.requests().iter().all(|r| r.status == 503));
@@ -333,7 +333,7 @@ fn outages_wait_in_the_queue_and_drain_after_a_restart() {
     let out = w.run_once(&conf, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     check_deliveries(&w, &smtp, &rx);
-    assert_eq!(w.alerts().len(), 45);
+    assert_eq!(w.alerts().len(), 50);
 }
 
 /// A CloudTrail file of `n` refused calls (each alerts 80250 once).
@@ -604,7 +604,7 @@ fn the_http_api_answers_and_sigterm_stops_cleanly() {
     wait_until("the API", || std::net::TcpStream::connect(&addr).is_ok());
     wait_until("the first pass", || {
         let (_, body) = http(&addr, "GET", "/health", None, "");
-        serde_json::from_str::<Value>(&body).is_ok_and(|v| v["alerts"] == 45)
+        serde_json::from_str::<Value>(&body).is_ok_and(|v| v["alerts"] == 50)
     });
     let (status, body) = http(&addr, "GET", "/health", None, "");
     assert_eq!(status, 200);
@@ -621,10 +621,10 @@ fn the_http_api_answers_and_sigterm_stops_cleanly() {
     let (status, metrics) = http(&addr, "GET", "/metrics", Some("tok-1"), "");
     assert_eq!(status, 200);
     for line in [
-        "trailwatch_events_total 62",
+        "trailwatch_events_total 66",
         "trailwatch_files_total 9",
         "trailwatch_alerts_total{rule_id=\"80255\",level=\"10\"} 1",
-        "trailwatch_alerts_total{rule_id=\"80202\",level=\"3\"} 32",
+        "trailwatch_alerts_total{rule_id=\"80202\",level=\"3\"} 15",
     ] {
         assert!(
             metrics.lines().any(|l| l == line),
@@ -644,7 +644,7 @@ fn the_http_api_answers_and_sigterm_stops_cleanly() {
     assert_eq!(high.len(), 1);
     assert_eq!(high[0]["rule"]["id"], "80255");
     let (_, body) = http(&addr, "GET", "/alerts", Some("tok-1"), "");
-    assert_eq!(serde_json::from_str::<Vec<Value>>(&body).unwrap().len(), 45);
+    assert_eq!(serde_json::from_str::<Vec<Value>>(&body).unwrap().len(), 50);
 
     // POST /logtest answers as `trailwatch logtest --json`.
     let event = std::fs::read_to_string(root().join("samples/sample-trail.jsonl"))
@@ -695,7 +695,7 @@ fn the_http_api_answers_and_sigterm_stops_cleanly() {
     // Nothing is read twice after the restart.
     let out = w.run_once(&conf, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(w.alerts().len(), 45);
+    assert_eq!(w.alerts().len(), 50);
 }
 
 #[test]

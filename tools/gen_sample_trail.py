@@ -10,7 +10,11 @@ of the shipped ruleset has something to say:
   - normal console sign-ins (80253),
   - a burst of failed sign-ins for "admin" from one address: 80254 five times,
     then 80255 (possible break-in) on the sixth,
-  - calls that are not on the watch list (silent).
+  - calls that are not on the watch list (silent),
+  - and, late in the morning, an attack that the detection pack reports:
+    the root user signs in without MFA from an unknown address, then
+    kofi's stolen access key opens SSH to the world, creates an access key
+    for another user and stops the trail.
 
     python3 tools/gen_sample_trail.py > samples/sample-trail.jsonl
 
@@ -37,11 +41,16 @@ events = []
 
 
 def record(t, user, name, source, ip, extra=None, agent="aws-cli/2.15.0"):
+    if user == "root":
+        identity = {"type": "Root", "principalId": ACCOUNT,
+                    "arn": "arn:aws:iam::%s:root" % ACCOUNT, "accountId": ACCOUNT}
+    else:
+        identity = {"type": "IAMUser", "principalId": "AIDA" + user.upper()[:8].ljust(8, "X"),
+                    "arn": "arn:aws:iam::%s:user/%s" % (ACCOUNT, user),
+                    "accountId": ACCOUNT, "userName": user}
     r = {
         "eventVersion": "1.09",
-        "userIdentity": {"type": "IAMUser", "principalId": "AIDA" + user.upper()[:8].ljust(8, "X"),
-                         "arn": "arn:aws:iam::%s:user/%s" % (ACCOUNT, user),
-                         "accountId": ACCOUNT, "userName": user},
+        "userIdentity": identity,
         "eventTime": t.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "eventSource": source, "eventName": name, "awsRegion": "eu-west-1",
         "sourceIPAddress": ip, "userAgent": agent,
@@ -101,6 +110,34 @@ for i in range(10):
     t += timedelta(seconds=rnd.randint(20, 90))
     name, src = rnd.choice(routine)
     record(t, rnd.choice(["maria", "kofi"]), name, src, "203.0.113.%d" % rnd.randint(10, 20))
+
+# The attack: someone with the root password and kofi's access key.
+ATTACKER = "192.0.2.200"
+t += timedelta(minutes=12)
+record(t, "root", "ConsoleLogin", "signin.amazonaws.com", ATTACKER,
+       {"eventType": "AwsConsoleSignIn", "responseElements": {"ConsoleLogin": "Success"},
+        "additionalEventData": {"LoginTo": "https://console.aws.amazon.com/console/home",
+                                "MobileVersion": "No", "MFAUsed": "No"}},
+       agent="Mozilla/5.0 (X11; Linux x86_64)")
+t += timedelta(seconds=95)
+record(t, "kofi", "AuthorizeSecurityGroupIngress", "ec2.amazonaws.com", ATTACKER,
+       {"requestParameters": {"groupId": "sg-0a1b2c3d4e5f60718", "ipPermissions": {"items": [
+           {"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "groups": {},
+            "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}, "ipv6Ranges": {},
+            "prefixListIds": {}}]}},
+        "responseElements": {"requestId": "%032x" % rnd.getrandbits(128), "_return": True}},
+       agent="python-requests/2.31.0")
+t += timedelta(seconds=40)
+record(t, "kofi", "CreateAccessKey", "iam.amazonaws.com", ATTACKER,
+       {"requestParameters": {"userName": "backup-svc"},
+        "responseElements": {"accessKey": {"accessKeyId": "AKIAIOSFODNN7EXAMPLE", "status": "Active",
+                                           "userName": "backup-svc",
+                                           "createDate": t.strftime("%b %d, %Y %I:%M:%S %p")}}},
+       agent="python-requests/2.31.0")
+t += timedelta(seconds=30)
+record(t, "kofi", "StopLogging", "cloudtrail.amazonaws.com", ATTACKER,
+       {"requestParameters": {"name": "arn:aws:cloudtrail:eu-west-1:%s:trail/management-events" % ACCOUNT}},
+       agent="python-requests/2.31.0")
 
 events.sort(key=lambda e: e[0])
 out = sys.stdout

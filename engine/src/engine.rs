@@ -471,7 +471,7 @@ fn check(rs: &Ruleset, st: &mut State, ev: &Event, node: usize, cur: &mut Cur) -
         &rs.rules.nodes[node].children[..]
     } else {
         let did = ev.decoder.map(|d| rs.decoders.get(d).id).unwrap_or(0);
-        rs.rules.children_for(node, did)
+        rs.rules.children_for(node, did, |n| ev.field(n))
     };
     if !children.is_empty() {
         if let Some(d) = cur.debug.as_mut() {
@@ -508,16 +508,11 @@ fn rule_matches(rs: &Ruleset, st: &mut State, ev: &Event, rule: &Rule, cur: &mut
     {
         return false;
     }
-    if let Some(m) = &rule.match_ {
-        if !m.test(ev.log()) {
-            return false;
-        }
-    }
-    if let Some(m) = &rule.regex {
-        if !m.test(ev.log()) {
-            return false;
-        }
-    }
+    // analysisd tests <match> and <regex> before the static fields and
+    // <field>s. Every one of these tests is a pure predicate (no state, no
+    // side effect, a PCRE2 error is "no match" wherever it is tried), so the
+    // outcome is the same in any order: the cheap field tests go first and
+    // the searches over the whole log only run for events that pass them.
     if !test_static(&rule.action, ev.get(Static::Action))
         || !test_static(&rule.url, ev.get(Static::Url))
         || !test_static(&rule.location, Some(ev.location()))
@@ -528,6 +523,16 @@ fn rule_matches(rs: &Ruleset, st: &mut State, ev: &Event, rule: &Rule, cur: &mut
         match ev.field(name) {
             Some(v) if c.test(v) => {}
             _ => return false,
+        }
+    }
+    if let Some(m) = &rule.match_ {
+        if !m.test(ev.log()) {
+            return false;
+        }
+    }
+    if let Some(m) = &rule.regex {
+        if !m.test(ev.log()) {
+            return false;
         }
     }
     if rule.alert_opts & DO_PACKETINFO != 0

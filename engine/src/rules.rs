@@ -215,7 +215,26 @@ pub struct RNode {
 pub struct ChildIndex {
     pub generic: Vec<usize>,
     pub by_decoder: HashMap<u32, Vec<usize>>,
+    /// Set when many children test one dynamic field for a few whole
+    /// values (`aws.eventName` under the detection pack's containers).
+    pub by_field: Option<FieldIndex>,
 }
+
+/// The children of a node sorted by the value of one dynamic field: a
+/// child whose `<field>` on it accepts only a few whole values is worth
+/// trying only for events carrying one of them. Lists keep sibling order.
+#[derive(Debug, Clone, Default)]
+pub struct FieldIndex {
+    /// The field's name, lowered (lookup ignores case, as Wazuh's).
+    pub field: Vec<u8>,
+    /// Lowered value -> the children that may match an event with it.
+    pub by_value: HashMap<Vec<u8>, Vec<usize>>,
+    /// The children that do not test the field for whole values.
+    pub other: Vec<usize>,
+}
+
+/// Longest field value the index looks up (longer ones try every child).
+const FIELD_INDEX_MAX_VALUE: usize = 128;
 
 /// Levels that decide the `mail` and log flags (ossec.conf `<alerts>`).
 #[derive(Debug, Clone, Copy)]
@@ -1695,7 +1714,10 @@ impl Rules {
                 if n.children.len() < 8 {
                     return None;
                 }
-                let mut idx = ChildIndex::default();
+                let mut idx = ChildIndex {
+                    by_field: self.field_index(&n.children),
+                    ..ChildIndex::default()
+                };
                 let ids: std::collections::BTreeSet<u32> = n
                     .children
                     .iter()
@@ -1718,14 +1740,104 @@ impl Rules {
             .collect();
     }
 
-    /// The children of `node` worth trying for an event decoded by decoder
-    /// id `decoder` (0: none).
-    #[inline]
-    pub fn children_for(&self, node: usize, decoder: u32) -> &[usize] {
-        match self.child_index.get(node).and_then(|i| i.as_ref()) {
-            None => &self.nodes[node].children,
-            Some(idx) => idx.by_decoder.get(&decoder).unwrap_or(&idx.generic),
+    /// The field index of a node's children, when at least eight of them
+    /// test one dynamic field for whole values (see [`FieldIndex`]). Only
+    /// a condition that is not negated and whose expression accepts a known
+    /// set of whole values counts ([`Expr::exact_values`], lowered: a
+    /// superset for the case-sensitive types), so a child left out of a
+    /// value's list could not have matched an event with that value.
+    fn field_index(&self, children: &[usize]) -> Option<FieldIndex> {
+        let values_of = |c: usize| -> Vec<(Vec<u8>, Vec<Vec<u8>>)> {
+            let r = &self.list[self.nodes[c].rule];
+            let mut out: Vec<(Vec<u8>, Vec<Vec<u8>>)> = Vec::new();
+            for (name, cond) in &r.fields {
+                if cond.negate {
+                    continue;
+                }
+                let Some(vals) = cond.expr.exact_values() else {
+                    continue;
+                };
+                let name = name.to_ascii_lowercase();
+                if out.iter().any(|(n, _)| *n == name) {
+                    continue;
+                }
+                let vals = vals.iter().map(|v| v.to_ascii_lowercase()).collect();
+                out.push((name, vals));
+            }
+            out
+        };
+        let per_child: Vec<_> = children.iter().map(|&c| values_of(c)).collect();
+        let mut count: HashMap<&[u8], usize> = HashMap::new();
+        for vals in &per_child {
+            for (name, _) in vals {
+                *count.entry(name.as_slice()).or_default() += 1;
+            }
         }
+        let (field, n) = count.into_iter().max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))?;
+        if n < 8 {
+            return None;
+        }
+        let field = field.to_vec();
+        let mut idx = FieldIndex {
+            field: field.clone(),
+            ..FieldIndex::default()
+        };
+        let keys: std::collections::BTreeSet<Vec<u8>> = per_child
+            .iter()
+            .flat_map(|v| v.iter().filter(|(f, _)| *f == field))
+            .flat_map(|(_, vals)| vals.iter().cloned())
+            .collect();
+        for (&c, vals) in children.iter().zip(&per_child) {
+            match vals.iter().find(|(f, _)| *f == field) {
+                None => {
+                    idx.other.push(c);
+                    for k in &keys {
+                        idx.by_value.entry(k.clone()).or_default().push(c);
+                    }
+                }
+                Some((_, own)) => {
+                    for k in own {
+                        idx.by_value.entry(k.clone()).or_default().push(c);
+                    }
+                }
+            }
+        }
+        // Children were pushed in order; values listed twice by one child
+        // are pushed once per child anyway (the set above).
+        for list in idx.by_value.values_mut() {
+            list.dedup();
+        }
+        Some(idx)
+    }
+
+    /// The children of `node` worth trying for an event decoded by decoder
+    /// id `decoder` (0: none) with the event's dynamic fields `field`
+    /// (Wazuh's lookup).
+    #[inline]
+    pub fn children_for<'a>(
+        &'a self,
+        node: usize,
+        decoder: u32,
+        field: impl Fn(&[u8]) -> Option<&'a [u8]>,
+    ) -> &'a [usize] {
+        let Some(idx) = self.child_index.get(node).and_then(|i| i.as_ref()) else {
+            return &self.nodes[node].children;
+        };
+        if let Some(f) = &idx.by_field {
+            let Some(v) = field(&f.field) else {
+                return &f.other;
+            };
+            if v.len() > FIELD_INDEX_MAX_VALUE {
+                return &self.nodes[node].children;
+            }
+            let mut low = [0u8; FIELD_INDEX_MAX_VALUE];
+            let low = &mut low[..v.len()];
+            for (d, s) in low.iter_mut().zip(v) {
+                *d = s.to_ascii_lowercase();
+            }
+            return f.by_value.get(&low[..]).unwrap_or(&f.other);
+        }
+        idx.by_decoder.get(&decoder).unwrap_or(&idx.generic)
     }
 }
 

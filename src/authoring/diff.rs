@@ -320,6 +320,7 @@ fn compare(
     new: Verdicts,
     examples: usize,
     corr: &dyn Fn(u32) -> bool,
+    same_wording: bool,
 ) {
     for ((ev, o), n) in batch.events.iter().zip(old).zip(new) {
         if let Some(o) = &o {
@@ -352,7 +353,7 @@ fn compare(
                 if a.level != b.level {
                     what.push(format!("level {} -> {}", a.level, b.level));
                 }
-                if a.description != b.description {
+                if !same_wording && a.description != b.description {
                     what.push("description".to_string());
                 }
                 if a.groups != b.groups {
@@ -457,7 +458,15 @@ pub fn run(a: DiffArgs) -> anyhow::Result<ExitCode> {
             let (Ok(o), Ok(n)) = (old_out.recv(), new_out.recv()) else {
                 bail!("an evaluator stopped");
             };
-            compare(&mut report, &batch, o, n, examples, &corr);
+            compare(
+                &mut report,
+                &batch,
+                o,
+                n,
+                examples,
+                &corr,
+                a.ignore_descriptions,
+            );
         }
         let read = reader.join().expect("reader thread")?;
         report.files = read.files;

@@ -159,12 +159,21 @@ pub fn count_rules(alerts: &[Value]) -> std::collections::BTreeMap<String, usize
 /// The shipped sample trail's alerts by rule, with the shipped rules.
 pub fn sample_trail_counts() -> std::collections::BTreeMap<String, usize> {
     [
-        ("80202", 32),
+        ("80202", 15),
         ("80203", 1),
         ("80250", 4),
         ("80253", 2),
         ("80254", 5),
         ("80255", 1),
+        // The detection pack: changes to review, then the attack.
+        ("98010", 1),
+        ("98130", 6),
+        ("98150", 6),
+        ("98442", 5),
+        ("98101", 1),
+        ("98151", 1),
+        ("98300", 1),
+        ("98440", 1),
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), *v))
