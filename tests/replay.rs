@@ -94,7 +94,7 @@ fn unreadable_files_are_reported_skipped_and_counted() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&format!("{}", truncated.display())), "{err}");
     assert!(err.contains(&format!("{}", garbage.display())), "{err}");
-    assert!(err.contains("2 of 11 files could not be read"), "{err}");
+    assert!(err.contains("2 of 12 files could not be read"), "{err}");
 }
 
 #[test]
@@ -132,13 +132,21 @@ fn with_a_configuration_alerts_go_to_its_outputs() {
     let written = std::fs::read_to_string(tmp.path().join("logs/alerts/alerts.json")).unwrap();
     assert_eq!(written.lines().count(), 50);
     let posted = rx.accepted("/in");
+    // Level 10 and up: the console break-in, then the attack's root
+    // sign-in, SSH opened to the world, a key for another user and the
+    // trail stopped.
+    let ids: Vec<String> = posted
+        .iter()
+        .map(|p| {
+            let v: Value = serde_json::from_str(&p.body).unwrap();
+            v["rule"]["id"].as_str().unwrap().to_string()
+        })
+        .collect();
     assert_eq!(
-        posted.len(),
-        1,
+        ids,
+        ["80255", "98101", "98151", "98440", "98300"],
         "replay waits for the webhook (after a 503)"
     );
-    let v: Value = serde_json::from_str(&posted[0].body).unwrap();
-    assert_eq!(v["rule"]["id"], "80255");
 }
 
 #[test]
@@ -163,7 +171,7 @@ fn a_real_wazuh_ossec_conf_selects_the_wazuh_ruleset() {
         "samples/trail",
     ]);
     let got = alerts(&via_conf);
-    assert_eq!(got.len(), 50);
+    assert_eq!(got.len(), 49, "Wazuh's rules alone");
     assert_eq!(rule_ids(&got), rule_ids(&alerts(&direct)));
     // The Wazuh ruleset's own descriptions, not the shipped ones.
     assert_eq!(
@@ -177,7 +185,7 @@ fn a_real_wazuh_ossec_conf_selects_the_wazuh_ruleset() {
     );
     let written =
         std::fs::read_to_string(tmp.path().join("trailwatch-logs/alerts/alerts.json")).unwrap();
-    assert_eq!(written.lines().count(), 50);
+    assert_eq!(written.lines().count(), 49);
 }
 
 #[test]
