@@ -169,6 +169,16 @@ trailwatch coverage                               # the default ruleset (Wazuh's
 trailwatch coverage shipped-wazuh                 # Wazuh's AWS rules alone\n  \
 trailwatch coverage ./my-ruleset --format markdown --navigator layer.json")]
     Coverage(CoverageArgs),
+    /// Write a starting configuration and the directories it names.
+    ///
+    /// DIR/trailwatch.conf (mode 600) is the commented example
+    /// configuration with its logs and state directories set (default:
+    /// DIR/logs and DIR/state, created with mode 700); an existing file is
+    /// kept unless --force. Then prints the next steps.
+    #[command(after_help = "Examples:\n  \
+trailwatch init ./watch\n  \
+sudo trailwatch init /etc/trailwatch --state-dir /var/lib/trailwatch --logs-dir /var/log/trailwatch")]
+    Init(InitArgs),
     /// Validate a configuration and print the effective settings.
     ///
     /// Reads the file as `trailwatch run` would (every block it uses, the
@@ -397,6 +407,23 @@ pub struct LintArgs {
     /// rules alone).
     #[arg(value_name = "RULESET")]
     pub ruleset: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    /// Where the configuration goes (created if missing) [default: .].
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// The logs directory (alerts.json) [default: DIR/logs].
+    #[arg(long, value_name = "DIR")]
+    pub logs_dir: Option<PathBuf>,
+    /// The state directory (collector state, delivery queue) [default:
+    /// DIR/state].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Replace an existing trailwatch.conf.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Args, Debug)]

@@ -93,6 +93,12 @@ pub fn run(a: CollectArgs) -> anyhow::Result<ExitCode> {
         .clone()
         .or_else(|| conf.state_dir.clone())
         .unwrap_or_else(|| PathBuf::from("trailwatch-state"));
+    // A dry run writes nothing, so it may run beside the service.
+    let _lock = if a.dry_run {
+        None
+    } else {
+        Some(crate::service::lock::lock(&state_dir)?)
+    };
     let state = if a.dry_run {
         State::open_read_only(&state_dir)?
     } else {

@@ -9,6 +9,7 @@ mod authoring;
 mod cli;
 mod clock;
 mod collect;
+mod init;
 mod input;
 mod logging;
 mod replay;
@@ -45,6 +46,7 @@ fn run(args: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Diff(a) => authoring::diff::run(a),
         cli::Command::Lint(a) => authoring::lint::lint(a),
         cli::Command::Coverage(a) => authoring::coverage::run(a),
+        cli::Command::Init(a) => init::run(a),
     }
 }
 

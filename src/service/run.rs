@@ -110,6 +110,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     let src = ruleset::sources_for(conf.ruleset.as_ref(), &conf.base_dir, &a.ruleset)?;
     let rs = ruleset::load_with(&src, &a.ruleset, conf.levels)?;
     let manager = conf.manager_name.clone().unwrap_or_else(ruleset::hostname);
+    let _lock = crate::service::lock::lock(&conf.state_dir)?;
     let state = State::open(&conf.state_dir)?;
     let outbox = Arc::new(Outbox::open(&conf.state_dir)?);
     outbox.prune_handled()?;
