@@ -704,7 +704,7 @@ fn kill_9_during_deliveries_repeats_no_alert_by_key_or_message_id() {
 /// and the logs show hook URLs without their path.
 #[test]
 fn files_are_private_under_umask_000_and_hook_urls_are_redacted() {
-    let w = World::with_sample();
+    let w = denied_world(2, 3);
     let smtp = Smtp::start(w.dir.path());
     let rx = Receiver::start(&[503]);
     let conf = w.config(&outputs_block(smtp.port, &format!("{}/T0SECRET", rx.url)));
