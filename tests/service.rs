@@ -536,6 +536,219 @@ fn kill_9_while_large_objects_stream_then_restart_writes_every_alert_exactly_onc
     each_event_once(&w.alerts(), FILES * PER_FILE);
 }
 
+/// A small seeded generator (xorshift64*), for kill times.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
+    }
+}
+
+/// The event ids (`ev-FFFF-III`) a text mentions, each once.
+fn event_ids(text: &str) -> BTreeSet<String> {
+    text.match_indices("ev-")
+        .filter_map(|(i, _)| text.get(i..i + 11))
+        .filter(|id| id[3..7].bytes().all(|b| b.is_ascii_digit()) && &id[7..8] == "-")
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `kill -9` of `trailwatch run` at seeded random moments while a webhook
+/// and mail (one per alert) are being delivered, then a run to the end:
+/// every alert reaches the webhook and the mailbox exactly once once
+/// repeats are recognised by their delivery key (`X-Trailwatch-Delivery`)
+/// or `Message-ID`, and a repeat carries the same content. The repeats
+/// themselves (an item accepted just before the kill) are counted and
+/// printed. `KILL_TEST_KILLS` (8), `KILL_TEST_SEED` and `KILL_TEST_BIN`
+/// (another build, for a before/after figure: then only the raw repeats
+/// are counted) change the run.
+#[test]
+fn kill_9_during_deliveries_repeats_no_alert_by_key_or_message_id() {
+    const FILES: usize = 40;
+    const PER_FILE: usize = 10;
+    let total = FILES * PER_FILE;
+    let env = |k: &str, d: u64| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let kills = env("KILL_TEST_KILLS", 8);
+    let mut rng = Rng(env("KILL_TEST_SEED", 12).max(1));
+    let other_bin = std::env::var_os("KILL_TEST_BIN");
+    let w = denied_world(FILES, PER_FILE);
+    let smtp = Smtp::start(w.dir.path());
+    let rx = Receiver::start(&[]);
+    // A receiver that takes a moment per POST, so kills land mid-delivery.
+    rx.set_delay(Duration::from_millis(10));
+    let conf = w.config(&format!(
+        r#"  <global>
+    <email_notification>yes</email_notification>
+    <smtp_server>127.0.0.1</smtp_server>
+    <smtp_port>{}</smtp_port>
+    <email_from>trailwatch@example.com</email_from>
+    <email_to>ops@example.com</email_to>
+    <email_maxperhour>100000</email_maxperhour>
+  </global>
+  <alerts><email_alert_level>3</email_alert_level></alerts>
+  <email_alerts>
+    <email_to>oncall@example.com</email_to>
+    <rule_id>80250</rule_id>
+    <do_not_group />
+    <do_not_delay />
+  </email_alerts>
+  <integration><name>custom</name><hook_url>{}/all</hook_url><level>3</level><alert_format>json</alert_format></integration>"#,
+        smtp.port, rx.url
+    ));
+    let command = |args: &[&str]| {
+        let mut c = Command::new(other_bin.clone().map(PathBuf::from).unwrap_or_else(bin));
+        c.args(args)
+            .current_dir(w.dir.path())
+            .env("HOME", w.dir.path())
+            .env_remove("AWS_PROFILE");
+        c
+    };
+    let delivered = || rx.requests().len() + smtp.mails().len();
+    let mut during = 0;
+    for _ in 0..kills {
+        let before = delivered();
+        if before >= 2 * total {
+            break;
+        }
+        let mut child = command(&["run", "-c"])
+            .arg(&conf)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Wait until this run delivers, then kill at a random moment.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while delivered() == before && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(rng.below(400)));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        if delivered() > before {
+            during += 1;
+        }
+    }
+    let out = command(&["run", "--once", "-c"])
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    each_event_once(&w.alerts(), total);
+    rx.wait_for("/all", total);
+    smtp.wait_for(total);
+    std::thread::sleep(Duration::from_secs(1));
+    let (posts, mails) = (rx.accepted("/all"), smtp.mails());
+
+    // Raw repeats, by content: deliveries of an alert already delivered.
+    let mut posted = BTreeMap::new();
+    for r in &posts {
+        let v: Value = serde_json::from_str(&r.body).unwrap();
+        *posted
+            .entry(v["data"]["aws"]["eventID"].as_str().unwrap().to_string())
+            .or_insert(0usize) += 1;
+    }
+    let mut mailed = BTreeMap::new();
+    for m in &mails {
+        for id in event_ids(&m.body) {
+            *mailed.entry(id).or_insert(0usize) += 1;
+        }
+    }
+    assert_eq!(posted.len(), total, "every alert posted");
+    assert_eq!(mailed.len(), total, "every alert mailed");
+    let post_repeats: usize = posted.values().map(|n| n - 1).sum();
+    let mail_repeats: usize = mailed.values().map(|n| n - 1).sum();
+    println!(
+        "kill -9 x{kills} ({during} during deliveries): {post_repeats} repeated POSTs, {mail_repeats} repeated mails, of {total} alerts"
+    );
+    if other_bin.is_some() {
+        return;
+    }
+
+    // By key: each alert under exactly one key, a repeat only under the
+    // same key with the same body.
+    let mut by_key: BTreeMap<String, String> = BTreeMap::new();
+    for r in &posts {
+        assert!(r.idempotency_matches);
+        let key = r.delivery.clone().expect("delivery key");
+        let prev = by_key.entry(key).or_insert_with(|| r.body.clone());
+        assert_eq!(*prev, r.body, "a repeat carries the same alert");
+    }
+    assert_eq!(
+        by_key.len(),
+        total,
+        "one key per alert, none posted under two"
+    );
+    let mut by_id: BTreeMap<String, String> = BTreeMap::new();
+    for m in &mails {
+        assert!(m.message_id.starts_with("<tw-"), "{}", m.message_id);
+        let prev = by_id
+            .entry(m.message_id.clone())
+            .or_insert_with(|| m.body.clone());
+        assert_eq!(*prev, m.body, "a repeat carries the same alerts");
+    }
+    let mut once = BTreeMap::new();
+    for body in by_id.values() {
+        for id in event_ids(body) {
+            *once.entry(id).or_insert(0usize) += 1;
+        }
+    }
+    assert_eq!(once.len(), total);
+    assert!(
+        once.values().all(|n| *n == 1),
+        "an alert mailed under two Message-IDs"
+    );
+    assert!(during > 0, "no kill landed during deliveries");
+}
+
+/// State and alerts are created private whatever the umask; check-config
+/// and the logs show hook URLs without their path.
+#[test]
+fn files_are_private_under_umask_000_and_hook_urls_are_redacted() {
+    let w = denied_world(2, 3);
+    let smtp = Smtp::start(w.dir.path());
+    let rx = Receiver::start(&[503]);
+    let conf = w.config(&outputs_block(smtp.port, &format!("{}/T0SECRET", rx.url)));
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("umask 000; exec \"$0\" run --once -c \"$1\"")
+        .arg(bin())
+        .arg(&conf)
+        .current_dir(w.dir.path())
+        .env("HOME", w.dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &str| std::fs::metadata(w.path(p)).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode("state"), 0o700);
+    assert_eq!(mode("state/outputs.db"), 0o600);
+    assert_eq!(mode("state/collector.db"), 0o600);
+    assert_eq!(mode("logs/alerts/alerts.json"), 0o600);
+    assert_eq!(mode("logs/alerts"), 0o700);
+    let err = stderr(&out);
+    assert!(err.contains("HTTP 503"), "{err}");
+    assert!(!err.contains("T0SECRET"), "{err}");
+    for f in ["state/outputs.db", "state/outputs.db-wal"] {
+        let db = std::fs::read(w.path(f)).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&db).contains("T0SECRET"),
+            "{f} keeps no hook URL"
+        );
+    }
+    let out = w.command(&["check-config"]).arg(&conf).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&format!("{}/<redacted>", rx.url)), "{text}");
+    assert!(!text.contains("T0SECRET"), "{text}");
+}
+
 /// A minimal HTTP/1.1 client: (status, body).
 fn http(addr: &str, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
     let mut s = std::net::TcpStream::connect(addr).unwrap();

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use lettre::message::header::ContentType;
+use lettre::message::header::{ContentType, HeaderName, HeaderValue, MIME_VERSION_1_0};
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
@@ -115,12 +115,26 @@ impl Mailer {
         })
     }
 
-    /// Sends one mail to `to`.
-    pub async fn send(&self, to: &[String], subject: &str, body: &str) -> Result<(), Failure> {
+    /// Sends one mail to `to`. `message_id` (`<key@trailwatch>`) names it
+    /// the same on every attempt, so a repeat after a crash can be told.
+    pub async fn send(
+        &self,
+        to: &[String],
+        subject: &str,
+        body: &str,
+        message_id: &str,
+    ) -> Result<(), Failure> {
         let mut m = Message::builder()
             .from(self.from.clone())
             .subject(subject)
-            .header(ContentType::TEXT_PLAIN);
+            .message_id(Some(message_id.to_string()))
+            .date_now()
+            .header(MIME_VERSION_1_0)
+            .header(ContentType::TEXT_PLAIN)
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("Auto-Submitted"),
+                "auto-generated".to_string(),
+            ));
         if let Some(r) = &self.reply_to {
             m = m.reply_to(r.clone());
         }
@@ -132,8 +146,14 @@ impl Mailer {
             .map_err(|e| Failure::Refused(format!("composing the mail: {e}")))?;
         match self.transport.send(msg).await {
             Ok(_) => Ok(()),
-            Err(e) if e.is_permanent() => Err(Failure::Refused(format!("SMTP: {e}"))),
-            Err(e) => Err(Failure::Retry(format!("SMTP: {e}"))),
+            Err(e) if e.is_permanent() => Err(Failure::Refused(format!(
+                "SMTP: {}",
+                crate::webhook::escape_controls(&e.to_string())
+            ))),
+            Err(e) => Err(Failure::Retry(format!(
+                "SMTP: {}",
+                crate::webhook::escape_controls(&e.to_string())
+            ))),
         }
     }
 }

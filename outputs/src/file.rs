@@ -9,7 +9,26 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+
+/// Creates `dir` and its missing parents with mode 0700 (whatever the
+/// umask: only the owner may read alerts and state).
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| with_path(dir, e))
+}
+
+/// Open options that create a file with mode 0600 (the umask can only
+/// take bits away, and none is left for the group or others).
+pub fn private_file() -> OpenOptions {
+    let mut o = OpenOptions::new();
+    o.mode(0o600);
+    o
+}
 
 const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
@@ -80,9 +99,9 @@ impl AlertsFile {
     fn open_day(dir: &Path, day: Day) -> io::Result<AlertsFile> {
         let path = day_path(dir, day);
         if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent).map_err(|e| with_path(parent, e))?;
+            create_private_dir(parent)?;
         }
-        let file = OpenOptions::new()
+        let file = private_file()
             .create(true)
             .append(true)
             .open(&path)
@@ -154,7 +173,12 @@ fn compress(path: &Path) -> io::Result<()> {
     let gz = PathBuf::from(gz_name);
     let tmp = gz.with_extension("gz.tmp");
     {
-        let f = File::create(&tmp).map_err(|e| with_path(&tmp, e))?;
+        let f = private_file()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .map_err(|e| with_path(&tmp, e))?;
         let mut enc = flate2::write::GzEncoder::new(f, flate2::Compression::default());
         enc.write_all(&data).map_err(|e| with_path(&tmp, e))?;
         let f = enc.finish().map_err(|e| with_path(&tmp, e))?;
@@ -190,6 +214,11 @@ mod tests {
         assert_eq!(text, "{\"a\":1}\n");
         assert_eq!(fs::read(&link).unwrap(), b"{\"b\":2}\n");
         assert_eq!(f.offset(), 8);
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&link), 0o600);
+        assert_eq!(mode(&first.with_extension("json.gz")), 0o600);
+        assert_eq!(mode(first.parent().unwrap()), 0o700);
     }
 
     #[test]

@@ -8,6 +8,14 @@
 //! is recognised and not handled again, and `alerts.json` is cut back to
 //! the last committed length (dropping alerts of a file that will be read
 //! again). An item leaves the queue only when its receiver accepted it.
+//!
+//! Each item has a delivery key (the database's random instance id and the
+//! item's id) sent with it (`Idempotency-Key`, the mail's `Message-ID`), so
+//! a receiver can tell a repeat: the one left is an item accepted just
+//! before a crash and sent again because its removal was not yet durable.
+//! The items of a mail are recorded as one batch before the mail leaves,
+//! so a mail sent again after a crash carries the same alerts and the same
+//! `Message-ID`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -32,6 +40,8 @@ pub struct Item {
     pub attempts: u32,
     /// Seconds since the epoch when it was queued.
     pub created: i64,
+    /// The mail batch it was put in before a send (the batch's first id).
+    pub batch: Option<i64>,
 }
 
 /// The due items of some channels at a glance.
@@ -57,6 +67,9 @@ pub struct Depth {
 pub struct Outbox {
     path: PathBuf,
     conn: Mutex<Connection>,
+    /// Random, made when the database was created: with an item's id, its
+    /// delivery key.
+    instance: String,
 }
 
 /// Handled-file records kept (the newest); older ones cannot come back
@@ -71,10 +84,19 @@ impl Outbox {
             path: path.clone(),
             source,
         };
-        std::fs::create_dir_all(dir).map_err(|e| QueueError {
+        let io_err = |e: std::io::Error| QueueError {
             path: path.clone(),
             source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
-        })?;
+        };
+        crate::file::create_private_dir(dir).map_err(io_err)?;
+        // Created 0600 before SQLite opens it (its own default is 0644);
+        // the WAL and shared-memory files take the same mode.
+        crate::file::private_file()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io_err)?;
         let conn = Connection::open(&path).map_err(err)?;
         conn.execute_batch(
             "PRAGMA journal_mode=WAL;
@@ -97,10 +119,56 @@ impl Outbox {
                  value TEXT NOT NULL);",
         )
         .map_err(err)?;
+        let has_batch: bool = conn
+            .query_row(
+                "SELECT COUNT(*) FROM pragma_table_info('outbox') WHERE name = 'batch'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(err)?
+            > 0;
+        if !has_batch {
+            conn.execute_batch("ALTER TABLE outbox ADD COLUMN batch INTEGER")
+                .map_err(err)?;
+        }
+        let instance: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'instance'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(err)?;
+        let instance = match instance {
+            Some(i) => i,
+            None => {
+                use std::hash::{BuildHasher, Hasher};
+                let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+                h.write_u128(
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_nanos())
+                        .unwrap_or(0),
+                );
+                h.write_u32(std::process::id());
+                let i = format!("{:016x}", h.finish());
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('instance', ?1)",
+                    [&i],
+                )
+                .map_err(err)?;
+                i
+            }
+        };
         Ok(Outbox {
             path,
             conn: Mutex::new(conn),
+            instance,
         })
+    }
+
+    /// The delivery key of an item (or of a mail batch, by its first id):
+    /// the same for every attempt, different for every item.
+    pub fn delivery_key(&self, id: i64) -> String {
+        format!("tw-{}-{id}", self.instance)
     }
 
     fn err(&self, source: rusqlite::Error) -> QueueError {
@@ -189,7 +257,7 @@ impl Outbox {
         let conn = self.conn();
         let mut st = conn
             .prepare_cached(
-                "SELECT id, channel, body, attempts, created FROM outbox
+                "SELECT id, channel, body, attempts, created, batch FROM outbox
                  WHERE channel = ?1 AND failed = 0 AND next_try <= ?2
                  ORDER BY id LIMIT ?3",
             )
@@ -202,6 +270,7 @@ impl Outbox {
                     body: r.get(2)?,
                     attempts: r.get(3)?,
                     created: r.get(4)?,
+                    batch: r.get(5)?,
                 })
             })
             .map_err(|e| self.err(e))?;
@@ -215,7 +284,7 @@ impl Outbox {
         let conn = self.conn();
         let mut st = conn
             .prepare_cached(
-                "SELECT id, channel, body, attempts, created, next_try FROM outbox
+                "SELECT id, channel, body, attempts, created, next_try, batch FROM outbox
                  WHERE channel = ?1 AND failed = 0
                  ORDER BY id LIMIT ?2",
             )
@@ -229,6 +298,7 @@ impl Outbox {
                         body: r.get(2)?,
                         attempts: r.get(3)?,
                         created: r.get(4)?,
+                        batch: r.get(6)?,
                     },
                     r.get::<_, i64>(5)?,
                 ))
@@ -290,11 +360,40 @@ impl Outbox {
 
     /// Removes items their receiver accepted.
     pub fn done(&self, ids: &[i64]) -> Result<(), QueueError> {
+        self.done_with_meta(ids, &[])
+    }
+
+    /// Removes items their receiver accepted and sets meta values, in one
+    /// transaction.
+    pub fn done_with_meta(&self, ids: &[i64], meta: &[(&str, String)]) -> Result<(), QueueError> {
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(|e| self.err(e))?;
         for id in ids {
             tx.execute("DELETE FROM outbox WHERE id = ?1", [id])
                 .map_err(|e| self.err(e))?;
+        }
+        for (k, v) in meta {
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![k, v],
+            )
+            .map_err(|e| self.err(e))?;
+        }
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    /// Records that `ids` leave as one mail, named by `batch`, before it
+    /// is sent (durably: a crash after the send finds the same batch).
+    pub fn set_batch(&self, ids: &[i64], batch: i64) -> Result<(), QueueError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        for id in ids {
+            tx.execute(
+                "UPDATE outbox SET batch = ?2 WHERE id = ?1",
+                params![id, batch],
+            )
+            .map_err(|e| self.err(e))?;
         }
         tx.commit().map_err(|e| self.err(e))
     }

@@ -1,22 +1,35 @@
 //! The background senders: they drain the outbox, one task for webhooks
 //! and one for email, retrying with exponential backoff. Both wake when new
 //! items are committed ([`Wake`]) and stop when told to.
+//!
+//! Exactly once, as far as a crash allows: each accepted item (or mail)
+//! is removed from the queue in its own transaction before the next one is
+//! sent, and carries a delivery key that stays the same on every attempt
+//! (see [`crate::queue`]). When that removal cannot be written (a full
+//! disk), sending stops: the senders keep what they could not record in
+//! memory and try to record it with backoff, and [`Counters::degraded`]
+//! says why (the HTTP API's `/health`); nothing is sent again meanwhile.
+//!
+//! A receiver that is down costs nothing: its channel (a webhook, or the
+//! SMTP server for all mail) waits out the backoff (up to a minute) without
+//! touching the queue, then the oldest item goes as a probe; one warning
+//! when the outage starts, one line when it ends.
 
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{watch, Notify};
 
 use crate::alert::Alert;
 use crate::email::{compose, Mailer};
-use crate::queue::{Item, Outbox};
+use crate::queue::{Item, Outbox, QueueError};
 use crate::route::{hook_channel, EMAIL_CHANNEL, EMAIL_NOW_CHANNEL};
 use crate::settings::{EmailSettings, Integration};
 use crate::webhook::{Failure, Poster};
 
-/// Longest wait between two attempts of one item.
-pub const MAX_BACKOFF_SECS: i64 = 300;
+/// Longest wait between two attempts.
+pub const MAX_BACKOFF_SECS: i64 = 60;
 
 fn now() -> i64 {
     SystemTime::now()
@@ -25,7 +38,7 @@ fn now() -> i64 {
         .unwrap_or(0)
 }
 
-/// Seconds to wait after the `attempts`-th failure: 1, 2, 4, ... 300.
+/// Seconds to wait after the `attempts`-th failure: 1, 2, 4, ... 60.
 pub fn backoff(attempts: u32) -> i64 {
     1i64.checked_shl(attempts.min(20))
         .unwrap_or(i64::MAX)
@@ -35,12 +48,35 @@ pub fn backoff(attempts: u32) -> i64 {
 /// Tells the senders that items were committed.
 pub type Wake = Arc<Notify>;
 
-/// Delivery counters, for logs and metrics.
+/// Delivery counters, for logs and metrics, and the senders' health.
 #[derive(Debug, Default)]
 pub struct Counters {
     pub sent: std::sync::atomic::AtomicU64,
     pub failures: std::sync::atomic::AtomicU64,
     pub mails: std::sync::atomic::AtomicU64,
+    /// Why sending is stopped (the outbox cannot be written), per sender.
+    stuck: Mutex<Vec<(&'static str, String)>>,
+}
+
+impl Counters {
+    /// Why deliveries are stopped, if they are.
+    pub fn degraded(&self) -> Option<String> {
+        let g = self.stuck.lock().unwrap_or_else(|p| p.into_inner());
+        (!g.is_empty()).then(|| {
+            g.iter()
+                .map(|(who, why)| format!("{who}: {why}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+    }
+
+    fn set_stuck(&self, who: &'static str, why: Option<String>) {
+        let mut g = self.stuck.lock().unwrap_or_else(|p| p.into_inner());
+        g.retain(|(w, _)| *w != who);
+        if let Some(why) = why {
+            g.push((who, why));
+        }
+    }
 }
 
 /// Starts the senders on `rt`: mail when `email` is set, and webhooks
@@ -103,33 +139,195 @@ pub async fn drain(
     }
 }
 
-/// Waits for new items, a second (due times are polled) or the stop
-/// signal; returns false once stopped.
-async fn pause(wake: &Notify, stop: &mut watch::Receiver<bool>) -> bool {
+/// Waits for new items, `poll` (due times are polled) or the stop signal;
+/// returns false once stopped.
+async fn pause(wake: &Notify, stop: &mut watch::Receiver<bool>, poll: Duration) -> bool {
     if *stop.borrow() {
         return false;
     }
     tokio::select! {
         _ = wake.notified() => true,
-        _ = tokio::time::sleep(Duration::from_secs(1)) => true,
+        _ = tokio::time::sleep(poll) => true,
         _ = stop.changed() => !*stop.borrow(),
     }
 }
 
-/// Records a failed attempt of `ids`.
-fn failed(outbox: &Outbox, what: &str, ids: &[i64], attempts: u32, limit: u32, f: &Failure) {
+/// Sleeps `d` unless stopped; returns false once stopped.
+async fn sleep_unless_stopped(d: Duration, stop: &mut watch::Receiver<bool>) -> bool {
+    if *stop.borrow() {
+        return false;
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(d) => !*stop.borrow(),
+        _ = stop.changed() => !*stop.borrow(),
+    }
+}
+
+/// A receiver (or the outbox itself) that fails: backoff, and one line
+/// when it starts failing and one when it works again.
+struct Outage {
+    what: String,
+    since: Option<Instant>,
+    failures: u32,
+    until: Option<Instant>,
+}
+
+impl Outage {
+    fn new(what: String) -> Outage {
+        Outage {
+            what,
+            since: None,
+            failures: 0,
+            until: None,
+        }
+    }
+
+    /// A failed attempt; `first` is the item's own attempt count (a
+    /// restart keeps the backoff it had reached).
+    fn failed(&mut self, why: &str, first: u32) {
+        if self.since.is_none() {
+            self.since = Some(Instant::now());
+            self.failures = first;
+            tracing::warn!(
+                "{}: {why}; waiting and trying again (backoff up to {MAX_BACKOFF_SECS} s, no further warning until it works)",
+                self.what
+            );
+        } else {
+            tracing::debug!("{}: still failing: {why}", self.what);
+        }
+        let wait = Duration::from_secs(backoff(self.failures) as u64);
+        self.failures = self.failures.saturating_add(1);
+        self.until = Some(Instant::now() + wait);
+    }
+
+    fn ok(&mut self) {
+        if let Some(since) = self.since.take() {
+            tracing::info!(
+                "{}: working again after {} s ({} failed attempts)",
+                self.what,
+                since.elapsed().as_secs(),
+                self.failures
+            );
+        }
+        self.failures = 0;
+        self.until = None;
+    }
+
+    /// How long to wait before the next attempt.
+    fn wait(&self) -> Option<Duration> {
+        self.until
+            .map(|u| u.saturating_duration_since(Instant::now()))
+            .filter(|d| !d.is_zero())
+    }
+}
+
+/// A queue change that could not be written yet.
+enum Unsaved {
+    /// Accepted by the receiver: remove (and set the meta values).
+    Done(Vec<i64>, Vec<(&'static str, String)>),
+    /// A failed attempt: retry at the time, or set aside.
+    Failed {
+        ids: Vec<i64>,
+        next_try: i64,
+        give_up: bool,
+        why: String,
+    },
+}
+
+impl Unsaved {
+    fn apply(&self, outbox: &Outbox) -> Result<(), QueueError> {
+        match self {
+            Unsaved::Done(ids, meta) => {
+                let meta: Vec<(&str, String)> = meta.iter().map(|(k, v)| (*k, v.clone())).collect();
+                outbox.done_with_meta(ids, &meta)
+            }
+            Unsaved::Failed {
+                ids,
+                next_try,
+                give_up,
+                why,
+            } => outbox.retry(ids, *next_try, *give_up, why),
+        }
+    }
+}
+
+/// What a sender could not write to the outbox, and the backoff of its
+/// attempts to write it: while anything is kept here the sender sends
+/// nothing.
+struct Journal {
+    who: &'static str,
+    kept: Vec<Unsaved>,
+    outage: Outage,
+}
+
+impl Journal {
+    fn new(who: &'static str) -> Journal {
+        Journal {
+            who,
+            kept: Vec::new(),
+            outage: Outage::new(format!(
+                "{who}: the outbox cannot be written; sending stops"
+            )),
+        }
+    }
+
+    /// Writes `change`, or keeps it (and stops sending) when it fails.
+    fn write(&mut self, outbox: &Outbox, counters: &Counters, change: Unsaved) {
+        if self.kept.is_empty() {
+            match change.apply(outbox) {
+                Ok(()) => return,
+                Err(e) => self.stuck(counters, &e),
+            }
+        }
+        self.kept.push(change);
+    }
+
+    fn stuck(&mut self, counters: &Counters, e: &QueueError) {
+        let why = e.to_string();
+        self.outage.failed(&why, 0);
+        counters.set_stuck(self.who, Some(why));
+    }
+
+    /// Writes what was kept; true when nothing is left (sending may go on).
+    fn flush(&mut self, outbox: &Outbox, counters: &Counters) -> bool {
+        if self.kept.is_empty() {
+            return true;
+        }
+        if self.outage.wait().is_some() {
+            return false;
+        }
+        while let Some(first) = self.kept.first() {
+            if let Err(e) = first.apply(outbox) {
+                self.stuck(counters, &e);
+                return false;
+            }
+            self.kept.remove(0);
+        }
+        self.outage.ok();
+        counters.set_stuck(self.who, None);
+        true
+    }
+
+    fn blocked(&self) -> bool {
+        !self.kept.is_empty()
+    }
+}
+
+/// A failed attempt of `ids`: the change to write, and whether the item
+/// is given up.
+fn failure(ids: &[i64], attempts: u32, limit: u32, f: &Failure, what: &str) -> Unsaved {
     let (give_up, why) = match f {
         Failure::Refused(w) => (true, w.as_str()),
         Failure::Retry(w) => (limit != 0 && attempts + 1 >= limit, w.as_str()),
     };
-    let next = now() + backoff(attempts);
     if give_up {
         tracing::error!("{what}: {why}; set aside after {} attempts", attempts + 1);
-    } else {
-        tracing::warn!("{what}: {why}; trying again in {} s", backoff(attempts));
     }
-    if let Err(e) = outbox.retry(ids, next, give_up, why) {
-        tracing::error!("{e}");
+    Unsaved::Failed {
+        ids: ids.to_vec(),
+        next_try: now() + backoff(attempts),
+        give_up,
+        why: why.to_string(),
     }
 }
 
@@ -159,9 +357,27 @@ pub async fn run_hooks(
         .enumerate()
         .map(|(i, h)| hook_channel(i, h))
         .collect();
+    let mut outages: Vec<Outage> = hooks
+        .iter()
+        .map(|h| Outage::new(format!("integration {}", h.name)))
+        .collect();
+    let mut journal = Journal::new("webhooks");
     loop {
+        if !journal.flush(&outbox, &counters) {
+            let wait = journal.outage.wait().unwrap_or(Duration::from_secs(1));
+            if !sleep_unless_stopped(wait, &mut stop).await {
+                return;
+            }
+            continue;
+        }
         let mut busy = false;
-        for (h, channel) in hooks.iter().zip(&channels) {
+        let mut poll = Duration::from_secs(1);
+        'hooks: for ((h, channel), outage) in hooks.iter().zip(&channels).zip(&mut outages) {
+            if let Some(w) = outage.wait() {
+                // Down: nothing is read until the backoff is over.
+                poll = poll.min(w);
+                continue;
+            }
             let items = match outbox.ready(channel, now(), 100) {
                 Ok(v) => v,
                 Err(e) => {
@@ -169,38 +385,40 @@ pub async fn run_hooks(
                     continue;
                 }
             };
-            // Accepted items leave the queue together, one transaction per
-            // round (a crash in between re-sends them: at least once).
-            let mut accepted = Vec::new();
             for it in items {
                 busy = true;
-                match poster.post(h, it.body).await {
+                let key = outbox.delivery_key(it.id);
+                let what = format!("integration {}", h.name);
+                match poster.post(h, &key, it.body).await {
                     Ok(()) => {
                         counters.sent.fetch_add(1, Relaxed);
-                        accepted.push(it.id);
+                        outage.ok();
+                        // Removed before the next one is sent.
+                        journal.write(&outbox, &counters, Unsaved::Done(vec![it.id], Vec::new()));
                     }
                     Err(f) => {
                         counters.failures.fetch_add(1, Relaxed);
-                        let what = format!("integration {}", h.name);
-                        failed(&outbox, &what, &[it.id], it.attempts, h.max_attempts, &f);
-                        if matches!(f, Failure::Retry(_)) {
+                        let change = failure(&[it.id], it.attempts, h.max_attempts, &f, &what);
+                        journal.write(&outbox, &counters, change);
+                        if let Failure::Retry(why) = &f {
                             // The items behind it wait with it.
+                            outage.failed(why, it.attempts);
                             break;
                         }
                     }
+                }
+                if journal.blocked() {
+                    break 'hooks;
                 }
                 if *stop.borrow() {
                     break;
                 }
             }
-            if let Err(e) = outbox.done(&accepted) {
-                tracing::error!("{e}");
-            }
             if *stop.borrow() {
                 return;
             }
         }
-        if !busy && !pause(&wake, &mut stop).await {
+        if (!busy || journal.blocked()) && !pause(&wake, &mut stop, poll).await {
             return;
         }
     }
@@ -210,6 +428,7 @@ pub async fn run_hooks(
 struct Queued {
     id: i64,
     attempts: u32,
+    batch: Option<i64>,
     to: Vec<String>,
     alone: bool,
     alert: Alert,
@@ -220,6 +439,7 @@ fn decode(it: &Item) -> Option<Queued> {
     Some(Queued {
         id: it.id,
         attempts: it.attempts,
+        batch: it.batch,
         to: v["to"]
             .as_array()?
             .iter()
@@ -261,7 +481,26 @@ pub async fn run_email(
         }
     };
     let window = settings.group_window_secs as i64;
+    let mut outage = Outage::new(format!(
+        "mail to {}:{}",
+        settings.smtp_server, settings.smtp_port
+    ));
+    let mut journal = Journal::new("email");
     loop {
+        if !journal.flush(&outbox, &counters) {
+            let wait = journal.outage.wait().unwrap_or(Duration::from_secs(1));
+            if !sleep_unless_stopped(wait, &mut stop).await {
+                return;
+            }
+            continue;
+        }
+        if let Some(w) = outage.wait() {
+            // The server is down: nothing is read until the backoff is over.
+            if !sleep_unless_stopped(w, &mut stop).await {
+                return;
+            }
+            continue;
+        }
         let t = now();
         let hour = hour_of(t);
         let mut sent: u32 = match outbox.meta("email_hour") {
@@ -284,7 +523,7 @@ pub async fn run_email(
                 }
             };
         if !ready {
-            if !pause(&wake, &mut stop).await {
+            if !pause(&wake, &mut stop, Duration::from_secs(1)).await {
                 return;
             }
             continue;
@@ -303,33 +542,62 @@ pub async fn run_email(
                 let q = decode(it);
                 if q.is_none() {
                     tracing::error!("email item {} is unreadable; set aside", it.id);
-                    let _ = outbox.retry(&[it.id], t, true, "unreadable item");
+                    journal.write(
+                        &outbox,
+                        &counters,
+                        Unsaved::Failed {
+                            ids: vec![it.id],
+                            next_try: t,
+                            give_up: true,
+                            why: "unreadable item".into(),
+                        },
+                    );
                 }
                 q
             })
             .collect();
         for mail in batches(items) {
+            if journal.blocked() {
+                break;
+            }
+            let ids: Vec<i64> = mail.iter().map(|q| q.id).collect();
+            // The mail's items are recorded as one batch before it leaves.
+            let batch = match mail[0].batch {
+                Some(b) => b,
+                None => {
+                    if let Err(e) = outbox.set_batch(&ids, ids[0]) {
+                        journal.stuck(&counters, &e);
+                        break;
+                    }
+                    ids[0]
+                }
+            };
             let alerts: Vec<Alert> = mail.iter().map(|q| q.alert.clone()).collect();
             let (subject, body) = compose(&alerts, settings.ids_name.as_deref());
-            let ids: Vec<i64> = mail.iter().map(|q| q.id).collect();
-            match mailer.send(&mail[0].to, &subject, &body).await {
+            let message_id = format!("<{}@trailwatch>", outbox.delivery_key(batch));
+            match mailer.send(&mail[0].to, &subject, &body, &message_id).await {
                 Ok(()) => {
                     sent += 1;
+                    outage.ok();
                     counters.mails.fetch_add(1, Relaxed);
                     counters.sent.fetch_add(ids.len() as u64, Relaxed);
-                    let saved = outbox
-                        .done(&ids)
-                        .and_then(|()| outbox.set_meta("email_hour", &format!("{hour}:{sent}")));
-                    if let Err(e) = saved {
-                        tracing::error!("{e}");
-                    }
+                    // Removed (with the hour's count) before the next send.
+                    journal.write(
+                        &outbox,
+                        &counters,
+                        Unsaved::Done(ids, vec![("email_hour", format!("{hour}:{sent}"))]),
+                    );
                 }
                 Err(f) => {
                     counters.failures.fetch_add(1, Relaxed);
                     let attempts = mail.iter().map(|q| q.attempts).max().unwrap_or(0);
                     let what = format!("mail to {}", mail[0].to.join(", "));
-                    failed(&outbox, &what, &ids, attempts, 0, &f);
-                    break;
+                    journal.write(&outbox, &counters, failure(&ids, attempts, 0, &f, &what));
+                    if let Failure::Retry(why) = &f {
+                        // The server is most likely down: every mail waits.
+                        outage.failed(why, attempts);
+                        break;
+                    }
                 }
             }
             if sent >= settings.max_per_hour {
@@ -343,19 +611,33 @@ pub async fn run_email(
                 return;
             }
         }
+        if journal.blocked() && !pause(&wake, &mut stop, Duration::from_secs(1)).await {
+            return;
+        }
     }
 }
 
-/// Splits pending mail items into mails: a `do_not_group` alert alone,
-/// the others one mail per recipient list, in queue order.
+/// Splits pending mail items into mails: the batches recorded before a
+/// crash as they were, a `do_not_group` alert alone, the others one mail
+/// per recipient list, in queue order.
 fn batches(items: Vec<Queued>) -> Vec<Vec<Queued>> {
     let mut out: Vec<Vec<Queued>> = Vec::new();
     for q in items {
+        if let Some(b) = q.batch {
+            match out.iter_mut().find(|m| m[0].batch == Some(b)) {
+                Some(m) => m.push(q),
+                None => out.push(vec![q]),
+            }
+            continue;
+        }
         if q.alone {
             out.push(vec![q]);
             continue;
         }
-        match out.iter_mut().find(|m| !m[0].alone && m[0].to == q.to) {
+        match out
+            .iter_mut()
+            .find(|m| m[0].batch.is_none() && !m[0].alone && m[0].to == q.to)
+        {
             Some(m) => m.push(q),
             None => out.push(vec![q]),
         }
@@ -368,11 +650,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_doubles_up_to_five_minutes() {
+    fn backoff_doubles_up_to_a_minute() {
         assert_eq!(
-            (0..10).map(backoff).collect::<Vec<_>>(),
-            [1, 2, 4, 8, 16, 32, 64, 128, 256, 300]
+            (0..8).map(backoff).collect::<Vec<_>>(),
+            [1, 2, 4, 8, 16, 32, 60, 60]
         );
-        assert_eq!(backoff(1000), 300);
+        assert_eq!(backoff(1000), 60);
     }
 }

@@ -1,5 +1,11 @@
 //! Webhook bodies (custom JSON, Slack, PagerDuty Events API v2) and the
 //! HTTP POST that delivers them.
+//!
+//! Secrets stay out of the queue and the logs: a PagerDuty routing key is
+//! put into the body when it is sent (the queued body has none), a hook
+//! URL is only ever shown with its path redacted (Slack's and many others'
+//! secret is the path), and a receiver's answer is logged with its control
+//! characters escaped.
 
 use std::time::Duration;
 
@@ -20,7 +26,7 @@ pub fn payload(hook: &Integration, alert: &Alert, raw: &[u8]) -> Vec<u8> {
     match hook.kind {
         IntegrationKind::Custom => raw.to_vec(),
         IntegrationKind::Slack => slack(alert).to_string().into_bytes(),
-        IntegrationKind::PagerDuty => pagerduty(hook, alert).to_string().into_bytes(),
+        IntegrationKind::PagerDuty => pagerduty(alert).to_string().into_bytes(),
     }
 }
 
@@ -56,15 +62,15 @@ fn slack(alert: &Alert) -> Value {
     })
 }
 
-fn pagerduty(hook: &Integration, alert: &Alert) -> Value {
+fn pagerduty(alert: &Alert) -> Value {
     let severity = match alert.level() {
         0..=3 => "info",
         4..=6 => "warning",
         7..=11 => "error",
         _ => "critical",
     };
+    // The routing key and the delivery key are added when it is sent.
     json!({
-        "routing_key": hook.api_key.clone().unwrap_or_default(),
         "event_action": "trigger",
         "payload": {
             "summary": format!("{} (rule {}, level {})", alert.description(), alert.rule_id(), alert.level()),
@@ -77,6 +83,64 @@ fn pagerduty(hook: &Integration, alert: &Alert) -> Value {
             "custom_details": alert.json,
         }
     })
+}
+
+/// The body sent to PagerDuty: the queued one with the channel's routing
+/// key and the delivery key as `dedup_key` (PagerDuty folds a repeat into
+/// the alert the first one opened).
+fn pagerduty_body(hook: &Integration, key: &str, queued: &[u8]) -> Vec<u8> {
+    let Ok(Value::Object(queued)) = serde_json::from_slice::<Value>(queued) else {
+        return queued.to_vec();
+    };
+    let mut out = serde_json::Map::new();
+    out.insert(
+        "routing_key".into(),
+        Value::String(hook.api_key.clone().unwrap_or_default()),
+    );
+    out.insert("dedup_key".into(), Value::String(key.to_string()));
+    for (k, v) in queued {
+        if k != "routing_key" && k != "dedup_key" {
+            out.insert(k, v);
+        }
+    }
+    Value::Object(out).to_string().into_bytes()
+}
+
+/// A URL as it may be shown: scheme, host and port; a path, query or
+/// user name is replaced by `/<redacted>` (a hook's secret is often its
+/// path).
+pub fn redact_url(url: &str) -> String {
+    let Ok(uri) = url.parse::<http::Uri>() else {
+        return "<hook_url>".to_string();
+    };
+    let (Some(scheme), Some(host)) = (uri.scheme_str(), uri.host()) else {
+        return "<hook_url>".to_string();
+    };
+    let mut out = format!("{scheme}://{host}");
+    if let Some(port) = uri.port_u16() {
+        out.push_str(&format!(":{port}"));
+    }
+    let secret = uri
+        .path_and_query()
+        .is_some_and(|p| p.as_str() != "/" && !p.as_str().is_empty());
+    if secret || url.contains('@') {
+        out.push_str("/<redacted>");
+    }
+    out
+}
+
+/// Foreign text made safe for one log line: control characters (newlines
+/// that could forge a line, escape sequences) written as escapes.
+pub fn escape_controls(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// How a delivery attempt ended when it did not succeed.
@@ -108,15 +172,25 @@ impl Poster {
         })
     }
 
-    /// POSTs a JSON body; `Ok` when the receiver answered 2xx.
-    pub async fn post(&self, hook: &Integration, body: Vec<u8>) -> Result<(), Failure> {
-        let url = if hook.hook_url.is_empty() && hook.kind == IntegrationKind::PagerDuty {
+    /// POSTs a queued body with its delivery key (`X-Trailwatch-Delivery`
+    /// and `Idempotency-Key`, the same on every attempt); `Ok` when the
+    /// receiver answered 2xx.
+    pub async fn post(&self, hook: &Integration, key: &str, body: Vec<u8>) -> Result<(), Failure> {
+        let target = if hook.hook_url.is_empty() && hook.kind == IntegrationKind::PagerDuty {
             PAGERDUTY_EVENTS
         } else {
             hook.hook_url.as_str()
         };
-        let mut req = http::Request::post(url)
+        let url = redact_url(target);
+        let body = if hook.kind == IntegrationKind::PagerDuty {
+            pagerduty_body(hook, key, &body)
+        } else {
+            body
+        };
+        let mut req = http::Request::post(target)
             .header("content-type", "application/json")
+            .header("x-trailwatch-delivery", key)
+            .header("idempotency-key", key)
             .header(
                 "user-agent",
                 concat!("trailwatch/", env!("CARGO_PKG_VERSION")),
@@ -137,10 +211,12 @@ impl Poster {
         };
         let status = resp.status();
         let text = match tokio::time::timeout(timeout, resp.into_body().collect()).await {
-            Ok(Ok(b)) => String::from_utf8_lossy(&b.to_bytes())
-                .chars()
-                .take(200)
-                .collect(),
+            Ok(Ok(b)) => escape_controls(
+                &String::from_utf8_lossy(&b.to_bytes())
+                    .chars()
+                    .take(200)
+                    .collect::<String>(),
+            ),
             _ => String::new(),
         };
         if status.is_success() {
@@ -150,5 +226,35 @@ impl Poster {
         } else {
             Err(Failure::Refused(format!("{url}: HTTP {status} {text}")))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_their_path_and_logs_their_control_characters() {
+        assert_eq!(
+            redact_url("https://hooks.slack.com/services/T0/B0/secret"),
+            "https://hooks.slack.com/<redacted>"
+        );
+        assert_eq!(
+            redact_url("http://127.0.0.1:8080/x?token=1"),
+            "http://127.0.0.1:8080/<redacted>"
+        );
+        assert_eq!(
+            redact_url("https://user:pw@example.com/"),
+            "https://example.com/<redacted>"
+        );
+        assert_eq!(
+            redact_url("https://events.pagerduty.com"),
+            "https://events.pagerduty.com"
+        );
+        assert_eq!(redact_url("not a url"), "<hook_url>");
+        assert_eq!(
+            escape_controls("bad\nINFO: forged\u{1b}[31m"),
+            "bad\\nINFO: forged\\u{1b}[31m"
+        );
     }
 }

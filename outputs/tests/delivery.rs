@@ -1,6 +1,8 @@
 //! Email and webhook delivery against real servers on loopback (aiosmtpd,
 //! an axum receiver): grouping, email_maxperhour with the digest when the
-//! hour turns, an SMTP outage, and webhook retries on 500/429.
+//! hour turns, an SMTP outage, webhook retries on 500/429 with the same
+//! delivery key, a receiver that dies and comes back, and a full disk (a
+//! small tmpfs) under the outbox.
 
 mod common;
 
@@ -85,6 +87,19 @@ fn mails_are_grouped_capped_per_hour_and_the_rest_leaves_as_one_digest() {
     assert_eq!(mails.len(), 1);
     assert_eq!(mails[0].subject, "[trailwatch] 3 alerts, highest level 10");
     assert_eq!(mails[0].to, "ops@example.com");
+    let m = &mails[0];
+    assert!(
+        m.message_id.starts_with("<tw-") && m.message_id.ends_with("@trailwatch>"),
+        "{:?}",
+        m.headers
+    );
+    assert!(!m.header("Date").is_empty(), "{:?}", m.headers);
+    assert_eq!(m.header("MIME-Version"), "1.0");
+    assert_eq!(
+        m.header("Content-Type").to_ascii_lowercase(),
+        "text/plain; charset=utf-8"
+    );
+    assert_eq!(m.header("Auto-Submitted"), "auto-generated");
 
     queue(&outbox, &router, &[alert(2, 4)]);
     let mails = smtp.wait_for(2);
@@ -125,6 +140,9 @@ fn mails_are_grouped_capped_per_hour_and_the_rest_leaves_as_one_digest() {
     .map(|(r, n)| format!("rule {r} alert {n}"))
     .collect();
     assert_eq!(alerts_in(&mails), expected, "every alert once");
+    let ids: std::collections::BTreeSet<&str> =
+        mails.iter().map(|m| m.message_id.as_str()).collect();
+    assert_eq!(ids.len(), 3, "each mail its own Message-ID");
     stop.send(true).unwrap();
     rt.block_on(sender).unwrap();
 }
@@ -191,6 +209,12 @@ fn webhooks_retry_500_and_429_then_deliver_each_alert_once_in_order() {
     let outbox = Arc::new(Outbox::open(&dir.path().join("state")).unwrap());
     let router = Router::new(None, &hooks).unwrap();
     queue(&outbox, &router, &[alert(80255, 1), alert(80255, 2)]);
+    let queued = outbox.ready("hook:2:pagerduty", now(), 10).unwrap();
+    assert_eq!(queued.len(), 2);
+    assert!(
+        !String::from_utf8_lossy(&queued[0].body).contains("key-1"),
+        "the routing key is not stored with each item"
+    );
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (stop, stop_rx) = watch::channel(false);
     let sender = rt.spawn(run_hooks(
@@ -224,6 +248,18 @@ fn webhooks_retry_500_and_429_then_deliver_each_alert_once_in_order() {
     };
     let (a, b) = ("1730795400.1".to_string(), "1730795400.2".to_string());
     assert_eq!(tries("/custom"), [(500, a.clone()), (200, a), (200, b)]);
+    // The retry carries the same delivery key; the next item another.
+    let keys: Vec<String> = rx
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/custom")
+        .map(|r| {
+            assert!(r.idempotency_matches);
+            r.delivery.clone().unwrap()
+        })
+        .collect();
+    assert_eq!(keys[0], keys[1]);
+    assert_ne!(keys[1], keys[2]);
     let (a, b) = (
         "rule 80255 alert 1".to_string(),
         "rule 80255 alert 2".to_string(),
@@ -252,6 +288,7 @@ fn webhooks_retry_500_and_429_then_deliver_each_alert_once_in_order() {
     assert_eq!(s["attachments"][0]["title"], "rule 80255 alert 1");
     let p: serde_json::Value = serde_json::from_str(&pd[0].body).unwrap();
     assert_eq!(p["routing_key"], "key-1");
+    assert_eq!(p["dedup_key"].as_str(), pd[0].delivery.as_deref());
     assert_eq!(p["event_action"], "trigger");
     assert_eq!(p["payload"]["severity"], "error");
     assert_eq!(p["payload"]["custom_details"]["rule"]["id"], "80255");
@@ -353,4 +390,158 @@ fn a_server_requiring_starttls_refuses_plain_mail_and_it_waits() {
         1,
         "kept: {d:?}"
     );
+}
+
+/// Items sent to `/r` by key, in order: their alert ids.
+fn posted_ids(rx: &Receiver, path: &str) -> (Vec<String>, usize) {
+    let (once, repeats) = rx.accepted_by_key(path);
+    let ids = once
+        .iter()
+        .map(|r| {
+            serde_json::from_str::<serde_json::Value>(&r.body).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    (ids, repeats)
+}
+
+#[test]
+fn a_receiver_that_dies_and_comes_back_gets_every_item_once_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rx = Receiver::start(&[]);
+    let hooks = vec![hook(&format!("{}/r", rx.url), "custom")];
+    let outbox = Arc::new(Outbox::open(&dir.path().join("state")).unwrap());
+    let router = Router::new(None, &hooks).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (stop, stop_rx) = watch::channel(false);
+    let counters = Arc::new(Counters::default());
+    let wake = Wake::default();
+    let sender = rt.spawn(run_hooks(
+        outbox.clone(),
+        hooks,
+        wake.clone(),
+        counters.clone(),
+        stop_rx,
+    ));
+    let first: Vec<Vec<u8>> = (0..5).map(|n| alert(1, n)).collect();
+    queue(&outbox, &router, &first);
+    wake.notify_one();
+    assert_eq!(rx.wait_for("/r", 5).len(), 5);
+
+    rx.die();
+    let second: Vec<Vec<u8>> = (5..10).map(|n| alert(1, n)).collect();
+    queue(&outbox, &router, &second);
+    wake.notify_one();
+    // Refused connections: the first attempt fails, then the channel
+    // waits out its backoff (1 s, 2 s, ...) without a storm of attempts.
+    std::thread::sleep(Duration::from_millis(3500));
+    let failures = counters.failures.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        (1..=4).contains(&failures),
+        "{failures} attempts while down"
+    );
+    assert_eq!(outbox.pending().unwrap(), 5);
+
+    rx.come_back();
+    let got = rx.wait_for("/r", 10);
+    assert_eq!(got.len(), 10);
+    std::thread::sleep(Duration::from_millis(500));
+    stop.send(true).unwrap();
+    rt.block_on(sender).unwrap();
+    let (ids, repeats) = posted_ids(&rx, "/r");
+    let want: Vec<String> = (0..10).map(|n| format!("1730795400.{n}")).collect();
+    assert_eq!(ids, want, "each once, in order");
+    assert_eq!(repeats, 0, "nothing sent twice");
+    assert_eq!(outbox.pending().unwrap(), 0);
+}
+
+/// A small tmpfs mounted for a test, unmounted when dropped.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    /// Mounts a tmpfs of `kb` KiB at `dir` (the tests run as root in CI; a
+    /// user who cannot mount gets a failure saying so, not a skip).
+    fn mount(dir: &std::path::Path, kb: u32) -> SmallDisk {
+        std::fs::create_dir_all(dir).unwrap();
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={kb}k"), "tmpfs"])
+            .arg(dir)
+            .output()
+            .expect("mount(8)");
+        assert!(
+            out.status.success(),
+            "the full-disk test mounts a small tmpfs and needs root (CAP_SYS_ADMIN): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        SmallDisk(dir.to_path_buf())
+    }
+
+    /// Writes a file until the disk is full.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write;
+        let p = self.0.join("filler");
+        let mut f = std::fs::File::create(&p).unwrap();
+        let block = vec![0u8; 4096];
+        while f.write_all(&block).and_then(|()| f.flush()).is_ok() {}
+        // Leave not even a page.
+        while f.write_all(&block[..512]).is_ok() {}
+        p
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[test]
+fn a_full_disk_stops_sending_without_repeats_until_the_queue_can_be_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = SmallDisk::mount(&dir.path().join("disk"), 1024);
+    let rx = Receiver::start(&[]);
+    let hooks = vec![hook(&format!("{}/r", rx.url), "custom")];
+    let outbox = Arc::new(Outbox::open(&dir.path().join("disk/state")).unwrap());
+    let router = Router::new(None, &hooks).unwrap();
+    let alerts: Vec<Vec<u8>> = (0..20).map(|n| alert(1, n)).collect();
+    queue(&outbox, &router, &alerts);
+    let filler = disk.fill();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (stop, stop_rx) = watch::channel(false);
+    let counters = Arc::new(Counters::default());
+    let sender = rt.spawn(run_hooks(
+        outbox.clone(),
+        hooks,
+        Wake::default(),
+        counters.clone(),
+        stop_rx,
+    ));
+    // The first POST is accepted, its removal cannot be written: sending
+    // stops (no storm of repeats) and the senders say why.
+    assert_eq!(rx.wait_for("/r", 1).len(), 1);
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(rx.requests().len(), 1, "nothing more is sent meanwhile");
+    let why = counters
+        .degraded()
+        .expect("degraded while the disk is full");
+    assert!(why.contains("full"), "{why}");
+
+    std::fs::remove_file(filler).unwrap();
+    let got = rx.wait_for("/r", 20);
+    assert_eq!(got.len(), 20);
+    std::thread::sleep(Duration::from_millis(500));
+    stop.send(true).unwrap();
+    rt.block_on(sender).unwrap();
+    let (ids, repeats) = posted_ids(&rx, "/r");
+    let want: Vec<String> = (0..20).map(|n| format!("1730795400.{n}")).collect();
+    assert_eq!(ids, want, "each once, in order");
+    assert_eq!(repeats, 0);
+    assert_eq!(counters.degraded(), None, "healthy again");
+    assert_eq!(outbox.pending().unwrap(), 0);
+    drop(outbox);
 }

@@ -2,7 +2,8 @@
 //! `<trailwatch><api>`; it listens on 127.0.0.1 unless told otherwise, and
 //! with a token every route but `/health` needs `Authorization: Bearer`.
 //!
-//! - `GET /health`: `{"status":"ok",...}`.
+//! - `GET /health`: `{"status":"ok",...}`; 503 `{"status":"degraded","reason":...}`
+//!   while deliveries are stopped because the outbox cannot be written.
 //! - `GET /metrics`: Prometheus text format.
 //! - `POST /logtest`: the JSON reply of `trailwatch logtest --json` for
 //!   `{"event": "...", "location": "...", "token": "..."}` (or a bare
@@ -88,14 +89,24 @@ fn refused(api: &Api, headers: &HeaderMap) -> Option<Response> {
     })
 }
 
+/// `ok`, or 503 `degraded` with the reason while deliveries are stopped
+/// because the outbox cannot be written (a full disk).
 async fn health(State(api): State<Arc<Api>>) -> Response {
-    let body = serde_json::json!({
-        "status": "ok",
+    let degraded = api.shared.counters.degraded();
+    let mut body = serde_json::json!({
+        "status": if degraded.is_some() { "degraded" } else { "ok" },
         "uptime_seconds": api.shared.started.elapsed().as_secs(),
         "events": api.shared.stats.events.load(Ordering::Relaxed),
         "alerts": api.shared.stats.alerts.load(Ordering::Relaxed),
     });
-    json_response(StatusCode::OK, body.to_string())
+    let status = match degraded {
+        Some(reason) => {
+            body["reason"] = serde_json::Value::String(reason);
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        None => StatusCode::OK,
+    };
+    json_response(status, body.to_string())
 }
 
 fn json_response(status: StatusCode, body: String) -> Response {

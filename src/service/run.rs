@@ -110,7 +110,23 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     let src = ruleset::sources_for(conf.ruleset.as_ref(), &conf.base_dir, &a.ruleset)?;
     let rs = ruleset::load_with(&src, &a.ruleset, conf.levels)?;
     let manager = conf.manager_name.clone().unwrap_or_else(ruleset::hostname);
+    // State and alerts are the owner's alone, whatever the umask: the
+    // directory 0700, the databases 0600 (created so before SQLite opens
+    // them; their WAL files take the same mode).
+    outputs::file::create_private_dir(&conf.state_dir)?;
+    // One process per state directory.
     let _lock = crate::service::lock::lock(&conf.state_dir)?;
+    outputs::file::private_file()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(conf.state_dir.join(collector::state::DB_FILE))
+        .with_context(|| {
+            format!(
+                "{}",
+                conf.state_dir.join(collector::state::DB_FILE).display()
+            )
+        })?;
     let state = State::open(&conf.state_dir)?;
     let outbox = Arc::new(Outbox::open(&conf.state_dir)?);
     outbox.prune_handled()?;

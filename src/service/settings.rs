@@ -656,9 +656,9 @@ impl Settings {
                     "{} -> {} (level {}, rules {}, groups {})",
                     h.name,
                     if h.hook_url.is_empty() {
-                        outputs::webhook::PAGERDUTY_EVENTS
+                        outputs::webhook::PAGERDUTY_EVENTS.to_string()
                     } else {
-                        &h.hook_url
+                        outputs::webhook::redact_url(&h.hook_url)
                     },
                     any(&h.level),
                     list(&h.rule_ids),

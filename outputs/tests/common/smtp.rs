@@ -36,6 +36,20 @@ pub struct Mail {
     pub to: String,
     pub subject: String,
     pub body: String,
+    pub message_id: String,
+    /// Every header (unfolded), as received.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Mail {
+    /// A header's value, or "".
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    }
 }
 
 pub struct Smtp {
@@ -240,6 +254,14 @@ fn parse(raw: &[u8]) -> Mail {
         to: header("To"),
         subject: decode_words(&header("Subject")),
         body: body.replace("\r\n", "\n"),
+        message_id: header("Message-ID"),
+        headers: unfolded
+            .lines()
+            .filter_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                Some((k.trim().to_string(), v.trim().to_string()))
+            })
+            .collect(),
     }
 }
 
