@@ -35,7 +35,12 @@ fn table(root: &Path, dir: &str, prefix: &str, keep: fn(&str) -> bool) -> String
     rows.sort();
     let mut s = String::from("&[\n");
     for (name, path) in rows {
-        writeln!(s, "    ({name:?}, include_str!({:?})),", path.display().to_string()).unwrap();
+        writeln!(
+            s,
+            "    ({name:?}, include_str!({:?})),",
+            path.display().to_string()
+        )
+        .unwrap();
     }
     s.push(']');
     s

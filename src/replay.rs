@@ -15,8 +15,8 @@ use outputs::route::Router;
 use outputs::send::{self, Counters};
 
 use crate::cli::ReplayArgs;
-use crate::service::pipeline::{summary_table, Outputs, Pipeline};
 use crate::ruleset;
+use crate::service::pipeline::{summary_table, Outputs, Pipeline};
 use crate::service::settings;
 
 /// The bucket name written in `log_info.s3bucket` of replayed events.

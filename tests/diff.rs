@@ -146,7 +146,11 @@ fn the_deliberate_change_gives_the_golden_reports_in_each_format() {
             .cloned()
             .unwrap_or_else(|| panic!("rule {id} missing"))
     };
-    assert_eq!(rule(80299)["only_new"], 2, "the sample trail's StopLogging and one more");
+    assert_eq!(
+        rule(80299)["only_new"],
+        2,
+        "the sample trail's StopLogging and one more"
+    );
     assert_eq!(rule(80250)["changed"], 4);
     assert_eq!(
         rule(80250)["what_changed"],
@@ -493,7 +497,14 @@ fn test_rules_update_writes_expectations_from_real_events() {
 fn diff_against_wazuh_shows_only_the_pack() {
     let wazuh = common::wazuh_ruleset();
     let out = Command::new(bin())
-        .args(["diff", "--quiet", "--ignore-descriptions", "--format", "json", "--old"])
+        .args([
+            "diff",
+            "--quiet",
+            "--ignore-descriptions",
+            "--format",
+            "json",
+            "--old",
+        ])
         .arg(&wazuh)
         .args(["--new", "shipped"])
         .arg(root().join("samples/trail"))

@@ -302,8 +302,7 @@ fn every_shipped_rule_has_a_test() {
     let mut missing = Vec::new();
     for r in &rs.rules.list {
         // The pack's containers 98000/98001 are noalert like the roots.
-        if r.id < 10 || r.noalert() || [80251, 80252, 80452, 80457, 80490, 80494].contains(&r.id)
-        {
+        if r.id < 10 || r.noalert() || [80251, 80252, 80452, 80457, 80490, 80494].contains(&r.id) {
             continue;
         }
         if !tested.contains(&format!("rule = {}\n", r.id)) {
@@ -429,7 +428,10 @@ fn coverage_of_the_default_ruleset() {
     let table = String::from_utf8(out.stdout).expect("utf-8");
     assert!(!table.contains("not covered"), "{table}");
     let readme = std::fs::read_to_string(root().join("README.md")).expect("README");
-    let start = readme.find("<!-- coverage:start -->\n").expect("start marker") + 24;
+    let start = readme
+        .find("<!-- coverage:start -->\n")
+        .expect("start marker")
+        + 24;
     let end = readme.find("<!-- coverage:end -->").expect("end marker");
     assert_eq!(
         &readme[start..end],
@@ -463,7 +465,10 @@ fn coverage_of_the_default_ruleset() {
             .map(|t| t["score"].as_i64().unwrap())
     };
     assert_eq!(score("T1562.008"), Some(12), "logging disabled");
-    assert!(score("T1537").unwrap() >= 12, "sharing with another account");
+    assert!(
+        score("T1537").unwrap() >= 12,
+        "sharing with another account"
+    );
 
     // Wazuh's AWS rules alone name no CIS AWS control.
     let out = run(&["coverage", "shipped-wazuh"], b"");

@@ -1773,7 +1773,9 @@ impl Rules {
                 *count.entry(name.as_slice()).or_default() += 1;
             }
         }
-        let (field, n) = count.into_iter().max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))?;
+        let (field, n) = count
+            .into_iter()
+            .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))?;
         if n < 8 {
             return None;
         }

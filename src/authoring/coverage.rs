@@ -24,7 +24,10 @@ pub const CIS_MONITORING: &[(&str, &str)] = &[
     ("4.4", "IAM policy changes"),
     ("4.5", "CloudTrail configuration changes"),
     ("4.6", "Console authentication failures"),
-    ("4.7", "Customer-managed KMS keys disabled or scheduled for deletion"),
+    (
+        "4.7",
+        "Customer-managed KMS keys disabled or scheduled for deletion",
+    ),
     ("4.8", "S3 bucket policy changes"),
     ("4.9", "AWS Config configuration changes"),
     ("4.10", "Security group changes"),
@@ -263,11 +266,7 @@ fn grid(head: &[&str], rows: &[Vec<String>], markdown: bool) -> String {
     let mut s = String::new();
     if markdown {
         let _ = writeln!(s, "| {} |", head.join(" | "));
-        let _ = writeln!(
-            s,
-            "|{}",
-            head.iter().map(|_| "---|").collect::<String>()
-        );
+        let _ = writeln!(s, "|{}", head.iter().map(|_| "---|").collect::<String>());
         for r in rows {
             let _ = writeln!(s, "| {} |", r.join(" | "));
         }

@@ -401,10 +401,11 @@ pub fn run(a: DiffArgs) -> anyhow::Result<ExitCode> {
     report.problems = new_problems.iter().map(|p| p.to_string()).collect();
     // Rules the change leaves unable to fire (those of the old ruleset
     // too are not news: `trailwatch lint` lists them).
-    let before: std::collections::HashSet<(u32, String)> = crate::authoring::lint::findings(&old_rs)
-        .into_iter()
-        .map(|f| (f.rule, f.why))
-        .collect();
+    let before: std::collections::HashSet<(u32, String)> =
+        crate::authoring::lint::findings(&old_rs)
+            .into_iter()
+            .map(|f| (f.rule, f.why))
+            .collect();
     report.problems.extend(
         crate::authoring::lint::findings(&new_rs)
             .into_iter()
