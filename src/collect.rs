@@ -232,6 +232,7 @@ fn pass(a: &CollectArgs) -> Pass {
         dry_run: a.dry_run,
         reparse: a.reparse,
         stream_above: Some(a.stream_above << 20),
+        skipped_retries: None,
     }
 }
 
