@@ -288,6 +288,11 @@ pub struct CollectArgs {
     /// on standard error.
     #[arg(short = 'v', long)]
     pub verbose: bool,
+    /// List the objects skipped on error (every download attempt failed)
+    /// and not read since, from the state, then exit. Each is tried again
+    /// on the next <skipped_retries> passes (default 3).
+    #[arg(long)]
+    pub skipped: bool,
 }
 
 /// Which time drives correlation windows, `<time>` and alert timestamps.

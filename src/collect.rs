@@ -65,6 +65,7 @@ pub fn run(a: CollectArgs) -> anyhow::Result<ExitCode> {
     for w in &conf.warnings {
         eprintln!("trailwatch: warning: {w}");
     }
+    collector::formats::set_max_inflated(conf.max_inflated_size);
     if conf.disabled {
         eprintln!(
             "trailwatch: the aws-s3 module is disabled (<disabled>yes</disabled>); nothing to do"
@@ -93,6 +94,9 @@ pub fn run(a: CollectArgs) -> anyhow::Result<ExitCode> {
         .clone()
         .or_else(|| conf.state_dir.clone())
         .unwrap_or_else(|| PathBuf::from("trailwatch-state"));
+    if a.skipped {
+        return skipped_report(&state_dir);
+    }
     // A dry run writes nothing, so it may run beside the service.
     let _lock = if a.dry_run {
         None
@@ -122,7 +126,8 @@ pub fn run(a: CollectArgs) -> anyhow::Result<ExitCode> {
     loop {
         let started = Instant::now();
         for b in &conf.buckets {
-            if let Err(e) = rt.block_on(one_bucket(b, &a, &state, &mut sink)) {
+            let retries = conf.skipped_retries;
+            if let Err(e) = rt.block_on(one_bucket(b, &a, &state, &mut sink, retries)) {
                 if crate::is_broken_pipe(&e) {
                     return Ok(ExitCode::SUCCESS);
                 }
@@ -172,8 +177,13 @@ async fn one_bucket(
     a: &CollectArgs,
     state: &State,
     sink: &mut Stdout,
+    skipped_retries: u32,
 ) -> anyhow::Result<()> {
-    let report = sources::bucket(b, state, sink, pass(a)).await?;
+    let pass = Pass {
+        skipped_retries: Some(skipped_retries),
+        ..pass(a)
+    };
+    let report = sources::bucket(b, state, sink, pass).await?;
     eprintln!(
         "trailwatch: bucket {} ({}): {} new files, {} events, {} discarded, {} already read, {} skipped on error",
         b.spec.name,
@@ -184,7 +194,42 @@ async fn one_bucket(
         report.skipped_done,
         report.skipped_errors
     );
+    if report.skipped_objects + report.recovered + report.retries + report.resumed > 0 {
+        eprintln!(
+            "trailwatch: bucket {}: {} objects skipped after every attempt failed (see `trailwatch collect --skipped`), {} read again after an earlier skip, {} downloads retried, {} streams read on",
+            b.spec.name, report.skipped_objects, report.recovered, report.retries, report.resumed
+        );
+    }
     Ok(())
+}
+
+/// `trailwatch collect --skipped`: the objects skipped on error and not
+/// read since, one per line (tab-separated), from the state.
+fn skipped_report(state_dir: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let state = State::open_read_only(state_dir)?;
+    let rows = state.skipped()?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "bucket_path\ttype\taccount\tregion\tkey\tpasses\tlast_try\tparts_taken\terror"
+    )?;
+    for r in &rows {
+        writeln!(
+            out,
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            r.bucket_path,
+            r.bucket_type,
+            r.account,
+            r.region,
+            r.key,
+            r.passes,
+            r.last_try,
+            r.parts_done,
+            r.error.replace(['\t', '\n', '\r'], " ")
+        )?;
+    }
+    eprintln!("trailwatch: {} objects skipped on error", rows.len());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn pass(a: &CollectArgs) -> Pass {
@@ -193,6 +238,7 @@ fn pass(a: &CollectArgs) -> Pass {
         dry_run: a.dry_run,
         reparse: a.reparse,
         stream_above: Some(a.stream_above << 20),
+        skipped_retries: None,
     }
 }
 

@@ -59,7 +59,7 @@ impl<S: Store> Store for Latency<S> {
         bucket: &str,
         key: &str,
         tx: tokio::sync::mpsc::Sender<bytes::Bytes>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<u64, StoreError> {
         tokio::time::sleep(self.delay).await;
         self.inner.get_chunks(bucket, key, tx).await
     }
@@ -90,6 +90,7 @@ async fn measure<S: Store + Clone + Send + 'static>(
         },
         page_size: 1000,
         stream_above: 4 << 20,
+        ..RunOptions::default()
     };
     let t = Instant::now();
     let report = run_bucket(store, &state, spec, &mut count, opts)

@@ -10,6 +10,7 @@ use crate::formats::{
 };
 use crate::layout::{Day, Layout};
 use crate::pyjson;
+use crate::s3::RetryPolicy;
 use crate::state::{created_date, Scope, State, StateError};
 use crate::store::{ListRequest, Object, Store, StoreError};
 use futures::StreamExt;
@@ -106,6 +107,15 @@ pub struct RunReport {
     pub skipped_done: usize,
     pub skipped_errors: usize,
     pub listed: usize,
+    /// Objects whose download failed on every attempt and were recorded
+    /// as skipped (not done; tried again on later passes).
+    pub skipped_objects: usize,
+    /// Objects skipped on an earlier pass that were read this time.
+    pub recovered: usize,
+    /// Downloads tried again after a transient failure.
+    pub retries: usize,
+    /// Streamed objects read on from the parts taken on an earlier pass.
+    pub resumed: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -160,6 +170,12 @@ pub struct RunOptions {
     /// it are read as a stream and delivered in parts of [`PART`]
     /// messages, never held whole.
     pub stream_above: u64,
+    /// How a failed download (the request or its body) is tried again
+    /// before `skip_on_error` applies.
+    pub retry: RetryPolicy,
+    /// Passes that try again an object skipped on error; after them it is
+    /// left to the `skipped` report.
+    pub skipped_retries: u32,
 }
 
 /// Messages per part of a streamed object.
@@ -172,6 +188,8 @@ impl Default for RunOptions {
             today: today_utc(),
             page_size: 1000,
             stream_above: 4 << 20,
+            retry: RetryPolicy::default(),
+            skipped_retries: 3,
         }
     }
 }
@@ -484,6 +502,9 @@ impl<S: Store + Clone + Send + 'static> Run<'_, S> {
                     .await
             }
         };
+        if !spec.reparse {
+            self.retry_skipped(&scope, account, sink).await?;
+        }
         let mut page = first.map_err(|e| self.list_error(&full_prefix, e))?;
         loop {
             self.report.listed += page.objects.len();
@@ -499,6 +520,10 @@ impl<S: Store + Clone + Send + 'static> Run<'_, S> {
                 if self.state.is_done(&scope, &o.key)? && !spec.reparse {
                     tracing::debug!("++ Skipping previously processed file: {}", o.key);
                     self.report.skipped_done += 1;
+                    continue;
+                }
+                if !spec.reparse && self.state.is_skipped(&scope, &o.key)? {
+                    // Skipped on error before: only `retry_skipped` reads it.
                     continue;
                 }
                 todo.push(o);
@@ -527,6 +552,71 @@ impl<S: Store + Clone + Send + 'static> Run<'_, S> {
         }
         if !spec.reparse {
             self.state.prune(&scope)?;
+        }
+        Ok(())
+    }
+
+    /// Tries again the objects of the scope skipped on error on earlier
+    /// passes (at most `skipped_retries` passes each): listed again one by
+    /// one (fresh size; a vanished object is forgotten), then read as new.
+    async fn retry_skipped<K: Sink>(
+        &mut self,
+        scope: &Scope<'_>,
+        account: &str,
+        sink: &mut K,
+    ) -> Result<(), RunError> {
+        let due = self.state.skipped_due(scope, self.opts.skipped_retries)?;
+        if due.is_empty() {
+            return Ok(());
+        }
+        let mut again = Vec::new();
+        for key in due {
+            let page = self
+                .store
+                .list(
+                    &self.spec.name,
+                    ListRequest {
+                        prefix: &key,
+                        max_keys: Some(1),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .map_err(|e| self.list_error(&key, e))?;
+            match page.objects.into_iter().find(|o| o.key == key) {
+                Some(o) => again.push(o),
+                None => {
+                    tracing::warn!(
+                        "{}: {key}, skipped on error before, is no longer in the bucket; forgotten",
+                        self.spec.name
+                    );
+                    self.state.forget_pending(scope, &key)?;
+                }
+            }
+        }
+        tracing::info!(
+            "{}: {} objects skipped on error before are tried again",
+            self.spec.name,
+            again.len()
+        );
+        let before = self.report.skipped_objects;
+        let n = again.len();
+        self.process(scope, account, again, sink).await?;
+        self.report.recovered += n - (self.report.skipped_objects - before).min(n);
+        Ok(())
+    }
+
+    /// Records an object whose download failed on every attempt as
+    /// skipped: not done, its error kept, tried again on later passes.
+    fn skip(&mut self, scope: &Scope<'_>, key: &str, error: &StoreError) -> Result<(), RunError> {
+        tracing::warn!(
+            "{}: GetObject {key} failed on every attempt: {error}; skipped (not marked done, \
+             tried again on the next pass)",
+            self.spec.name
+        );
+        self.report.skipped_objects += 1;
+        if !self.spec.reparse {
+            self.state.mark_skipped(scope, key, &error.to_string())?;
         }
         Ok(())
     }
@@ -568,21 +658,31 @@ impl<S: Store + Clone + Send + 'static> Run<'_, S> {
         let spec = self.spec;
         let store = self.store;
         let stream_above = self.opts.stream_above;
+        let policy = self.opts.retry;
         let mut bodies = futures::stream::iter(todo)
             .map(|o| async move {
                 if o.size > stream_above && streamable(spec.kind, &o.key) {
-                    return (o, None);
+                    return (o, None, 0);
                 }
-                let body = store.get(&spec.name, &o.key).await;
-                (o, Some(body))
+                let (body, retries) = fetch(store, &spec.name, &o, policy).await;
+                (o, Some(body), retries)
             })
             .buffered(self.opts.concurrency.max(1));
-        while let Some((o, body)) = bodies.next().await {
+        while let Some((o, body, retries)) = bodies.next().await {
             tracing::debug!("++ Found new log: {}", o.key);
+            self.report.retries += retries;
             let Some(body) = body else {
-                self.stream_one(account, &o, sink).await?;
-                self.finish(scope, &o).await?;
+                if self.stream_one(scope, account, &o, sink).await? {
+                    self.finish(scope, &o).await?;
+                }
                 continue;
+            };
+            let body = match body {
+                Err(error) if spec.skip_on_error && error.is_transient() => {
+                    self.skip(scope, &o.key, &error)?;
+                    continue;
+                }
+                other => other,
             };
             let origin = Origin {
                 bucket: &spec.name,
@@ -707,16 +807,102 @@ impl<S: Store + Clone + Send + 'static> Run<'_, S> {
     /// Reads a large object as a stream: the download feeds a parsing
     /// thread chunk by chunk, and its messages reach the sink in parts of
     /// [`PART`]; neither the object, its text nor all its messages are
-    /// held at once. A part the sink took stays taken: an error later in
-    /// the file (bad JSON, a broken download) reports the file as a whole
-    /// file's error would, but cannot take those messages back, and a
-    /// document repeating its `Records` key keeps the parts sent.
+    /// held at once. Each part the sink takes is recorded, so a download
+    /// that breaks midway is tried again (the profile's attempts) and, on a
+    /// later pass, read on after the parts already taken: parsing is
+    /// deterministic, the parts before are parsed again but not sent.
+    /// True when the object was read to its end (or its content error was
+    /// sent with `skip_on_error`): the caller then marks it done; false
+    /// when it was skipped on error (not done).
     async fn stream_one<K: Sink>(
         &mut self,
+        scope: &Scope<'_>,
         account: &str,
         o: &Object,
         sink: &mut K,
-    ) -> Result<(), RunError> {
+    ) -> Result<bool, RunError> {
+        let spec = self.spec;
+        let policy = self.opts.retry;
+        let mut taken = if spec.reparse {
+            0
+        } else {
+            self.state.parts_done(scope, &o.key)?
+        };
+        if taken > 0 {
+            tracing::info!(
+                "{}: {}: reading on after the {taken} parts already taken",
+                spec.name,
+                o.key
+            );
+            self.report.resumed += 1;
+        }
+        let origin = Origin {
+            bucket: &spec.name,
+            alias: &spec.alias,
+            key: &o.key,
+            account: (!account.is_empty()).then_some(account),
+        };
+        let mut attempt = 1;
+        loop {
+            let failure = match self
+                .stream_attempt(scope, account, o, sink, &mut taken)
+                .await?
+            {
+                Ok(()) => return Ok(true),
+                Err(f) => f,
+            };
+            match failure {
+                Failure::Get(e) if e.is_transient() && attempt < policy.max_attempts => {
+                    attempt += 1;
+                    self.report.retries += 1;
+                    tracing::debug!(
+                        "{}: {}: {e}; attempt {attempt} of {}",
+                        spec.name,
+                        o.key,
+                        policy.max_attempts
+                    );
+                    tokio::time::sleep(policy.backoff(attempt)).await;
+                }
+                Failure::Get(e) if spec.skip_on_error && e.is_transient() => {
+                    self.skip(scope, &o.key, &e)?;
+                    return Ok(false);
+                }
+                other => {
+                    // A content error (or, without skip_on_error, any
+                    // error): as for an object read whole.
+                    let (m, d) = self.settle(&origin, Err(other))?;
+                    self.report.messages += m.len();
+                    self.report.discarded += d;
+                    self.report.files += 1;
+                    let last = FileBatch {
+                        bucket: spec.name.clone(),
+                        key: o.key.clone(),
+                        messages: m,
+                        discarded: d,
+                        id: file_id(spec, &o.key, None),
+                    };
+                    sink.deliver(last).await.map_err(|why| RunError::Sink {
+                        bucket: spec.name.clone(),
+                        key: o.key.clone(),
+                        why,
+                    })?;
+                    return Ok(true);
+                }
+            }
+        }
+    }
+
+    /// One download of a streamed object: parts before `taken` are parsed
+    /// but not sent; each part sent is recorded. The outer error stops the
+    /// run (the sink or the state failed); the inner one is the object's.
+    async fn stream_attempt<K: Sink>(
+        &mut self,
+        scope: &Scope<'_>,
+        account: &str,
+        o: &Object,
+        sink: &mut K,
+        taken: &mut usize,
+    ) -> Result<Result<(), Failure>, RunError> {
         use tokio::sync::mpsc;
         enum Part {
             Messages(Vec<String>, usize),
@@ -748,6 +934,7 @@ impl<S: Store + Clone + Send + 'static> Run<'_, S> {
         }
 
         let spec = self.spec;
+        let state = self.state;
         let (chunk_tx, chunk_rx) = mpsc::channel::<bytes::Bytes>(4);
         let (part_tx, mut part_rx) = mpsc::channel::<Part>(1);
         let (owned, key, acct) = (spec.clone(), o.key.clone(), account.to_string());
@@ -797,11 +984,17 @@ impl<S: Store + Clone + Send + 'static> Run<'_, S> {
             while let Some(p) = part_rx.recv().await {
                 match p {
                     Part::Messages(m, d) => {
-                        counts.0 += m.len();
-                        counts.1 += d;
-                        sink.deliver(batch(m, d, Some(n)))
-                            .await
-                            .map_err(sink_error)?;
+                        if n >= *taken {
+                            counts.0 += m.len();
+                            counts.1 += d;
+                            sink.deliver(batch(m, d, Some(n)))
+                                .await
+                                .map_err(sink_error)?;
+                            *taken = n + 1;
+                            if !spec.reparse {
+                                state.save_parts(scope, &o.key, *taken)?;
+                            }
+                        }
                         n += 1;
                     }
                     Part::End(m, d, result) => return Ok((m, d, result)),
@@ -817,26 +1010,60 @@ impl<S: Store + Clone + Send + 'static> Run<'_, S> {
         };
         let (downloaded, consumed) = tokio::join!(download, consume);
         let _ = parser.await;
-        let (m, d, parsed) = consumed?;
-        let origin = Origin {
-            bucket: &spec.name,
-            alias: &spec.alias,
-            key: &o.key,
-            account: (!account.is_empty()).then_some(account),
-        };
-        let read = match downloaded {
-            Err(error) => Err(Failure::Get(error)),
-            Ok(()) => parsed.map(|()| (m, d)).map_err(Failure::File),
-        };
-        let (m, d) = self.settle(&origin, read)?;
-        counts.0 += m.len();
-        counts.1 += d;
-        let last = batch(m, d, None);
-        sink.deliver(last).await.map_err(sink_error)?;
-        self.report.files += 1;
         self.report.messages += counts.0;
         self.report.discarded += counts.1;
-        Ok(())
+        let (m, d, parsed) = consumed?;
+        let read = match downloaded {
+            Err(error) => Err(Failure::Get(error)),
+            Ok(got) if got != o.size => Err(Failure::Get(StoreError::Body(format!(
+                "short body: {got} of the {} bytes listed",
+                o.size
+            )))),
+            Ok(_) => parsed.map_err(Failure::File),
+        };
+        if let Err(f) = read {
+            return Ok(Err(f));
+        }
+        self.report.messages += m.len();
+        self.report.discarded += d;
+        sink.deliver(batch(m, d, None)).await.map_err(sink_error)?;
+        self.report.files += 1;
+        Ok(Ok(()))
+    }
+}
+
+/// Downloads an object whole, trying again (the profile's attempts, with
+/// backoff) while the failure is transient: the request, a broken, stalled
+/// or short body (fewer bytes than listed). Returns the last result and
+/// the number of extra attempts.
+async fn fetch<S: Store>(
+    store: &S,
+    bucket: &str,
+    o: &Object,
+    policy: RetryPolicy,
+) -> (Result<Vec<u8>, StoreError>, usize) {
+    let mut attempt = 1;
+    loop {
+        let r = match store.get(bucket, &o.key).await {
+            Ok(d) if d.len() as u64 != o.size => Err(StoreError::Body(format!(
+                "short body: {} of the {} bytes listed",
+                d.len(),
+                o.size
+            ))),
+            other => other,
+        };
+        match r {
+            Err(e) if e.is_transient() && attempt < policy.max_attempts => {
+                attempt += 1;
+                tracing::debug!(
+                    "{bucket}: GetObject {}: {e}; attempt {attempt} of {}",
+                    o.key,
+                    policy.max_attempts
+                );
+                tokio::time::sleep(policy.backoff(attempt)).await;
+            }
+            r => return (r, attempt as usize - 1),
+        }
     }
 }
 

@@ -73,6 +73,30 @@ pub struct Credentials {
     pub external_id: Option<String>,
     pub sts_endpoint: Option<String>,
     pub service_endpoint: Option<String>,
+    /// The module's network timeouts (copied from the wodle block).
+    pub timeouts: Timeouts,
+}
+
+/// Time limits of every network call (trailwatch's `<connect_timeout>`,
+/// `<first_byte_timeout>` and `<idle_timeout>` in the wodle block).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// To open a connection (TCP and TLS).
+    pub connect: std::time::Duration,
+    /// From the request sent to the response's first byte (headers).
+    pub first_byte: std::time::Duration,
+    /// Between two pieces of a response body.
+    pub idle: std::time::Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: std::time::Duration::from_secs(10),
+            first_byte: std::time::Duration::from_secs(60),
+            idle: std::time::Duration::from_secs(60),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -136,6 +160,15 @@ pub struct WodleConfig {
     pub subscribers: Vec<SubscriberConfig>,
     /// trailwatch's own `<state_dir>`: where state is kept.
     pub state_dir: Option<PathBuf>,
+    /// trailwatch's network time limits (also in every source's
+    /// `credentials.timeouts`).
+    pub timeouts: Timeouts,
+    /// trailwatch's `<skipped_retries>`: passes that try again an object
+    /// skipped on error before it is left to the `--skipped` report.
+    pub skipped_retries: u32,
+    /// trailwatch's `<max_inflated_size>`: bytes an object read whole may
+    /// decompress to (larger ones are refused with an error).
+    pub max_inflated_size: u64,
     /// Accepted with a warning, as Wazuh does (deprecated or empty tags).
     pub warnings: Vec<String>,
 }
@@ -151,6 +184,9 @@ impl Default for WodleConfig {
             services: Vec::new(),
             subscribers: Vec::new(),
             state_dir: None,
+            timeouts: Timeouts::default(),
+            skipped_retries: 3,
+            max_inflated_size: crate::formats::DEFAULT_MAX_INFLATED,
             warnings: Vec::new(),
         }
     }
@@ -300,6 +336,17 @@ pub fn parse(file: &Path, text: &str) -> Result<WodleConfig, ConfigError> {
     for w in &wodles {
         cx.wodle(w)?;
     }
+    let t = cx.config.timeouts;
+    let c = &mut cx.config;
+    c.buckets
+        .iter_mut()
+        .for_each(|b| b.credentials.timeouts = t);
+    c.services
+        .iter_mut()
+        .for_each(|b| b.credentials.timeouts = t);
+    c.subscribers
+        .iter_mut()
+        .for_each(|b| b.credentials.timeouts = t);
     let c = &cx.config;
     if c.buckets.is_empty() && c.services.is_empty() && c.subscribers.is_empty() {
         return Err(cx.error(
@@ -378,6 +425,39 @@ impl Cx<'_> {
                         return Err(self.error(n.line, "state_dir", "Empty content for tag 'state_dir' at module 'aws-s3'."));
                     }
                     self.config.state_dir = Some(PathBuf::from(v));
+                }
+                "connect_timeout" | "first_byte_timeout" | "idle_timeout" => {
+                    let d = parse_duration(v).ok_or_else(|| {
+                        self.error(
+                            n.line,
+                            &n.name,
+                            &format!("Invalid content for tag '{}' at module 'aws-s3': '{v}' (a positive number of ms, s or m, e.g. 30s).", n.name),
+                        )
+                    })?;
+                    let t = &mut self.config.timeouts;
+                    match n.name.as_str() {
+                        "connect_timeout" => t.connect = d,
+                        "first_byte_timeout" => t.first_byte = d,
+                        _ => t.idle = d,
+                    }
+                }
+                "skipped_retries" => {
+                    self.config.skipped_retries = v.parse().ok().filter(|&n| n <= 1000).ok_or_else(|| {
+                        self.error(
+                            n.line,
+                            "skipped_retries",
+                            &format!("Invalid content for tag 'skipped_retries' at module 'aws-s3': '{v}' (a number of passes, 0 to 1000)."),
+                        )
+                    })?
+                }
+                "max_inflated_size" => {
+                    self.config.max_inflated_size = parse_size(v).ok_or_else(|| {
+                        self.error(
+                            n.line,
+                            "max_inflated_size",
+                            &format!("Invalid content for tag 'max_inflated_size' at module 'aws-s3': '{v}' (a positive size with an optional K, M or G suffix)."),
+                        )
+                    })?
                 }
                 "bucket" => {
                     let b = self.bucket(n)?;
@@ -888,6 +968,36 @@ pub fn parse_interval(v: &str) -> Option<u64> {
         "d" => 86_400,
         "w" => 604_800,
         "M" => 2_592_000,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+/// A time limit: a positive number with `ms`, `s` (default) or `m`.
+pub fn parse_duration(v: &str) -> Option<std::time::Duration> {
+    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let (num, unit) = v.split_at(split);
+    let n: u64 = num.parse().ok().filter(|&n| n > 0)?;
+    let ms = match unit {
+        "ms" => n,
+        "" | "s" => n.checked_mul(1000)?,
+        "m" => n.checked_mul(60_000)?,
+        _ => return None,
+    };
+    Some(std::time::Duration::from_millis(ms))
+}
+
+/// A size in bytes: a positive number with an optional `K`, `M` or `G`
+/// (powers of 1024).
+pub fn parse_size(v: &str) -> Option<u64> {
+    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let (num, unit) = v.split_at(split);
+    let n: u64 = num.parse().ok().filter(|&n| n > 0)?;
+    let mult: u64 = match unit {
+        "" => 1,
+        "K" | "k" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
         _ => return None,
     };
     n.checked_mul(mult)

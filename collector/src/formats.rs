@@ -155,20 +155,54 @@ pub fn parse_object_each(
     Ok(())
 }
 
+/// The default of [`set_max_inflated`]: 256 MiB.
+pub const DEFAULT_MAX_INFLATED: u64 = 256 << 20;
+
+static MAX_INFLATED: std::sync::atomic::AtomicU64 =
+    std::sync::atomic::AtomicU64::new(DEFAULT_MAX_INFLATED);
+
+/// Sets the most bytes a compressed object read whole may inflate to
+/// (`<max_inflated_size>`); a larger one is refused with an error, never
+/// held whole (a 1 MB gzip can inflate to gigabytes). Objects read as a
+/// stream have no such limit: they are never held whole.
+pub fn set_max_inflated(bytes: u64) {
+    MAX_INFLATED.store(bytes.max(1), std::sync::atomic::Ordering::Relaxed);
+}
+
 /// The object's text: decompressed by key suffix, checked to be UTF-8.
 pub(crate) fn decode_text(key: &str, data: &[u8]) -> Result<String, FileError> {
+    decode_text_within(
+        key,
+        data,
+        MAX_INFLATED.load(std::sync::atomic::Ordering::Relaxed),
+    )
+}
+
+/// Reads a decompressor to its end, refusing more than `limit` bytes.
+fn inflate_within(mut r: impl Read, limit: u64, what: &str) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    (&mut r)
+        .take(limit + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| format!("invalid {what} file: {e}"))?;
+    if out.len() as u64 > limit {
+        return Err(format!(
+            "inflates to more than {limit} bytes (max_inflated_size); not read"
+        ));
+    }
+    Ok(out)
+}
+
+fn decode_text_within(key: &str, data: &[u8], limit: u64) -> Result<String, FileError> {
     let decompress = |why: String| FileError::Decompress {
         key: key.to_string(),
         why,
     };
     let bytes = if key.ends_with(".gz") {
-        let mut out = Vec::new();
-        flate2::read::MultiGzDecoder::new(data)
-            .read_to_end(&mut out)
-            .map_err(|e| decompress(format!("invalid gzip file: {e}")))?;
-        out
+        inflate_within(flate2::read::MultiGzDecoder::new(data), limit, "gzip")
+            .map_err(decompress)?
     } else if key.ends_with(".zip") {
-        first_zip_member(data).map_err(decompress)?
+        first_zip_member(data, limit).map_err(decompress)?
     } else if key.ends_with(".snappy") {
         return Err(decompress("snappy compression is not supported".into()));
     } else {
@@ -180,20 +214,16 @@ pub(crate) fn decode_text(key: &str, data: &[u8]) -> Result<String, FileError> {
     })
 }
 
-fn first_zip_member(data: &[u8]) -> Result<Vec<u8>, String> {
+fn first_zip_member(data: &[u8], limit: u64) -> Result<Vec<u8>, String> {
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(data))
         .map_err(|e| format!("invalid zip file: {e}"))?;
     if archive.is_empty() {
         return Err("zip file has no member".into());
     }
-    let mut member = archive
+    let member = archive
         .by_index(0)
         .map_err(|e| format!("invalid zip file: {e}"))?;
-    let mut out = Vec::new();
-    member
-        .read_to_end(&mut out)
-        .map_err(|e| format!("invalid zip file: {e}"))?;
-    Ok(out)
+    inflate_within(member, limit, "zip")
 }
 
 /// Python text files read `\r\n` and lone `\r` as `\n`.
@@ -1230,6 +1260,31 @@ fn csv_rows(text: &str, delim: char) -> Vec<Vec<String>> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_gzip_bomb_is_refused_not_inflated() {
+        use std::io::Write;
+        // 64 MiB of zeros compress to about 64 KB.
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..64 {
+            gz.write_all(&zeros).unwrap();
+        }
+        let data = gz.finish().unwrap();
+        assert!(data.len() < 1 << 20);
+        let err = decode_text_within("k.json.gz", &data, 8 << 20).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("k.json.gz") && text.contains("max_inflated_size"),
+            "{text}"
+        );
+        // Under the limit the text is read as before.
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(b"{}").unwrap();
+        let small = gz.finish().unwrap();
+        assert_eq!(decode_text_within("k.json.gz", &small, 2).unwrap(), "{}");
+        assert!(decode_text_within("k.json.gz", &small, 1).is_err());
+    }
     use super::*;
 
     #[test]

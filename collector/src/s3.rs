@@ -52,6 +52,17 @@ pub async fn sdk_config(creds: &Credentials) -> Result<SdkConfig, ConnectError> 
     if !retry_set {
         loader = loader.retry_config(RetryConfig::standard().with_max_attempts(10));
     }
+    let t = creds.timeouts;
+    loader = loader.timeout_config(
+        aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(t.connect)
+            .read_timeout(t.first_byte)
+            // A whole attempt of a call whose answer is read at once
+            // (listings, SQS, CloudWatch Logs): a body that stalls midway
+            // is cut too.
+            .operation_attempt_timeout(t.connect + t.first_byte + t.idle)
+            .build(),
+    );
     let mut config = loader.load().await;
     if config.region().is_none() {
         config = config.to_builder().region(Region::new("us-east-1")).build();
@@ -124,6 +135,10 @@ pub struct S3Store {
     client: Client,
     config: SdkConfig,
     endpoint: Option<String>,
+    /// Longest wait for the next piece of a body.
+    idle: Duration,
+    /// GetObject in one attempt (the caller retries, body included).
+    single_attempt_gets: bool,
 }
 
 impl S3Store {
@@ -134,13 +149,111 @@ impl S3Store {
         if let Some(ep) = service_endpoint {
             b = b.endpoint_url(ep).force_path_style(true);
         }
+        let idle = config
+            .timeout_config()
+            .and_then(|t| t.read_timeout())
+            .unwrap_or(Duration::from_secs(60));
         S3Store {
             client: Client::from_conf(b.build()),
             config: config.clone(),
             endpoint: service_endpoint.map(str::to_string),
+            idle,
+            single_attempt_gets: false,
         }
     }
 
+    /// The longest wait for the next piece of a body (default: the first
+    /// byte timeout).
+    pub fn with_idle_timeout(mut self, idle: Duration) -> S3Store {
+        self.idle = idle;
+        self
+    }
+
+    /// GetObject is tried once per call: the caller retries the whole read
+    /// (the request and its body) with the profile's retry settings
+    /// ([`RetryPolicy::of`]), so attempts are not multiplied.
+    pub fn single_attempt_gets(mut self) -> S3Store {
+        self.single_attempt_gets = true;
+        self
+    }
+
+    /// Reads the next piece of a body, within the idle timeout.
+    async fn next_chunk(
+        &self,
+        body: &mut aws_sdk_s3::primitives::ByteStream,
+    ) -> Result<Option<bytes::Bytes>, StoreError> {
+        match tokio::time::timeout(self.idle, body.try_next()).await {
+            Err(_) => Err(StoreError::Timeout(format!(
+                "no data for {} ms while reading the body",
+                self.idle.as_millis()
+            ))),
+            Ok(r) => r.map_err(|e| StoreError::Body(body_error(&e))),
+        }
+    }
+}
+
+/// A body error with its causes (the SDK's top line alone says little).
+fn body_error(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// How the caller of single-attempt gets retries: the profile's
+/// `max_attempts` (standard mode: 10 unless the profile or environment
+/// says otherwise), with exponential backoff and jitter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 10,
+            initial_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(20),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The retry settings of an SDK configuration.
+    pub fn of(config: &SdkConfig) -> RetryPolicy {
+        match config.retry_config() {
+            Some(r) => RetryPolicy {
+                max_attempts: r.max_attempts().max(1),
+                initial_backoff: r.initial_backoff(),
+                max_backoff: r.max_backoff(),
+            },
+            None => RetryPolicy::default(),
+        }
+    }
+
+    /// The wait before attempt `next` (2, 3, ...): `initial × 2^(next-2)`
+    /// capped at `max_backoff`, times a jitter in [0.5, 1).
+    pub fn backoff(&self, next: u32) -> Duration {
+        let exp = self
+            .initial_backoff
+            .saturating_mul(1u32 << next.saturating_sub(2).min(16));
+        let capped = exp.min(self.max_backoff);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let jitter = 0.5 + f64::from(nanos % 1000) / 2000.0;
+        capped.mul_f64(jitter)
+    }
+}
+
+impl S3Store {
     /// Moves the client to the bucket's region when S3 says it lives
     /// elsewhere (aws-sdk-s3 does not follow the redirect as boto3 does).
     pub async fn follow_bucket_region(self, bucket: &str) -> Result<S3Store, StoreError> {
@@ -186,8 +299,10 @@ fn classify<E: ProvideErrorMetadata + std::fmt::Debug>(
     e: &SdkError<E, HttpResponse>,
 ) -> StoreError {
     match e {
+        SdkError::DispatchFailure(d) if d.is_timeout() => StoreError::Timeout(format!("{d:?}")),
         SdkError::DispatchFailure(d) => StoreError::Endpoint(format!("{d:?}")),
-        SdkError::TimeoutError(_) => StoreError::Endpoint("timed out".into()),
+        SdkError::TimeoutError(_) => StoreError::Timeout("no answer in time".into()),
+        SdkError::ResponseError(r) => StoreError::Body(format!("{r:?}")),
         SdkError::ServiceError(s) => {
             let err = s.err();
             let code = err.code().unwrap_or("");
@@ -225,10 +340,29 @@ impl S3Store {
         bucket: &str,
         key: &str,
     ) -> Result<aws_sdk_s3::operation::get_object::GetObjectOutput, StoreError> {
+        // The body of a large object may take long: no limit on the whole
+        // attempt, only on connecting, the first byte and each piece
+        // (`next_chunk`).
+        let t = self.config.timeout_config();
+        let mut timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .disable_operation_attempt_timeout()
+            .disable_operation_timeout();
+        if let Some(c) = t.and_then(|t| t.connect_timeout()) {
+            timeouts = timeouts.connect_timeout(c);
+        }
+        if let Some(r) = t.and_then(|t| t.read_timeout()) {
+            timeouts = timeouts.read_timeout(r);
+        }
+        let mut over = aws_sdk_s3::config::Builder::default().timeout_config(timeouts.build());
+        if self.single_attempt_gets {
+            over = over.retry_config(RetryConfig::disabled());
+        }
         self.client
             .get_object()
             .bucket(bucket)
             .key(key)
+            .customize()
+            .config_override(over)
             .send()
             .await
             .map_err(|e| classify(&e))
@@ -282,14 +416,13 @@ impl Store for S3Store {
     }
 
     async fn get(&self, bucket: &str, key: &str) -> Result<Vec<u8>, StoreError> {
-        let body = self
-            .get_object(bucket, key)
-            .await?
-            .body
-            .collect()
-            .await
-            .map_err(|e| StoreError::Other(format!("reading the body: {e}")))?;
-        Ok(body.into_bytes().to_vec())
+        let mut out = self.get_object(bucket, key).await?;
+        let expected = out.content_length().unwrap_or(0).max(0) as usize;
+        let mut data = Vec::with_capacity(expected.min(64 << 20));
+        while let Some(chunk) = self.next_chunk(&mut out.body).await? {
+            data.extend_from_slice(&chunk);
+        }
+        Ok(data)
     }
 
     async fn get_chunks(
@@ -297,19 +430,17 @@ impl Store for S3Store {
         bucket: &str,
         key: &str,
         tx: tokio::sync::mpsc::Sender<bytes::Bytes>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<u64, StoreError> {
         let mut out = self.get_object(bucket, key).await?;
-        while let Some(chunk) = out
-            .body
-            .try_next()
-            .await
-            .map_err(|e| StoreError::Other(format!("reading the body: {e}")))?
-        {
+        let mut sent = 0;
+        while let Some(chunk) = self.next_chunk(&mut out.body).await? {
+            let n = chunk.len() as u64;
             if tx.send(chunk).await.is_err() {
-                return Ok(());
+                return Ok(sent);
             }
+            sent += n;
         }
-        Ok(())
+        Ok(sent)
     }
 
     async fn delete(&self, bucket: &str, key: &str) -> Result<(), StoreError> {

@@ -249,6 +249,19 @@ impl SqsQueue {
         if let Some(ep) = endpoint {
             b = b.endpoint_url(ep);
         }
+        // A receive waits up to 20 s for messages (long poll): its first
+        // byte may come that late whatever the configured timeout.
+        if let Some(t) = config.timeout_config() {
+            let floor = std::time::Duration::from_secs(30);
+            let mut timeouts = t.to_builder();
+            if t.read_timeout().is_some_and(|r| r < floor) {
+                timeouts = timeouts.read_timeout(floor);
+            }
+            if t.operation_attempt_timeout().is_some_and(|r| r < floor) {
+                timeouts = timeouts.operation_attempt_timeout(floor);
+            }
+            b = b.timeout_config(timeouts.build());
+        }
         let client = aws_sdk_sqs::Client::from_conf(b.build());
         let out = client
             .get_queue_url()

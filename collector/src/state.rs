@@ -58,6 +58,23 @@ impl<'a> Scope<'a> {
     }
 }
 
+/// An object skipped on error, as `trailwatch collect --skipped` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub bucket_type: String,
+    pub bucket_path: String,
+    pub account: String,
+    pub region: String,
+    pub key: String,
+    pub error: String,
+    /// Passes that tried it and failed.
+    pub passes: i64,
+    /// `YYYY-MM-DD HH:MM:SS` (UTC) of the last failed pass.
+    pub last_try: String,
+    /// Parts of a streamed object already taken (read on after them).
+    pub parts_done: i64,
+}
+
 pub struct State {
     conn: Connection,
     path: PathBuf,
@@ -76,6 +93,19 @@ CREATE TABLE IF NOT EXISTS s3_files (
     log_key TEXT NOT NULL,
     processed_date TEXT NOT NULL,
     created_date INTEGER NOT NULL,
+    PRIMARY KEY (bucket_type, bucket_path, aws_account_id, aws_region, flow_log_id, log_key)
+);
+CREATE TABLE IF NOT EXISTS s3_pending (
+    bucket_type TEXT NOT NULL,
+    bucket_path TEXT NOT NULL,
+    aws_account_id TEXT NOT NULL,
+    aws_region TEXT NOT NULL,
+    flow_log_id TEXT NOT NULL,
+    log_key TEXT NOT NULL,
+    parts_done INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    passes INTEGER NOT NULL DEFAULT 0,
+    last_try TEXT,
     PRIMARY KEY (bucket_type, bucket_path, aws_account_id, aws_region, flow_log_id, log_key)
 );
 CREATE TABLE IF NOT EXISTS cloudwatch_logs (
@@ -199,14 +229,152 @@ impl State {
         if self.read_only {
             return Ok(());
         }
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(|e| self.fail(e))?;
+        tx.execute(
+            "INSERT OR REPLACE INTO s3_files (bucket_type, bucket_path, aws_account_id, \
+             aws_region, flow_log_id, log_key, processed_date, created_date) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, datetime('now'), ?7)",
+            scope.params([key.into(), created_date.into()]),
+        )
+        .map_err(|e| self.fail(e))?;
+        tx.execute(
+            &format!("DELETE FROM s3_pending WHERE {SCOPE} AND log_key = ?6"),
+            scope.params([key.into()]),
+        )
+        .map_err(|e| self.fail(e))?;
+        tx.commit().map_err(|e| self.fail(e))
+    }
+
+    /// Parts of a streamed object the consumer already took (0: none).
+    pub fn parts_done(&self, scope: &Scope<'_>, key: &str) -> Result<usize, StateError> {
+        self.conn
+            .query_row(
+                &format!("SELECT parts_done FROM s3_pending WHERE {SCOPE} AND log_key = ?6"),
+                scope.params([key.into()]),
+                |row| row.get::<_, i64>(0),
+            )
+            .optional()
+            .map(|n| n.unwrap_or(0).max(0) as usize)
+            .map_err(|e| self.fail(e))
+    }
+
+    /// Records that the consumer took `parts` parts of a streamed object
+    /// (committed before returning), so a later pass resumes after them.
+    pub fn save_parts(&self, scope: &Scope<'_>, key: &str, parts: usize) -> Result<(), StateError> {
+        if self.read_only {
+            return Ok(());
+        }
         self.conn
             .execute(
-                "INSERT OR REPLACE INTO s3_files (bucket_type, bucket_path, aws_account_id, \
-                 aws_region, flow_log_id, log_key, processed_date, created_date) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, datetime('now'), ?7)",
-                scope.params([key.into(), created_date.into()]),
+                "INSERT INTO s3_pending (bucket_type, bucket_path, aws_account_id, aws_region, \
+                 flow_log_id, log_key, parts_done) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+                 ON CONFLICT DO UPDATE SET parts_done = excluded.parts_done",
+                scope.params([key.into(), (parts as i64).into()]),
             )
             .map(|_| ())
+            .map_err(|e| self.fail(e))
+    }
+
+    /// Records an object skipped on error (not done): the error, one more
+    /// pass tried, when.
+    pub fn mark_skipped(
+        &self,
+        scope: &Scope<'_>,
+        key: &str,
+        error: &str,
+    ) -> Result<(), StateError> {
+        if self.read_only {
+            return Ok(());
+        }
+        self.conn
+            .execute(
+                "INSERT INTO s3_pending (bucket_type, bucket_path, aws_account_id, aws_region, \
+                 flow_log_id, log_key, error, passes, last_try) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, datetime('now')) \
+                 ON CONFLICT DO UPDATE SET error = excluded.error, passes = passes + 1, \
+                 last_try = excluded.last_try",
+                scope.params([key.into(), error.to_string().into()]),
+            )
+            .map(|_| ())
+            .map_err(|e| self.fail(e))
+    }
+
+    /// True when the object was skipped on error (it is then read only by
+    /// the retries of [`State::skipped_due`], never from a listing).
+    pub fn is_skipped(&self, scope: &Scope<'_>, key: &str) -> Result<bool, StateError> {
+        self.conn
+            .query_row(
+                &format!(
+                    "SELECT 1 FROM s3_pending WHERE {SCOPE} AND log_key = ?6 AND error IS NOT NULL"
+                ),
+                scope.params([key.into()]),
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|found| found.is_some())
+            .map_err(|e| self.fail(e))
+    }
+
+    /// Skipped objects of the scope tried on fewer than `limit` passes, in
+    /// key order.
+    pub fn skipped_due(&self, scope: &Scope<'_>, limit: u32) -> Result<Vec<String>, StateError> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT log_key FROM s3_pending WHERE {SCOPE} AND error IS NOT NULL \
+                 AND passes < ?6 ORDER BY log_key"
+            ))
+            .map_err(|e| self.fail(e))?;
+        let rows = stmt
+            .query_map(scope.params([i64::from(limit).into()]), |row| row.get(0))
+            .map_err(|e| self.fail(e))?;
+        rows.collect::<Result<Vec<String>, _>>()
+            .map_err(|e| self.fail(e))
+    }
+
+    /// Forgets an object's pending row (it vanished from the bucket).
+    pub fn forget_pending(&self, scope: &Scope<'_>, key: &str) -> Result<(), StateError> {
+        if self.read_only {
+            return Ok(());
+        }
+        self.conn
+            .execute(
+                &format!("DELETE FROM s3_pending WHERE {SCOPE} AND log_key = ?6"),
+                scope.params([key.into()]),
+            )
+            .map(|_| ())
+            .map_err(|e| self.fail(e))
+    }
+
+    /// Every object skipped on error and not read since, for the report.
+    pub fn skipped(&self) -> Result<Vec<Skipped>, StateError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT bucket_type, bucket_path, aws_account_id, aws_region, log_key, error, \
+                 passes, coalesce(last_try, ''), parts_done FROM s3_pending \
+                 WHERE error IS NOT NULL ORDER BY bucket_path, log_key",
+            )
+            .map_err(|e| self.fail(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(Skipped {
+                    bucket_type: r.get(0)?,
+                    bucket_path: r.get(1)?,
+                    account: r.get(2)?,
+                    region: r.get(3)?,
+                    key: r.get(4)?,
+                    error: r.get(5)?,
+                    passes: r.get(6)?,
+                    last_try: r.get(7)?,
+                    parts_done: r.get(8)?,
+                })
+            })
+            .map_err(|e| self.fail(e))?;
+        rows.collect::<Result<Vec<_>, _>>()
             .map_err(|e| self.fail(e))
     }
 

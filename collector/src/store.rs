@@ -48,8 +48,28 @@ pub enum StoreError {
     ClockSkew(String),
     #[error("could not connect to the endpoint: {0}")]
     Endpoint(String),
+    #[error("reading the body: {0}")]
+    Body(String),
+    #[error("timed out: {0}")]
+    Timeout(String),
     #[error("{0}")]
     Other(String),
+}
+
+impl StoreError {
+    /// Worth another attempt: the network, the server's 5xx or throttling,
+    /// a broken, short or stalled body. Not: a missing object or bucket,
+    /// refused credentials or access, a skewed clock.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Throttled(_)
+                | StoreError::Endpoint(_)
+                | StoreError::Body(_)
+                | StoreError::Timeout(_)
+                | StoreError::Other(_)
+        )
+    }
 }
 
 /// The calls the bucket loop needs.  Futures are `Send` so a store can be
@@ -66,13 +86,14 @@ pub trait Store: Sync {
         key: &str,
     ) -> impl Future<Output = Result<Vec<u8>, StoreError>> + Send;
     /// The object's bytes as they arrive, in order, into `tx`; stops early
-    /// (without error) when the receiver is gone.
+    /// (without error) when the receiver is gone. Returns the number of
+    /// bytes sent.
     fn get_chunks(
         &self,
         bucket: &str,
         key: &str,
         tx: tokio::sync::mpsc::Sender<bytes::Bytes>,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
     fn delete(
         &self,
         bucket: &str,
@@ -225,21 +246,23 @@ impl Store for DirStore {
         bucket: &str,
         key: &str,
         tx: tokio::sync::mpsc::Sender<bytes::Bytes>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<u64, StoreError> {
         use std::io::Read;
         let mut f = self.open(bucket, key)?;
+        let mut sent = 0;
         loop {
             let mut buf = vec![0; 1 << 20];
             let n = f
                 .read(&mut buf)
                 .map_err(|e| StoreError::Other(e.to_string()))?;
             if n == 0 {
-                return Ok(());
+                return Ok(sent);
             }
             buf.truncate(n);
             if tx.send(bytes::Bytes::from(buf)).await.is_err() {
-                return Ok(());
+                return Ok(sent);
             }
+            sent += n as u64;
         }
     }
 

@@ -82,6 +82,7 @@ fn replay(name: &str, page_size: i32) -> [Collect; 3] {
         // The run with tiny pages also reads every streamable object
         // (CloudTrail, Config) as a stream: both ways must give the golden.
         stream_above: if page_size < 1000 { 0 } else { 4 << 20 },
+        ..RunOptions::default()
     };
     let mut out: [Collect; 3] = Default::default();
     for (i, run) in ["run1", "run2", "run3"].iter().enumerate() {

@@ -47,6 +47,7 @@ fn run(store: &DirStore, state: &State, ola: Option<&str>) -> Vec<String> {
         },
         page_size: 1000,
         stream_above: 4 << 20,
+        ..RunOptions::default()
     };
     let mut files = Files::default();
     tokio::runtime::Builder::new_current_thread()

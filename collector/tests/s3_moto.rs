@@ -62,6 +62,7 @@ fn opts() -> RunOptions {
         },
         page_size: 1000,
         stream_above: 32 << 20,
+        ..RunOptions::default()
     }
 }
 

@@ -160,6 +160,38 @@ async fn metrics(State(api): State<Arc<Api>>, headers: HeaderMap) -> Response {
         "Mails sent.",
         s.counters.mails.load(Ordering::Relaxed),
     );
+    let c = &s.collector;
+    counter(
+        "trailwatch_s3_objects_skipped_total",
+        "S3 objects skipped after every download attempt failed (not marked done; tried again on later passes).",
+        c.skipped.load(Ordering::Relaxed),
+    );
+    counter(
+        "trailwatch_s3_objects_recovered_total",
+        "S3 objects skipped on a pass and read on a later one.",
+        c.recovered.load(Ordering::Relaxed),
+    );
+    counter(
+        "trailwatch_s3_retries_total",
+        "S3 downloads tried again after a transient failure (request, body or timeout).",
+        c.retries.load(Ordering::Relaxed),
+    );
+    counter(
+        "trailwatch_s3_streams_resumed_total",
+        "Streamed S3 objects read on after the parts taken on an earlier pass.",
+        c.resumed.load(Ordering::Relaxed),
+    );
+    family(
+        &mut out,
+        "trailwatch_s3_objects_skipped",
+        "gauge",
+        "S3 objects recorded as skipped in the state after the last pass.",
+    );
+    let _ = writeln!(
+        out,
+        "trailwatch_s3_objects_skipped {}",
+        c.skipped_pending.load(Ordering::Relaxed)
+    );
     family(
         &mut out,
         "trailwatch_alerts_total",

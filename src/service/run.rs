@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -52,7 +53,27 @@ pub struct Shared {
     pub ruleset: Arc<engine::Ruleset>,
     pub manager: String,
     pub started: Instant,
+    pub collector: CollectorCounters,
 }
+
+/// What the bucket runs met, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct CollectorCounters {
+    /// Objects skipped after every download attempt failed.
+    pub skipped: AtomicU64,
+    /// Objects skipped before and read on a later pass.
+    pub recovered: AtomicU64,
+    /// Downloads tried again after a transient failure.
+    pub retries: AtomicU64,
+    /// Streamed objects read on after the parts taken on a pass before.
+    pub resumed: AtomicU64,
+    /// Objects recorded as skipped in the state now (after the last pass).
+    pub skipped_pending: AtomicU64,
+}
+
+/// How long the file in hand may take to finish after SIGTERM before it
+/// is abandoned (not marked: read again on the next start).
+const STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// The collector's consumer: sends each file to the engine thread and
 /// waits until its alerts are durable.
@@ -127,6 +148,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
                 conf.state_dir.join(collector::state::DB_FILE).display()
             )
         })?;
+    collector::formats::set_max_inflated(wodle.max_inflated_size);
     let state = State::open(&conf.state_dir)?;
     let outbox = Arc::new(Outbox::open(&conf.state_dir)?);
     outbox.prune_handled()?;
@@ -192,6 +214,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         ruleset: rs,
         manager,
         started: Instant::now(),
+        collector: CollectorCounters::default(),
     });
     if let Some(api_conf) = &conf.api {
         let listener = rt
@@ -226,6 +249,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         Pass {
             concurrency: a.concurrency,
             stream_above: Some(a.stream_above << 20),
+            skipped_retries: Some(wodle.skipped_retries),
             ..Pass::default()
         },
     ));
@@ -255,6 +279,9 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         tracing::info!("{line}");
     }
     tracing::info!("stopped");
+    // A parsing thread of an abandoned file may still be blocked: do not
+    // wait for it.
+    rt.shutdown_timeout(Duration::from_secs(1));
     Ok(if failed {
         ExitCode::from(1)
     } else {
@@ -326,7 +353,7 @@ async fn schedule(
                 b.spec.kind.name(),
                 b.credentials.aws_profile.as_deref().unwrap_or("default")
             );
-            if let Err(e) = one_bucket(b, state, sink, pass).await {
+            if let Err(e) = until_stopped(one_bucket(b, state, sink, pass), &stop).await {
                 if *stop.borrow() {
                     // The file in hand was refused because we are stopping:
                     // it is read again on the next start.
@@ -349,7 +376,7 @@ async fn schedule(
                 },
                 svc.credentials.aws_profile.as_deref().unwrap_or("default")
             );
-            if let Err(e) = one_log_service(svc, state, sink).await {
+            if let Err(e) = until_stopped(one_log_service(svc, state, sink), &stop).await {
                 if *stop.borrow() {
                     break;
                 }
@@ -366,7 +393,7 @@ async fn schedule(
                 continue;
             }
             tracing::info!("Executing Subscriber Analysis: (Queue: {})", sub.queue);
-            if let Err(e) = one_subscriber(sub, sink).await {
+            if let Err(e) = until_stopped(one_subscriber(sub, sink), &stop).await {
                 if *stop.borrow() {
                     break;
                 }
@@ -388,6 +415,29 @@ async fn schedule(
     }
 }
 
+/// Runs a source until it ends; once stopping, gives it [`STOP_GRACE`] to
+/// finish the file in hand, then abandons it (dropped: the file is not
+/// marked and is read again on the next start), so SIGTERM is honoured in
+/// bounded time even when a server does not answer.
+async fn until_stopped<T>(
+    work: impl std::future::Future<Output = anyhow::Result<T>>,
+    stop: &watch::Receiver<bool>,
+) -> anyhow::Result<T> {
+    let mut stop = stop.clone();
+    tokio::pin!(work);
+    tokio::select! {
+        r = &mut work => return r,
+        _ = stop.wait_for(|s| *s) => {}
+    }
+    match tokio::time::timeout(STOP_GRACE, work).await {
+        Ok(r) => r,
+        Err(_) => {
+            tracing::info!("stopping: the file in hand is abandoned (not marked; read again on the next start)");
+            anyhow::bail!("stopped before the end of the source")
+        }
+    }
+}
+
 /// Sleeps; true when stopped meanwhile.
 async fn sleep_or_stop(d: Duration, stop: &mut watch::Receiver<bool>) -> bool {
     if *stop.borrow() {
@@ -405,7 +455,17 @@ async fn one_bucket(
     sink: &mut EngineSink,
     pass: Pass,
 ) -> anyhow::Result<()> {
-    let r = sources::bucket(b, state, sink, pass).await?;
+    let r = sources::bucket(b, state, sink, pass).await;
+    let c = &sink.shared.collector;
+    if let Ok(n) = state.skipped().map(|rows| rows.len() as u64) {
+        c.skipped_pending.store(n, Ordering::Relaxed);
+    }
+    let r = r?;
+    c.skipped
+        .fetch_add(r.skipped_objects as u64, Ordering::Relaxed);
+    c.recovered.fetch_add(r.recovered as u64, Ordering::Relaxed);
+    c.retries.fetch_add(r.retries as u64, Ordering::Relaxed);
+    c.resumed.fetch_add(r.resumed as u64, Ordering::Relaxed);
     tracing::info!(
         "bucket {}: {} new files, {} events, {} discarded, {} already read, {} skipped on error",
         b.spec.name,
@@ -415,6 +475,13 @@ async fn one_bucket(
         r.skipped_done,
         r.skipped_errors
     );
+    if r.skipped_objects > 0 {
+        tracing::warn!(
+            "bucket {}: {} objects skipped after every download attempt failed; tried again on the next passes (`trailwatch collect --skipped` lists them)",
+            b.spec.name,
+            r.skipped_objects
+        );
+    }
     Ok(())
 }
 

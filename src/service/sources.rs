@@ -7,7 +7,7 @@ use collector::bucket::{run_bucket, RunOptions, RunReport, Sink};
 use collector::cloudwatch::{run_logs, CloudWatchLogs, LogsSpec};
 use collector::config::{self, BucketConfig, ServiceConfig, SubscriberConfig, SubscriberType};
 use collector::inspector::{run_inspector, Inspector2, InspectorReport, InspectorSpec, Micros};
-use collector::s3::{sdk_config, S3Store};
+use collector::s3::{sdk_config, RetryPolicy, S3Store};
 use collector::sqs::{run_subscriber, NotifiedObjects, SqsQueue, SubscriberReport, SubscriberSpec};
 use collector::state::State;
 
@@ -23,6 +23,9 @@ pub struct Pass {
     /// Objects larger than this (bytes) that can be read as a stream are
     /// (None: the collector's default).
     pub stream_above: Option<u64>,
+    /// Passes that try again an object skipped on error (None: the
+    /// collector's default).
+    pub skipped_retries: Option<u32>,
 }
 
 /// One `<bucket>`.
@@ -41,13 +44,19 @@ pub async fn bucket<K: Sink>(
         .await
         .with_context(|| format!("bucket {}", spec.name))?;
     let store = S3Store::new(&sdk, b.credentials.service_endpoint.as_deref())
+        .with_idle_timeout(b.credentials.timeouts.idle)
+        .single_attempt_gets()
         .follow_bucket_region(&spec.name)
         .await
         .with_context(|| format!("bucket {}", spec.name))?;
     let mut opts = RunOptions {
         concurrency: pass.concurrency.max(1),
+        retry: RetryPolicy::of(&sdk),
         ..RunOptions::default()
     };
+    if let Some(n) = pass.skipped_retries {
+        opts.skipped_retries = n;
+    }
     if let Some(above) = pass.stream_above {
         opts.stream_above = above;
     }
@@ -159,7 +168,7 @@ pub async fn subscriber<K: Sink>(
     let queue = SqsQueue::connect(&sdk, endpoint, &sub.queue)
         .await
         .with_context(what)?;
-    let store = S3Store::new(&sdk, endpoint);
+    let store = S3Store::new(&sdk, endpoint).with_idle_timeout(sub.credentials.timeouts.idle);
     let spec = SubscriberSpec {
         objects: if sub.kind == SubscriberType::SecurityHub {
             NotifiedObjects::SecurityHub
