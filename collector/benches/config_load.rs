@@ -30,5 +30,9 @@ fn main() {
     );
     let tree = collector::config::parse_tree(Path::new("bench.conf"), &text).expect("tree");
     let last = tree[0].children[0].children.last().expect("a bucket");
-    println!("last bucket at line {} (file has {} lines)", last.line, text.lines().count());
+    println!(
+        "last bucket at line {} (file has {} lines)",
+        last.line,
+        text.lines().count()
+    );
 }

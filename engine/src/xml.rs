@@ -602,54 +602,53 @@ mod tests {
 
     /// The substitution as first written (rebuilding the output at every
     /// variable, quadratic), kept to check the linear one against.
-fn quadratic(defs: &[(Vec<u8>, Vec<u8>)], text: &[u8], line: u32) -> Result<Vec<u8>, XmlError> {
-    if text.len() <= 2 || defs.is_empty() || !text.contains(&b'$') {
-        return Ok(text.to_vec());
-    }
-    let mut out = text.to_vec();
-    let mut init = 0usize;
-    let mut p = 0usize;
-    while p < text.len() {
-        if text[p] != b'$' {
-            p += 1;
-            init += 1;
-            continue;
+    fn quadratic(defs: &[(Vec<u8>, Vec<u8>)], text: &[u8], line: u32) -> Result<Vec<u8>, XmlError> {
+        if text.len() <= 2 || defs.is_empty() || !text.contains(&b'$') {
+            return Ok(text.to_vec());
         }
-        p += 1;
-        let start = p;
-        while p < text.len() && !matches!(text[p], b'$' | b'.' | b'|' | b',' | b' ') {
-            if p - start >= MAX_VAR_NAME - 1 {
-                return Err(XmlError {
-                    line,
-                    message: format!("invalid variable name size: '{}'", p - start),
-                });
+        let mut out = text.to_vec();
+        let mut init = 0usize;
+        let mut p = 0usize;
+        while p < text.len() {
+            if text[p] != b'$' {
+                p += 1;
+                init += 1;
+                continue;
             }
             p += 1;
+            let start = p;
+            while p < text.len() && !matches!(text[p], b'$' | b'.' | b'|' | b',' | b' ') {
+                if p - start >= MAX_VAR_NAME - 1 {
+                    return Err(XmlError {
+                        line,
+                        message: format!("invalid variable name size: '{}'", p - start),
+                    });
+                }
+                p += 1;
+            }
+            let name = &text[start..p];
+            if let Some((_, value)) = defs.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+                let keep = init.min(out.len());
+                let mut next = out[..keep].to_vec();
+                next.extend_from_slice(value);
+                init = next.len();
+                next.extend_from_slice(&text[p..]);
+                out = next;
+                continue;
+            }
+            if name.first() == Some(&b'(') {
+                continue;
+            }
+            if !name.is_empty() {
+                return Err(XmlError {
+                    line,
+                    message: format!("unknown variable: '{}'", String::from_utf8_lossy(name)),
+                });
+            }
+            init += 1;
         }
-        let name = &text[start..p];
-        if let Some((_, value)) = defs.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
-            let keep = init.min(out.len());
-            let mut next = out[..keep].to_vec();
-            next.extend_from_slice(value);
-            init = next.len();
-            next.extend_from_slice(&text[p..]);
-            out = next;
-            continue;
-        }
-        if name.first() == Some(&b'(') {
-            continue;
-        }
-        if !name.is_empty() {
-            return Err(XmlError {
-                line,
-                message: format!("unknown variable: '{}'", String::from_utf8_lossy(name)),
-            });
-        }
-        init += 1;
+        Ok(out)
     }
-    Ok(out)
-}
-
 
     #[test]
     fn linear_substitution_matches_the_first_one() {
