@@ -22,6 +22,7 @@ pub fn run(a: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         EngineOptions {
             mode: Mode::Analysisd,
             manager_name: manager.clone(),
+            log_fw: a.log_fw == 1,
             ..EngineOptions::default()
         },
     );
@@ -30,7 +31,14 @@ pub fn run(a: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         .as_ref()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| "<stdin>".into());
-    let mut lines = Lines::new(input::open(a.input.as_deref())?, a.max_event_size);
+    let reader = input::open(a.input.as_deref())?;
+    let mut lines = match a.max_event_size {
+        Some(max) => Lines::new(reader, max),
+        None => Lines::cut_at(
+            reader,
+            engine::RECV_MAX.saturating_sub(3 + a.location.len()),
+        ),
+    };
     let stdout = io::stdout().lock();
     let mut w = BufWriter::with_capacity(1 << 20, stdout);
     let mut offset: u64 = 0;
@@ -52,7 +60,7 @@ pub fn run(a: AnalyzeArgs) -> anyhow::Result<ExitCode> {
             Line::TooLong(n) => {
                 eprintln!(
                     "trailwatch: {name}: line {line_no}: event of {n} bytes exceeds --max-event-size {}; skipped",
-                    a.max_event_size
+                    a.max_event_size.unwrap_or_default()
                 );
                 continue;
             }

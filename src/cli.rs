@@ -344,10 +344,16 @@ pub struct AnalyzeArgs {
     /// manager.name and hostname of local events (default: this host's name).
     #[arg(long)]
     pub manager_name: Option<String>,
-    /// Events longer than this many bytes are skipped with a message, as
-    /// Wazuh's queue refuses messages over 64 KiB.
-    #[arg(long, default_value_t = 65536, value_name = "BYTES")]
-    pub max_event_size: usize,
+    /// Skip events longer than this many bytes (with a message). Without
+    /// it, events are taken as analysisd receives them: the datagram
+    /// `1:LOCATION:event` cut at 65,535 bytes and the rest analysed.
+    #[arg(long, value_name = "BYTES")]
+    pub max_event_size: Option<usize>,
+    /// analysisd's `analysisd.log_fw` (internal_options.conf): 1 (default)
+    /// drops firewall-decoded events lacking action, srcip, dstip, srcport,
+    /// dstport or protocol before the rules; 0 keeps them.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=1), value_name = "0|1")]
+    pub log_fw: u8,
     /// Input file (`-` or nothing: standard input). `.gz` is decompressed.
     #[arg(value_name = "FILE")]
     pub input: Option<PathBuf>,

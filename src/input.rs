@@ -39,6 +39,8 @@ pub struct Lines {
     reader: Box<dyn BufRead>,
     buf: Vec<u8>,
     max: usize,
+    /// Longer lines are returned cut at `max` bytes instead of skipped.
+    cut: bool,
     pub line_no: u64,
 }
 
@@ -48,7 +50,17 @@ impl Lines {
             reader,
             buf: Vec::new(),
             max,
+            cut: false,
             line_no: 0,
+        }
+    }
+
+    /// Lines longer than `max` bytes are cut there (analysisd's receive
+    /// limit) rather than reported as [`Line::TooLong`].
+    pub fn cut_at(reader: Box<dyn BufRead>, max: usize) -> Lines {
+        Lines {
+            cut: true,
+            ..Lines::new(reader, max)
         }
     }
 
@@ -70,6 +82,8 @@ impl Lines {
             let data_len = if done { take - 1 } else { take };
             if total + data_len <= self.max {
                 self.buf.extend_from_slice(&chunk[..data_len]);
+            } else if self.cut && total < self.max {
+                self.buf.extend_from_slice(&chunk[..self.max - total]);
             }
             total += data_len;
             self.reader.consume(take);
@@ -81,10 +95,12 @@ impl Lines {
             return Ok(None);
         }
         self.line_no += 1;
-        if total > self.max {
+        if total > self.max && !self.cut {
             return Ok(Some(Line::TooLong(total)));
         }
-        if self.buf.last() == Some(&b'\r') {
+        // A `\r` before the `\n` is not part of the event (kept when the
+        // line was cut before it).
+        if total <= self.max && self.buf.last() == Some(&b'\r') {
             self.buf.pop();
         }
         Ok(Some(Line::Event(&self.buf)))

@@ -38,7 +38,7 @@ fn bad_input_never_stops_processing() {
     input.extend_from_slice(fail_at("2024-05-01T00:00:00Z").as_bytes());
     input.push(b'\n');
     let long_len = long.len() - 1;
-    let out = run(&["analyze"], &input);
+    let out = run(&["analyze", "--max-event-size", "65536"], &input);
     assert!(
         out.status.success(),
         "{}",
@@ -59,6 +59,28 @@ fn bad_input_never_stops_processing() {
     assert!(err.contains("nested deeper than 1000 levels"), "{err}");
     assert_eq!(err.lines().count(), 4, "exactly four reports: {err}");
     assert_eq!(rule_ids(&out.stdout), ["80254"]);
+}
+
+/// Without `--max-event-size`, an event is analysed as analysisd receives
+/// it: `1:Wazuh-AWS:` plus the event cut at 65,535 bytes. A JSON event of
+/// 65,523 bytes is whole and alerts; one byte more and the cut JSON no
+/// longer decodes (reported, no alert); nothing is skipped.
+#[test]
+fn events_are_cut_at_the_receive_limit() {
+    let sized = |n: usize| {
+        let mut e = fail_at("2024-05-01T00:00:00Z");
+        let pad = n - e.len() - "\"pad\":\"\",".len();
+        e.insert_str(1, &format!("\"pad\":\"{}\",", "y".repeat(pad)));
+        assert_eq!(e.len(), n);
+        e
+    };
+    let input = format!("{}\n{}\n", sized(65_523), sized(65_524));
+    let out = run(&["analyze"], input.as_bytes());
+    assert!(out.status.success());
+    assert_eq!(rule_ids(&out.stdout), ["80254"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("<stdin>: line 2: malformed JSON"), "{err}");
+    assert!(!err.contains("skipped"), "{err}");
 }
 
 /// A 10 MB event is processed when the limit allows it.

@@ -211,6 +211,30 @@ impl Node {
     }
 }
 
+/// Line numbers from a running count: elements come in document order, so
+/// each lookup only counts the newlines since the previous one (a lookup
+/// behind the last position counts from the start again).
+struct LineCounter {
+    pos: usize,
+    line: usize,
+}
+
+impl LineCounter {
+    fn at(&mut self, text: &str, pos: usize) -> usize {
+        let pos = pos.min(text.len());
+        if pos < self.pos {
+            self.pos = 0;
+            self.line = 1;
+        }
+        self.line += text.as_bytes()[self.pos..pos]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
+        self.pos = pos;
+        self.line
+    }
+}
+
 fn line_at(text: &str, pos: usize) -> usize {
     text.as_bytes()[..pos.min(text.len())]
         .iter()
@@ -225,6 +249,7 @@ pub fn parse_tree(file: &Path, text: &str) -> Result<Vec<Node>, ConfigError> {
     let mut reader = Reader::from_str(text);
     let mut stack: Vec<Node> = Vec::new();
     let mut roots = Vec::new();
+    let lines = std::cell::RefCell::new(LineCounter { pos: 0, line: 1 });
     let err = |pos: usize, tag: &str, message: String| ConfigError {
         file: file.to_path_buf(),
         line: line_at(text, pos),
@@ -252,7 +277,7 @@ pub fn parse_tree(file: &Path, text: &str) -> Result<Vec<Node>, ConfigError> {
             Ok(Node {
                 name,
                 attrs,
-                line: line_at(text, start),
+                line: lines.borrow_mut().at(text, start),
                 ..Node::default()
             })
         };

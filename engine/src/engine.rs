@@ -45,6 +45,12 @@ pub struct EngineOptions {
     pub memory_size: usize,
     /// Record the rules tried (logtest's `rules_debug`).
     pub rules_debug: bool,
+    /// analysisd's `analysisd.log_fw` (internal_options.conf, default 1):
+    /// an event decoded by a `<type>firewall</type>` decoder that lacks any
+    /// of action, srcip, dstip, srcport, dstport or protocol is dropped
+    /// before rule matching. Only in [`Mode::Analysisd`]: wazuh-logtest
+    /// never drops them.
+    pub log_fw: bool,
 }
 
 impl Default for EngineOptions {
@@ -54,8 +60,24 @@ impl Default for EngineOptions {
             manager_name: "trailwatch".into(),
             memory_size: 8192,
             rules_debug: false,
+            log_fw: true,
         }
     }
+}
+
+/// analysisd's test for `log_fw` (`w_process_event_thread`): one of the
+/// six firewall fields was never set by the decoder.
+fn incomplete_firewall(ev: &Event) -> bool {
+    [
+        Static::Action,
+        Static::SrcIp,
+        Static::DstIp,
+        Static::SrcPort,
+        Static::DstPort,
+        Static::Protocol,
+    ]
+    .iter()
+    .any(|&f| ev.statics[f as usize].is_none())
 }
 
 /// Result of processing one event.
@@ -334,6 +356,9 @@ impl Engine {
             .map(|d| rs.decoders.get(d).category)
             .unwrap_or(Category::Syslog);
         let logtest = self.opts.mode == Mode::Logtest;
+        if !logtest && self.opts.log_fw && dtype == Category::Firewall && incomplete_firewall(ev) {
+            return;
+        }
         for &top in &rs.rules.top {
             let trule = &rs.rules.list[rs.rules.nodes[top].rule];
             if trule.category != dtype {

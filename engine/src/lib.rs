@@ -275,3 +275,29 @@ impl Ruleset {
 pub fn default_excludes() -> Vec<String> {
     vec!["0215-policy_rules.xml".to_string()]
 }
+
+/// The most analysisd reads of one queue datagram (`OS_RecvUnix` with
+/// `OS_MAXSTR`: 65,536 less the terminating NUL), header included.
+pub const RECV_MAX: usize = 65535;
+
+/// The part of `msg` that analysisd analyses when it arrives as the
+/// datagram `1:LOCATION:msg`: the datagram is cut at [`RECV_MAX`] bytes and
+/// what is left is analysed (a cut JSON no longer decodes, a cut text line
+/// still does); an event is never skipped for its size.
+pub fn received<'a>(location: &[u8], msg: &'a [u8]) -> &'a [u8] {
+    let room = RECV_MAX.saturating_sub(3 + location.len());
+    &msg[..msg.len().min(room)]
+}
+
+#[cfg(test)]
+mod received_tests {
+    #[test]
+    fn the_datagram_is_cut_at_65535_bytes_header_included() {
+        let body = vec![b'a'; 70_000];
+        // "1:Wazuh-AWS:" is 12 bytes.
+        assert_eq!(super::received(b"Wazuh-AWS", &body).len(), 65_523);
+        assert_eq!(super::received(b"Wazuh-AWS", &body[..65_523]).len(), 65_523);
+        assert_eq!(super::received(b"Wazuh-AWS", &body[..100]).len(), 100);
+        assert_eq!(super::received(b"x", &body).len(), 65_531);
+    }
+}

@@ -412,9 +412,10 @@ impl Reader<'_> {
 }
 
 /// Variables defined so far in the file, in definition order.
+/// Looked up by lower-cased name; the first definition of a name wins.
 #[derive(Default)]
 struct Vars {
-    defs: Vec<(Vec<u8>, Vec<u8>)>,
+    defs: std::collections::HashMap<Vec<u8>, Vec<u8>>,
 }
 
 impl Vars {
@@ -445,7 +446,9 @@ impl Vars {
                     message: "no value set for variable".into(),
                 });
             };
-            self.defs.push((name, node.content.clone()));
+            self.defs
+                .entry(name.to_ascii_lowercase())
+                .or_insert_with(|| node.content.clone());
             // The attribute itself is then subject to substitution, which
             // can only matter for names containing `$`.
             for (_, v) in node.attrs.iter_mut() {
@@ -465,18 +468,23 @@ impl Vars {
     }
 
     /// Substitution with Wazuh's bookkeeping, including its handling of
-    /// `$(` (skipped without advancing the output position).
+    /// `$(` (skipped without advancing the output position). Wazuh's result
+    /// is always the output so far followed by the input from some position
+    /// `tail` (which lags behind the read position after a `$(`): kept that
+    /// way, every step is constant time and the whole is linear.
     fn substitute(&self, text: &[u8], line: u32) -> Result<Vec<u8>, XmlError> {
         if text.len() <= 2 || self.defs.is_empty() || !text.contains(&b'$') {
             return Ok(text.to_vec());
         }
-        let mut out = text.to_vec();
-        let mut init = 0usize;
+        let mut out = Vec::with_capacity(text.len());
+        let mut tail = 0usize;
         let mut p = 0usize;
+        let mut key = Vec::new();
         while p < text.len() {
             if text[p] != b'$' {
                 p += 1;
-                init += 1;
+                out.push(text[tail]);
+                tail += 1;
                 continue;
             }
             p += 1;
@@ -491,13 +499,11 @@ impl Vars {
                 p += 1;
             }
             let name = &text[start..p];
-            if let Some((_, value)) = self.defs.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
-                let keep = init.min(out.len());
-                let mut next = out[..keep].to_vec();
-                next.extend_from_slice(value);
-                init = next.len();
-                next.extend_from_slice(&text[p..]);
-                out = next;
+            key.clear();
+            key.extend(name.iter().map(u8::to_ascii_lowercase));
+            if let Some(value) = self.defs.get(&key) {
+                out.extend_from_slice(value);
+                tail = p;
                 continue;
             }
             if name.first() == Some(&b'(') {
@@ -509,8 +515,10 @@ impl Vars {
                     message: format!("unknown variable: '{}'", String::from_utf8_lossy(name)),
                 });
             }
-            init += 1;
+            out.push(text[tail]);
+            tail += 1;
         }
+        out.extend_from_slice(&text[tail..]);
         Ok(out)
     }
 }
@@ -590,5 +598,91 @@ mod tests {
         assert!(e.message.contains("not followed"));
         let e = parse(b"<a>\n\n").unwrap_err();
         assert!(e.message.contains("not closed"));
+    }
+
+    /// The substitution as first written (rebuilding the output at every
+    /// variable, quadratic), kept to check the linear one against.
+    fn quadratic(defs: &[(Vec<u8>, Vec<u8>)], text: &[u8], line: u32) -> Result<Vec<u8>, XmlError> {
+        if text.len() <= 2 || defs.is_empty() || !text.contains(&b'$') {
+            return Ok(text.to_vec());
+        }
+        let mut out = text.to_vec();
+        let mut init = 0usize;
+        let mut p = 0usize;
+        while p < text.len() {
+            if text[p] != b'$' {
+                p += 1;
+                init += 1;
+                continue;
+            }
+            p += 1;
+            let start = p;
+            while p < text.len() && !matches!(text[p], b'$' | b'.' | b'|' | b',' | b' ') {
+                if p - start >= MAX_VAR_NAME - 1 {
+                    return Err(XmlError {
+                        line,
+                        message: format!("invalid variable name size: '{}'", p - start),
+                    });
+                }
+                p += 1;
+            }
+            let name = &text[start..p];
+            if let Some((_, value)) = defs.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+                let keep = init.min(out.len());
+                let mut next = out[..keep].to_vec();
+                next.extend_from_slice(value);
+                init = next.len();
+                next.extend_from_slice(&text[p..]);
+                out = next;
+                continue;
+            }
+            if name.first() == Some(&b'(') {
+                continue;
+            }
+            if !name.is_empty() {
+                return Err(XmlError {
+                    line,
+                    message: format!("unknown variable: '{}'", String::from_utf8_lossy(name)),
+                });
+            }
+            init += 1;
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn linear_substitution_matches_the_first_one() {
+        let defs: Vec<(Vec<u8>, Vec<u8>)> = vec![
+            (b"AB".to_vec(), b"xyz".to_vec()),
+            (b"c".to_vec(), b"".to_vec()),
+            (b"Long".to_vec(), b"0123456789abcdef".to_vec()),
+        ];
+        let mut vars = Vars::default();
+        for (k, v) in &defs {
+            vars.defs.insert(k.to_ascii_lowercase(), v.clone());
+        }
+        let pieces: [&[u8]; 12] = [
+            b"$AB", b"$ab", b"$c", b"$LONG", b"$(x)", b"$(", b"$", b".", b"|", b" ", b"q", b"$$",
+        ];
+        // A fixed pseudo-random walk over texts made of those pieces.
+        let mut seed = 0x2545_f491_u64;
+        let mut same = 0;
+        for _ in 0..20_000 {
+            let mut text = Vec::new();
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let n = (seed % 9) as usize;
+            let mut r = seed;
+            for _ in 0..n {
+                text.extend_from_slice(pieces[(r % 12) as usize]);
+                r /= 12;
+            }
+            let a = quadratic(&defs, &text, 1).map_err(|e| e.message);
+            let b = vars.substitute(&text, 1).map_err(|e| e.message);
+            assert_eq!(a, b, "{}", String::from_utf8_lossy(&text));
+            same += 1;
+        }
+        assert_eq!(same, 20_000);
     }
 }

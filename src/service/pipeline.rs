@@ -136,7 +136,10 @@ impl Pipeline {
         self.items.clear();
         let mut alerts = 0u64;
         for msg in messages {
-            self.engine.decode(&self.location, msg.as_bytes());
+            self.engine.decode(
+                &self.location,
+                engine::received(&self.location, msg.as_bytes()),
+            );
             let (secs, nanos) = self.clock.time_of(self.engine.event());
             self.engine.match_rules(secs, nanos);
             if !self.engine.outcome().alert {
