@@ -163,18 +163,9 @@ fn detection_pack_tests_pass() {
 fn detection_pack_loads_beside_the_wazuh_ruleset() {
     let tmp = tempfile::tempdir().expect("tmp");
     let tree = tmp.path().join("ruleset");
-    let copy = |from: &std::path::Path, to: &std::path::Path| {
-        let ok = std::process::Command::new("cp")
-            .arg("-r")
-            .arg(from)
-            .arg(to)
-            .status()
-            .expect("cp");
-        assert!(ok.success());
-    };
     std::fs::create_dir_all(&tree).expect("mkdir");
     for d in ["rules", "decoders", "lists"] {
-        copy(&wazuh_ruleset().join(d), &tree.join(d));
+        cp_r(&wazuh_ruleset().join(d), &tree.join(d));
     }
     let mut pack = 0;
     for e in std::fs::read_dir(root().join("rules")).expect("rules") {
@@ -185,12 +176,12 @@ fn detection_pack_loads_beside_the_wazuh_ruleset() {
                 !tree.join("rules").join(&name).exists(),
                 "{name} is a Wazuh file name"
             );
-            copy(&p, &tree.join("rules").join(&name));
+            cp_r(&p, &tree.join("rules").join(&name));
             pack += 1;
         }
     }
     assert!(pack >= 5, "{pack} pack files");
-    copy(
+    cp_r(
         &root().join("lists/trailwatch"),
         &tree.join("lists/trailwatch"),
     );
@@ -240,13 +231,7 @@ fn detection_pack_loads_beside_the_wazuh_ruleset() {
 fn detection_pack_with_list_entries() {
     let tmp = tempfile::tempdir().expect("tmp");
     for d in ["rules", "decoders", "lists"] {
-        let ok = std::process::Command::new("cp")
-            .arg("-r")
-            .arg(root().join(d))
-            .arg(tmp.path())
-            .status()
-            .expect("cp");
-        assert!(ok.success());
+        cp_r(&root().join(d), tmp.path());
     }
     let append = |list: &str, text: &str| {
         let p = tmp.path().join("lists/trailwatch").join(list);

@@ -135,15 +135,25 @@ pub fn compare_alerts(expected: &[Value], actual: &[Value], extra: &[&str]) -> V
     problems
 }
 
-/// Copies the shipped sample trail (`samples/trail`) to `dst`.
-pub fn copy_sample_trail(dst: &Path) {
+/// Copies a file or a directory tree (`cp -r from to`).
+pub fn cp_r(from: &Path, to: &Path) {
     let ok = Command::new("cp")
         .arg("-r")
-        .arg(root().join("samples/trail"))
-        .arg(dst)
+        .arg(from)
+        .arg(to)
         .status()
         .unwrap();
-    assert!(ok.success(), "copying samples/trail");
+    assert!(
+        ok.success(),
+        "copying {} to {}",
+        from.display(),
+        to.display()
+    );
+}
+
+/// Copies the shipped sample trail (`samples/trail`) to `dst`.
+pub fn copy_sample_trail(dst: &Path) {
+    cp_r(&root().join("samples/trail"), dst);
 }
 
 /// Alerts by rule id.
