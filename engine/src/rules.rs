@@ -1714,10 +1714,15 @@ impl Rules {
                 if n.children.len() < 8 {
                     return None;
                 }
-                let mut idx = ChildIndex {
-                    by_field: self.field_index(&n.children),
-                    ..ChildIndex::default()
-                };
+                // A field index replaces the decoder one (children_for
+                // consults one or the other).
+                if let Some(f) = self.field_index(&n.children) {
+                    return Some(ChildIndex {
+                        by_field: Some(f),
+                        ..ChildIndex::default()
+                    });
+                }
+                let mut idx = ChildIndex::default();
                 let ids: std::collections::BTreeSet<u32> = n
                     .children
                     .iter()
