@@ -44,14 +44,11 @@ fn configuration(conf: &Path, logs: &str, state: &str) -> anyhow::Result<String>
     ))
 }
 
-/// Creates a directory (and its parents) readable by its owner only.
+/// Creates a directory (and its parents) readable by its owner only; one
+/// that exists already is made so too.
 fn private_dir(p: &Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(p)
-        .with_context(|| format!("creating {}", p.display()))?;
+    use std::os::unix::fs::PermissionsExt;
+    outputs::file::create_private_dir(p).with_context(|| format!("creating {}", p.display()))?;
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o700))
         .with_context(|| format!("setting the mode of {}", p.display()))
 }
@@ -84,12 +81,10 @@ pub fn run(a: InitArgs) -> anyhow::Result<ExitCode> {
     let text = configuration(&conf, &logs.to_string_lossy(), &state.to_string_lossy())?;
     {
         use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut f = std::fs::OpenOptions::new()
+        let mut f = outputs::file::private_file()
             .write(true)
             .create(true)
             .truncate(true)
-            .mode(0o600)
             .open(&conf)
             .with_context(|| format!("writing {}", conf.display()))?;
         f.write_all(text.as_bytes())
