@@ -8,6 +8,7 @@ use engine::{Engine, EngineOptions, Mode};
 
 use crate::cli::AnalyzeArgs;
 use crate::input::{self, Line, Lines};
+use crate::regex_limits::RegexLimitWarnings;
 use crate::{clock, ruleset};
 
 /// Malformed events reported one by one before only counting them.
@@ -46,6 +47,7 @@ pub fn run(a: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let mut buf = Vec::with_capacity(8192);
     let location = a.location.as_bytes().to_vec();
     let mut json_errors = 0u64;
+    let mut limits = RegexLimitWarnings::default();
     loop {
         let line_no = lines.line_no + 1;
         let line = match lines.next_line() {
@@ -80,6 +82,9 @@ pub fn run(a: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         }
         let (secs, nanos) = times.time_of(engine.event());
         engine.match_rules(secs, nanos);
+        if line_no % 4096 == 0 {
+            warn_limits(&mut limits, &rs);
+        }
         if !engine.outcome().alert {
             continue;
         }
@@ -104,6 +109,7 @@ pub fn run(a: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         offset += buf.len() as u64;
     }
     w.flush()?;
+    warn_limits(&mut limits, &rs);
     if json_errors > MAX_REPORTS {
         eprintln!(
             "trailwatch: {name}: {json_errors} events with malformed JSON in all ({} more not shown)",
@@ -111,4 +117,10 @@ pub fn run(a: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn warn_limits(limits: &mut RegexLimitWarnings, rs: &engine::Ruleset) {
+    for w in limits.fresh(rs) {
+        eprintln!("trailwatch: warning: {w}");
+    }
 }

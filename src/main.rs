@@ -12,6 +12,7 @@ mod collect;
 mod init;
 mod input;
 mod logging;
+mod regex_limits;
 mod replay;
 mod ruleset;
 mod service;

@@ -129,7 +129,16 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
                     b.set_message(f.key.clone());
                 }
                 match local::read_file(f, REPLAY_BUCKET) {
-                    Ok(messages) => pipeline.handle_file(None, &messages)?,
+                    Ok(messages) => {
+                        pipeline.handle_file(None, &messages)?;
+                        for w in pipeline.regex_limit_warnings() {
+                            let line = format!("trailwatch: warning: {w}");
+                            match &bar {
+                                Some(b) => b.println(line),
+                                None => eprintln!("{line}"),
+                            }
+                        }
+                    }
                     Err(e) => {
                         unreadable += 1;
                         let line = format!("trailwatch: {e}; file skipped");

@@ -224,3 +224,39 @@ fn sample_trail_alerts() {
     );
     assert_eq!(ids.len(), 50);
 }
+
+/// A pcre2 expression that gives up at PCRE2's match limit does not match
+/// (analysisd's answer) and the author hears of it once, with the rule's
+/// file and line.
+#[test]
+fn pcre2_limit_is_reported_once_per_rule() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::create_dir_all(dir.path().join("rules")).expect("mkdir");
+    std::fs::create_dir_all(dir.path().join("decoders")).expect("mkdir");
+    std::fs::write(dir.path().join("decoders/json.xml"), r#"<decoder name="json"><prematch>^{</prematch><plugin_decoder>JSON_Decoder</plugin_decoder></decoder>"#).expect("w");
+    std::fs::write(dir.path().join("rules/0010-root.xml"), "<group name=\"a,\"><rule id=\"1\" level=\"0\" noalert=\"1\"><category>syslog</category><description>r</description></rule></group>").expect("w");
+    std::fs::write(
+        dir.path().join("rules/0100-limit.xml"),
+        "<group name=\"t,\">\n<rule id=\"100\" level=\"5\">\n  <if_sid>1</if_sid>\n  <field name=\"x\" type=\"pcre2\">(.*a){25}</field>\n  <description>slow</description>\n</rule>\n\
+         <rule id=\"101\" level=\"3\">\n  <if_sid>1</if_sid>\n  <field name=\"x\">^ok$</field>\n  <description>fine</description>\n</rule>\n</group>\n",
+    )
+    .expect("w");
+    let d = dir.path().to_string_lossy().into_owned();
+    let slow = format!("{{\"x\":\"{}\"}}\n", "ab".repeat(24));
+    let input = format!("{slow}{slow}{{\"x\":\"ok\"}}\n{slow}");
+    let out = run(&["analyze", "--ruleset", &d], input.as_bytes());
+    assert!(out.status.success());
+    let alerts = json_lines(&out.stdout);
+    let ids: Vec<&str> = alerts
+        .iter()
+        .map(|a| a["rule"]["id"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(ids, ["101"], "the limit hits are no match");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let warnings: Vec<&str> = err.lines().filter(|l| l.contains("PCRE2's")).collect();
+    assert_eq!(warnings.len(), 1, "{err}");
+    assert!(
+        warnings[0].contains("rule 100 (") && warnings[0].contains("0100-limit.xml:2)"),
+        "{err}"
+    );
+}

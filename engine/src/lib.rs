@@ -214,6 +214,9 @@ pub struct Ruleset {
     pub rules: rules::Rules,
     pub lists: Vec<lists::CdbList>,
     pub levels: AlertLevels,
+    /// Every `pcre2` expression with where it is written, found on first
+    /// use by [`Ruleset::regex_limit_hits`].
+    pcre2_index: std::sync::OnceLock<Vec<(String, String, u32, expr::Pcre2)>>,
 }
 
 impl Ruleset {
@@ -247,6 +250,7 @@ impl Ruleset {
                 rules,
                 lists,
                 levels,
+                pcre2_index: std::sync::OnceLock::new(),
             },
             errors,
         )
@@ -265,10 +269,62 @@ impl Ruleset {
         }
     }
 
+    /// The `pcre2` expressions that hit a PCRE2 limit (and so did not
+    /// match, as in analysisd) since the ruleset was loaded, with where they
+    /// are written. Cheap enough to call once per pass or batch.
+    pub fn regex_limit_hits(&self) -> Vec<RegexLimitHit> {
+        self.pcre2_index
+            .get_or_init(|| self.find_pcre2())
+            .iter()
+            .filter(|(.., p)| p.limit_hits() > 0)
+            .map(|(owner, file, line, p)| RegexLimitHit {
+                owner: owner.clone(),
+                file: file.clone(),
+                line: *line,
+                pattern: p.as_str().to_string(),
+                hits: p.limit_hits(),
+            })
+            .collect()
+    }
+
+    fn find_pcre2(&self) -> Vec<(String, String, u32, expr::Pcre2)> {
+        let mut out = Vec::new();
+        let decoders = self.decoders.list.iter().flat_map(|d| {
+            let owner = format!("decoder {}", String::from_utf8_lossy(&d.own_name));
+            [&d.program_name, &d.prematch, &d.regex]
+                .into_iter()
+                .flatten()
+                .map(move |e| (owner.clone(), &d.file, d.line, e))
+        });
+        let rules = self.rules.list.iter().flat_map(|r| {
+            r.conds()
+                .map(move |c| (format!("rule {}", r.id), &r.file, r.line, &c.expr))
+        });
+        for (owner, file, line, e) in decoders.chain(rules) {
+            if let expr::Expr::Pcre2(p) = e {
+                out.push((owner, file.clone(), line, p.clone()));
+            }
+        }
+        out
+    }
+
     /// Rule index by id.
     pub fn rule_by_id(&self, id: u32) -> Option<&rules::Rule> {
         self.rules.by_id.get(&id).map(|&i| &self.rules.list[i])
     }
+}
+
+/// A `pcre2` expression that hit PCRE2's match, depth or heap limit on
+/// some subjects (see [`expr::Pcre2`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegexLimitHit {
+    /// `rule 100200` or `decoder sshd`.
+    pub owner: String,
+    pub file: String,
+    pub line: u32,
+    pub pattern: String,
+    /// Subjects taken as "no match" because of the limit.
+    pub hits: u64,
 }
 
 /// Files Wazuh's default ossec.conf leaves out (`<rule_exclude>`).

@@ -191,6 +191,36 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// Every expression test of the rule (fields included), in no
+    /// particular order.
+    pub fn conds(&self) -> impl Iterator<Item = &Cond> {
+        [
+            &self.program_name,
+            &self.id_opt,
+            &self.system_name,
+            &self.protocol,
+            &self.match_,
+            &self.regex,
+            &self.action,
+            &self.url,
+            &self.location,
+            &self.srcip,
+            &self.dstip,
+            &self.srcport,
+            &self.dstport,
+            &self.user,
+            &self.srcgeoip,
+            &self.dstgeoip,
+            &self.data,
+            &self.extra_data,
+            &self.hostname,
+            &self.status,
+        ]
+        .into_iter()
+        .flatten()
+        .chain(self.fields.iter().map(|(_, c)| c))
+    }
+
     pub fn noalert(&self) -> bool {
         self.alert_opts & NO_ALERT != 0
     }

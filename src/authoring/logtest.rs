@@ -15,7 +15,7 @@ pub fn run(a: LogtestArgs) -> anyhow::Result<ExitCode> {
     let rs = ruleset::load(&src, &a.ruleset)?;
     let manager = a.manager_name.clone().unwrap_or_else(ruleset::hostname);
     let mut engine = Engine::new(
-        rs,
+        rs.clone(),
         EngineOptions {
             mode: Mode::Logtest,
             manager_name: manager.clone(),
@@ -34,6 +34,7 @@ pub fn run(a: LogtestArgs) -> anyhow::Result<ExitCode> {
         write!(out, "{}", logtest::BANNER)?;
     }
     let mut first = true;
+    let mut limits = crate::regex_limits::RegexLimitWarnings::default();
     for ev in events {
         let ev = ev?;
         if ev.is_empty() {
@@ -41,6 +42,9 @@ pub fn run(a: LogtestArgs) -> anyhow::Result<ExitCode> {
         }
         let (secs, nanos) = clock::now();
         engine.process(a.location.as_bytes(), ev.as_bytes(), secs, nanos);
+        for w in limits.fresh(&rs) {
+            eprintln!("trailwatch: warning: {w}");
+        }
         let ts = engine::time::alert_timestamp(secs, nanos);
         let id = format!("{secs}.0");
         let meta = AlertMeta {

@@ -205,6 +205,20 @@ async fn metrics(State(api): State<Arc<Api>>, headers: HeaderMap) -> Response {
             r.level, r.count
         );
     }
+    family(
+        &mut out,
+        "trailwatch_regex_limit_hits_total",
+        "counter",
+        "Events on which a rule's or decoder's pcre2 expression gave up at PCRE2's match/depth limit (taken as no match, as analysisd does).",
+    );
+    for hit in s.ruleset.regex_limit_hits() {
+        let _ = writeln!(
+            out,
+            "trailwatch_regex_limit_hits_total{{owner=\"{}\"}} {}",
+            label(&hit.owner),
+            hit.hits
+        );
+    }
     let now = crate::clock::now().0;
     family(
         &mut out,

@@ -85,6 +85,7 @@ pub struct Pipeline {
     buf: Vec<u8>,
     alert: Vec<u8>,
     items: Vec<(String, Vec<u8>)>,
+    limits: crate::regex_limits::RegexLimitWarnings,
     pub stats: Arc<Stats>,
 }
 
@@ -109,6 +110,7 @@ impl Pipeline {
             buf: Vec::with_capacity(1 << 16),
             alert: Vec::with_capacity(8192),
             items: Vec::new(),
+            limits: Default::default(),
             stats: Arc::new(Stats::default()),
         }
     }
@@ -207,6 +209,12 @@ impl Pipeline {
         self.stats.alerts.fetch_add(alerts, Ordering::Relaxed);
         self.stats.files.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Warnings, once per rule, about `pcre2` expressions that gave up at
+    /// PCRE2's limits since the last call (see `crate::regex_limits`).
+    pub fn regex_limit_warnings(&mut self) -> Vec<String> {
+        self.limits.fresh(&self.rs)
     }
 
     /// Counts an alert of `rule` for the summary, /metrics and /alerts.

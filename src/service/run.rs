@@ -297,6 +297,9 @@ fn engine_loop(mut pipeline: Pipeline, mut rx: mpsc::Receiver<Job>) {
         if let Err(e) = &r {
             tracing::error!("writing alerts: {e}");
         }
+        for w in pipeline.regex_limit_warnings() {
+            tracing::warn!("{w}");
+        }
         let _ = job.ack.send(r);
     }
 }

@@ -17,7 +17,8 @@ pub mod ip;
 pub mod osmatch;
 pub mod osregex;
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 /// Longest pattern the Wazuh engines accept.
 pub const PATTERN_MAX: usize = 20480;
@@ -49,13 +50,36 @@ impl ExprType {
 
 /// A compiled PCRE2 pattern, shared between clones (the ruleset is cloned
 /// per logtest session).
+///
+/// analysisd compiles with no options and matches with PCRE2's interpreter
+/// and its default limits (`w_expression_match` in `src/shared/expression.c`
+/// of 4.14.7: `pcre2_match` with no match context, no JIT); any negative
+/// return, the match and depth limits included, counts as "no match" and
+/// nothing is logged. trailwatch matches with the JIT when available (the
+/// same results, faster) and, when the JIT reports an error (its own stack
+/// or match limit), asks the interpreter with the default limits, so the
+/// answer is the one analysisd gives. An interpreter error is counted in
+/// [`Pcre2::limit_hits`] so that the tools can say so once per rule.
 #[derive(Clone)]
-pub struct Pcre2(Arc<pcre2::bytes::Regex>);
+pub struct Pcre2(Arc<Pcre2Inner>);
+
+struct Pcre2Inner {
+    fast: pcre2::bytes::Regex,
+    /// Built on first need: the interpreter as analysisd runs it.
+    exact: OnceLock<Option<pcre2::bytes::Regex>>,
+    hits: AtomicU64,
+}
 
 impl std::fmt::Debug for Pcre2 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Pcre2({:?})", self.0.as_str())
+        write!(f, "Pcre2({:?})", self.as_str())
     }
+}
+
+fn pcre2_builder(jit: bool) -> pcre2::bytes::RegexBuilder {
+    let mut b = pcre2::bytes::RegexBuilder::new();
+    b.utf(false).ucp(false).jit_if_available(jit);
+    b
 }
 
 impl Pcre2 {
@@ -64,40 +88,83 @@ impl Pcre2 {
     pub fn new(pattern: &[u8]) -> Result<Pcre2, String> {
         let text = std::str::from_utf8(pattern)
             .map_err(|_| "pcre2 pattern is not valid UTF-8".to_string())?;
-        pcre2::bytes::RegexBuilder::new()
-            .utf(false)
-            .ucp(false)
-            .jit_if_available(true)
+        pcre2_builder(true)
             .build(text)
-            .map(|r| Pcre2(Arc::new(r)))
+            .map(|r| {
+                Pcre2(Arc::new(Pcre2Inner {
+                    fast: r,
+                    exact: OnceLock::new(),
+                    hits: AtomicU64::new(0),
+                }))
+            })
             .map_err(|e| e.to_string())
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        self.0.fast.as_str()
+    }
+
+    /// How many subjects hit a PCRE2 limit (match, depth or heap) in the
+    /// interpreter and were therefore taken as "no match", as analysisd
+    /// takes them. Shared by every clone of the ruleset.
+    pub fn limit_hits(&self) -> u64 {
+        self.0.hits.load(Ordering::Relaxed)
+    }
+
+    /// Runs `op` with the JIT-compiled pattern, then, if that reports an
+    /// error, with the interpreter; an error there is a limit hit (counted)
+    /// and "no match".
+    fn run<T>(
+        &self,
+        op: impl Fn(&pcre2::bytes::Regex) -> Result<Option<T>, pcre2::Error>,
+    ) -> Option<T> {
+        if let Ok(r) = op(&self.0.fast) {
+            return r;
+        }
+        let exact = self
+            .0
+            .exact
+            .get_or_init(|| pcre2_builder(false).build(self.as_str()).ok());
+        match exact.as_ref().map(&op) {
+            Some(Ok(r)) => r,
+            _ => {
+                self.0.hits.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    /// Does the pattern match anywhere in `s`?
+    pub fn is_match(&self, s: &[u8]) -> bool {
+        self.run(|r| r.is_match(s).map(|m| m.then_some(())))
+            .is_some()
     }
 
     /// Search; on success the end offset (exclusive) and the groups Wazuh
     /// extracts: 1 ..= highest set group, unset ones as empty.
     pub fn find(&self, s: &[u8], want_groups: bool) -> Option<(usize, Vec<(usize, usize)>)> {
         if !want_groups {
-            return match self.0.find(s) {
-                Ok(Some(m)) => Some((m.end(), Vec::new())),
-                _ => None,
-            };
+            return self.run(|r| r.find(s).map(|m| m.map(|m| (m.end(), Vec::new()))));
         }
-        let caps = match self.0.captures(s) {
-            Ok(Some(c)) => c,
-            _ => return None,
-        };
-        let end = caps.get(0).map(|m| m.end()).unwrap_or(0);
-        let highest = (1..caps.len()).rev().find(|&i| caps.get(i).is_some());
-        let mut groups = Vec::new();
-        if let Some(h) = highest {
-            for i in 1..=h {
-                match caps.get(i) {
-                    Some(m) => groups.push((m.start(), m.end())),
-                    None => groups.push((0, 0)),
-                }
-            }
-        }
-        Some((end, groups))
+        self.run(|r| {
+            r.captures(s).map(|caps| {
+                caps.map(|caps| {
+                    let end = caps.get(0).map(|m| m.end()).unwrap_or(0);
+                    let highest = (1..caps.len()).rev().find(|&i| caps.get(i).is_some());
+                    let mut groups = Vec::new();
+                    if let Some(h) = highest {
+                        for i in 1..=h {
+                            match caps.get(i) {
+                                Some(m) => groups.push((m.start(), m.end())),
+                                None => groups.push((0, 0)),
+                            }
+                        }
+                    }
+                    (end, groups)
+                })
+            })
+        })
     }
 }
 
@@ -138,7 +205,7 @@ impl Expr {
         match self {
             Expr::OsMatch(m) => m.is_match(s),
             Expr::OsRegex(r) => r.is_match(s),
-            Expr::Pcre2(p) => matches!(p.0.is_match(s), Ok(true)),
+            Expr::Pcre2(p) => p.is_match(s),
             Expr::String(x) => x.as_slice() == s,
             Expr::Ip(l) => l.contains(s),
         }
@@ -152,7 +219,7 @@ impl Expr {
     /// The pattern text of a `pcre2` expression.
     pub fn pcre2_pattern(&self) -> Option<&str> {
         match self {
-            Expr::Pcre2(p) => Some(p.0.as_str()),
+            Expr::Pcre2(p) => Some(p.as_str()),
             _ => None,
         }
     }
@@ -166,7 +233,7 @@ impl Expr {
             Expr::OsMatch(m) => m.exact_values(),
             Expr::OsRegex(r) => r.exact_values(),
             Expr::String(x) => Some(vec![x.clone()]),
-            Expr::Pcre2(p) => pcre2_exact_values(p.0.as_str()),
+            Expr::Pcre2(p) => pcre2_exact_values(p.as_str()),
             Expr::Ip(_) => None,
         }
     }
@@ -269,5 +336,30 @@ mod tests {
         assert_eq!(g, vec![(1, 2), (0, 0), (2, 3)]);
         let (_, g) = p.find(b"za", true).unwrap();
         assert_eq!(g, vec![(1, 2)]);
+    }
+}
+
+#[cfg(test)]
+mod pcre2_limit_tests {
+    use super::*;
+
+    /// analysisd's interpreter gives up at PCRE2's default match limit and
+    /// the expression then does not match; the give-up is counted.
+    #[test]
+    fn a_limit_hit_is_no_match_and_is_counted() {
+        let p = Pcre2::new(br"(.*a){25}").unwrap();
+        let subject = "ab".repeat(24);
+        assert!(!p.is_match(subject.as_bytes()));
+        assert_eq!(p.limit_hits(), 1);
+        assert_eq!(p.find(subject.as_bytes(), true), None);
+        assert_eq!(p.limit_hits(), 2);
+        // Clones share the count (logtest sessions clone the ruleset).
+        let q = p.clone();
+        assert!(!q.is_match(subject.as_bytes()));
+        assert_eq!(p.limit_hits(), 3);
+        // A subject within the limits is answered as usual, uncounted.
+        assert!(!p.is_match(b"bbbbbbbb"));
+        assert!(Pcre2::new(br"(.*a){3}").unwrap().is_match(b"xaxaxa"));
+        assert_eq!(p.limit_hits(), 3);
     }
 }
