@@ -990,3 +990,61 @@ fn the_shipped_example_configuration_is_valid() {
         stderr(&out)
     );
 }
+
+/// Idle and half-sent connections cannot pin the service: at most
+/// `MAX_CONNECTIONS` (128) are held at once, each must send its headers within
+/// 10 s (idle keep-alive included), and `/health` answers again once they
+/// are gone.
+#[test]
+fn the_http_api_bounds_idle_and_slow_connections() {
+    let w = World::with_sample();
+    let port = smtp::free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let conf = w.config(&format!(
+        "<trailwatch><api><bind>{addr}</bind></api></trailwatch>"
+    ));
+    let run = Running(w.command(&["run", "-c"]).arg(&conf).spawn().unwrap());
+    wait_until("the API", || std::net::TcpStream::connect(&addr).is_ok());
+    let pid = run.0.id();
+    let sockets = || {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .filter_map(|e| std::fs::read_link(e.unwrap().path()).ok())
+            .filter(|l| l.to_string_lossy().starts_with("socket:"))
+            .count()
+    };
+    let before = sockets();
+    let mut idle: Vec<std::net::TcpStream> = (0..300)
+        .map(|_| std::net::TcpStream::connect(&addr).unwrap())
+        .collect();
+    // A client that starts a request and never finishes its headers.
+    let mut slow = std::net::TcpStream::connect(&addr).unwrap();
+    slow.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    let held = sockets() - before.min(sockets());
+    assert!(
+        held <= 128,
+        "{held} client connections held open (limit 128)"
+    );
+    assert!(held >= 100, "only {held} connections accepted");
+    // The first idle connection is closed by the server (end of file).
+    let first = &mut idle[0];
+    first
+        .set_read_timeout(Some(Duration::from_secs(40)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let n = first
+        .read(&mut buf)
+        .expect("closed by the server, not timed out");
+    assert_eq!(n, 0, "an idle connection gets no answer, only closed");
+    slow.set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let mut rest = Vec::new();
+    slow.read_to_end(&mut rest)
+        .expect("the half-sent request is ended by the server");
+    drop(idle);
+    wait_until("/health after the idle clients", || {
+        http(&addr, "GET", "/health", None, "").0 == 200
+    });
+}

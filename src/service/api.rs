@@ -22,7 +22,9 @@ use axum::routing::{get, post};
 use axum::Router;
 use engine::alert::AlertMeta;
 use engine::{logtest, Engine, EngineOptions, Mode};
-use tokio::sync::watch;
+use std::time::Duration;
+
+use tokio::sync::{watch, Semaphore};
 
 use crate::service::run::Shared;
 
@@ -35,26 +37,91 @@ struct Api {
     sessions: Mutex<Vec<(String, Engine)>>,
 }
 
-/// Serves until `stop` turns true.
+/// Connections served at once; more wait in the kernel's accept queue (they
+/// cost no descriptor of ours), so idle or hostile clients cannot take the
+/// descriptors the collector needs.
+pub const MAX_CONNECTIONS: usize = 128;
+/// A client has this long to send a request's headers, and an idle
+/// keep-alive connection is closed after it.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// A request (its body included) must be answered within this.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// On stop, connections in flight get this long to finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Serves until `stop` turns true: at most [`MAX_CONNECTIONS`] connections,
+/// each with [`HEADER_TIMEOUT`] for headers (idle keep-alive included) and
+/// [`REQUEST_TIMEOUT`] per request.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     shared: Arc<Shared>,
     token: Option<String>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let app = router(shared, token);
-    let shutdown = async move {
-        while !*stop.borrow() {
-            if stop.changed().await.is_err() {
-                break;
+    let app = router(shared, token).layer(axum::middleware::from_fn(request_deadline));
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut accept_failing = false;
+    loop {
+        let slot = tokio::select! {
+            s = slots.clone().acquire_owned() => match s {
+                Ok(s) => s,
+                Err(_) => break,
+            },
+            _ = stop.changed() => break,
+        };
+        let stream = tokio::select! {
+            r = listener.accept() => r,
+            _ = stop.changed() => break,
+        };
+        let stream = match stream {
+            Ok((s, _)) => {
+                accept_failing = false;
+                s
             }
-        }
-    };
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-    {
-        tracing::error!("HTTP API: {e}");
+            Err(e) => {
+                // Out of descriptors, most often: say so once, wait a little.
+                if !accept_failing {
+                    tracing::warn!("HTTP API: cannot accept a connection: {e}");
+                    accept_failing = true;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let mut stop = stop.clone();
+        tasks.spawn(async move {
+            let _slot = slot;
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => return,
+                _ = stop.wait_for(|s| *s) => {}
+            }
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(SHUTDOWN_GRACE, conn).await;
+        });
+        while tasks.try_join_next().is_some() {}
+    }
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+}
+
+/// 408 when a request (slow body included) takes longer than
+/// [`REQUEST_TIMEOUT`].
+async fn request_deadline(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => json_response(
+            StatusCode::REQUEST_TIMEOUT,
+            serde_json::json!({"error": "request not completed in time"}).to_string(),
+        ),
     }
 }
 
