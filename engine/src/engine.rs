@@ -125,6 +125,8 @@ struct Store {
     lists: Vec<VecDeque<usize>>,
     capacity: usize,
     max_freq: i64,
+    /// Heap bytes of the stored events.
+    bytes: usize,
 }
 
 impl Store {
@@ -136,6 +138,7 @@ impl Store {
             lists: vec![VecDeque::new(); n_lists],
             capacity: capacity.max(2048),
             max_freq: max_freq as i64,
+            bytes: 0,
         }
     }
 
@@ -146,6 +149,7 @@ impl Store {
     fn add(&mut self, s: Stored, now: i64) {
         let sid = s.sid_list;
         let groups = s.group_lists.clone();
+        self.bytes += s.ev.as_ref().map_or(0, Event::heap_bytes);
         let slot = match self.free.pop() {
             Some(i) => {
                 self.slots[i] = Some(s);
@@ -184,6 +188,7 @@ impl Store {
     fn evict(&mut self, slot: usize) {
         self.global.pop_front();
         let s = self.slots[slot].take().expect("live slot");
+        self.bytes -= s.ev.as_ref().map_or(0, Event::heap_bytes);
         let mut lists: Vec<usize> = s.sid_list.into_iter().collect();
         if s.sid_list.is_none() {
             lists.extend(s.group_lists.iter().copied());
@@ -280,6 +285,21 @@ impl Engine {
     /// hour).
     pub fn reset_firedtimes(&mut self) {
         self.state.firedtimes.iter_mut().for_each(|f| *f = 0);
+    }
+
+    /// An estimate of the heap this engine's state holds beyond the shared
+    /// ruleset: stored events, the event buffer, `check_diff` and FTS
+    /// memories. Used to bound logtest sessions.
+    pub fn retained_bytes(&self) -> usize {
+        let st = &self.state;
+        st.store.bytes
+            + self.ev.heap_bytes()
+            + st.diffs
+                .iter()
+                .map(|(k, v)| k.0.len() + v.len())
+                .sum::<usize>()
+            + st.fts.iter().map(Vec::len).sum::<usize>()
+            + st.ignored.iter().map(Vec::len).sum::<usize>()
     }
 
     /// Number of events kept for correlation.

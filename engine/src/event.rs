@@ -91,6 +91,11 @@ pub struct Event {
 }
 
 impl Event {
+    /// Bytes of heap the event holds (its buffers' capacities).
+    pub fn heap_bytes(&self) -> usize {
+        self.buf.capacity() + self.fields.capacity() * std::mem::size_of::<Field>()
+    }
+
     /// Empties the event, keeping its buffers.
     pub fn clear(&mut self) {
         self.buf.clear();

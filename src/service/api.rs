@@ -26,15 +26,13 @@ use std::time::Duration;
 
 use tokio::sync::{watch, Semaphore};
 
+use crate::service::logtest_sessions::Sessions;
 use crate::service::run::Shared;
-
-/// Logtest sessions kept at most; the oldest goes first.
-const MAX_SESSIONS: usize = 64;
 
 struct Api {
     shared: Arc<Shared>,
     token: Option<String>,
-    sessions: Mutex<Vec<(String, Engine)>>,
+    sessions: Mutex<Sessions>,
 }
 
 /// Connections served at once; more wait in the kernel's accept queue (they
@@ -286,6 +284,14 @@ async fn metrics(State(api): State<Arc<Api>>, headers: HeaderMap) -> Response {
             hit.hits
         );
     }
+    family(
+        &mut out,
+        "trailwatch_logtest_sessions",
+        "gauge",
+        "Open POST /logtest sessions (at most 64, 15 minutes idle, 128 MiB in all).",
+    );
+    let open = api.sessions.lock().map(|s| s.len()).unwrap_or(0);
+    let _ = writeln!(out, "trailwatch_logtest_sessions {open}");
     let now = crate::clock::now().0;
     family(
         &mut out,
@@ -385,14 +391,12 @@ async fn logtest_route(State(api): State<Arc<Api>>, headers: HeaderMap, body: St
     }
     let shared = &api.shared;
     let mut sessions = api.sessions.lock().unwrap_or_else(|p| p.into_inner());
+    let at = std::time::Instant::now();
     let existing = token
         .as_ref()
-        .and_then(|t| sessions.iter().position(|(k, _)| k == t));
+        .and_then(|t| sessions.take(t, at).map(|e| (t.clone(), e)));
     let (token, mut engine, messages) = match existing {
-        Some(i) => {
-            let (t, e) = sessions.remove(i);
-            (t, e, Vec::new())
-        }
+        Some((t, e)) => (t, e, Vec::new()),
         None => {
             let t = crate::authoring::logtest::session_token();
             let e = Engine::new(
@@ -419,9 +423,8 @@ async fn logtest_route(State(api): State<Arc<Api>>, headers: HeaderMap, body: St
         manager: &shared.manager,
     };
     let reply = logtest::reply_json(&engine, &meta, &token, &messages);
-    sessions.push((token, engine));
-    if sessions.len() > MAX_SESSIONS {
-        sessions.remove(0);
+    for gone in sessions.put(token, engine, at) {
+        tracing::info!("logtest session '{gone}' removed (least recently used; sessions are bounded in number and memory)");
     }
     json_response(StatusCode::OK, String::from_utf8_lossy(&reply).into_owned())
 }

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod lock;
+pub mod logtest_sessions;
 pub mod pipeline;
 pub mod run;
 pub mod settings;
