@@ -665,8 +665,15 @@ fn kill_9_during_deliveries_repeats_no_alert_by_key_or_message_id() {
     assert_eq!(mailed.len(), total, "every alert mailed");
     let post_repeats: usize = posted.values().map(|n| n - 1).sum();
     let mail_repeats: usize = mailed.values().map(|n| n - 1).sum();
+    let mut sends = BTreeMap::new();
+    for m in &mails {
+        *sends.entry(m.message_id.clone()).or_insert(0usize) += 1;
+    }
+    let mails_again: usize = sends.values().map(|n| n - 1).sum();
     println!(
-        "kill -9 x{kills} ({during} during deliveries): {post_repeats} repeated POSTs, {mail_repeats} repeated mails, of {total} alerts"
+        "kill -9 x{kills} ({during} during deliveries): {post_repeats} repeated POSTs, {mail_repeats} alerts mailed again \
+         ({mails_again} of {} mails sent again, same Message-ID), of {total} alerts",
+        sends.len()
     );
     if other_bin.is_some() {
         return;
