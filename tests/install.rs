@@ -256,3 +256,63 @@ fn one_process_per_state_directory() {
     );
     drop(lock);
 }
+
+/// `cargo install --locked --path .` works and the library crates can be
+/// published: every workspace package is named `trailwatch*`, every path
+/// dependency also gives a version, and the README gives the command.
+/// (The install itself, run by hand with the release build present, takes
+/// seconds; inside `cargo test` it would wait on the build lock.)
+#[test]
+fn the_crates_are_installable_and_publishable() {
+    let out = std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))
+        .args([
+            "metadata",
+            "--offline",
+            "--no-deps",
+            "--format-version",
+            "1",
+        ])
+        .current_dir(common::root())
+        .output()
+        .expect("cargo metadata");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let mut names: Vec<&str> = meta["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .map(|p| p["name"].as_str().expect("name"))
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "trailwatch",
+            "trailwatch-collector",
+            "trailwatch-engine",
+            "trailwatch-outputs"
+        ]
+    );
+    for p in meta["packages"].as_array().expect("packages") {
+        for d in p["dependencies"].as_array().expect("deps") {
+            if d["path"].is_string() {
+                assert_ne!(
+                    d["req"], "*",
+                    "{} -> {}: a path dependency needs a version to publish",
+                    p["name"], d["name"]
+                );
+            }
+        }
+        assert!(
+            p["license"].is_string() && p["description"].is_string(),
+            "{}",
+            p["name"]
+        );
+    }
+    let readme = std::fs::read_to_string(common::root().join("README.md")).expect("README");
+    assert!(readme.contains("cargo install --locked --path ."));
+}

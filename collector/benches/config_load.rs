@@ -3,7 +3,7 @@
 //! file). Prints the time; the line numbers of the last bucket are checked
 //! so the count is not optimised away.
 //!
-//! Run: `cargo bench -p collector --bench config_load`.
+//! Run: `cargo bench -p trailwatch-collector --bench config_load`.
 
 use std::path::Path;
 use std::time::Instant;

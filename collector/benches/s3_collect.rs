@@ -5,7 +5,7 @@
 //! turn); the others download several objects at once and list the next
 //! page meanwhile.  Ratios between rows of one run are what count.
 //!
-//! `cargo bench -p collector --bench s3_collect` (needs moto: see `.ci/run`).
+//! `cargo bench -p trailwatch-collector --bench s3_collect` (needs moto: see `.ci/run`).
 
 #[path = "../tests/common/moto.rs"]
 mod moto;

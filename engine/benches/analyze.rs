@@ -4,7 +4,7 @@
 //! (falls back to the golden `synthetic-10k` events when python3 is
 //! missing). The ruleset load is measured separately.
 //!
-//! Run: `cargo bench -p engine --bench analyze`. Throughput is reported as
+//! Run: `cargo bench -p trailwatch-engine --bench analyze`. Throughput is reported as
 //! elements (events) per second; on one thread that is events per
 //! CPU-second.
 

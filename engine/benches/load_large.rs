@@ -4,7 +4,7 @@
 //! the Wazuh ruleset from `../shared` so that every rule is wired into the
 //! tree, and alone (XML and variables only). Prints the times.
 //!
-//! Run: `cargo bench -p engine --bench load_large`.
+//! Run: `cargo bench -p trailwatch-engine --bench load_large`.
 
 use std::path::Path;
 use std::time::Instant;

@@ -3,7 +3,7 @@
 //! sender runs for a while and the bench prints the CPU it used, as a
 //! percentage of one core, and how many connection attempts it made.
 //!
-//! `cargo bench -p outputs --bench smtp_outage` (`OUTAGE_SECS` sets the
+//! `cargo bench -p trailwatch-outputs --bench smtp_outage` (`OUTAGE_SECS` sets the
 //! measured time, 20 s by default). The issue asks for under 5 %.
 
 use std::sync::atomic::Ordering::Relaxed;
