@@ -537,22 +537,9 @@ pub fn print_string(s: &[u8], out: &mut Vec<u8>) {
     out.reserve(s.len() + 2);
     out.push(b'"');
     let mut start = 0;
-    let mut i = 0;
-    while i < s.len() {
-        // Skip eight plain bytes at a time.
-        if i + 8 <= s.len() {
-            let w = u64::from_le_bytes(s[i..i + 8].try_into().expect("8 bytes"));
-            if !needs_escape8(w) {
-                i += 8;
-                continue;
-            }
-        }
-        let c = s[i];
-        if c >= 32 && c != b'"' && c != b'\\' {
-            i += 1;
-            continue;
-        }
+    while let Some(i) = next_escape(s, start) {
         out.extend_from_slice(&s[start..i]);
+        let c = s[i];
         match c {
             b'"' => out.extend_from_slice(b"\\\""),
             b'\\' => out.extend_from_slice(b"\\\\"),
@@ -565,23 +552,46 @@ pub fn print_string(s: &[u8], out: &mut Vec<u8>) {
                 let _ = write!(Bytes(out), "\\u{:04x}", c);
             }
         }
-        i += 1;
-        start = i;
+        start = i + 1;
     }
     out.extend_from_slice(&s[start..]);
     out.push(b'"');
 }
 
-/// Does any byte of `w` need escaping (< 0x20, `"` or `\`)?
+/// The first byte at or after `from` that needs escaping, eight bytes at a
+/// time (the tail padded with a plain byte).
 #[inline]
-fn needs_escape8(w: u64) -> bool {
+fn next_escape(s: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    while i + 8 <= s.len() {
+        let w = u64::from_le_bytes(s[i..i + 8].try_into().expect("8 bytes"));
+        let m = escape_mask8(w);
+        if m != 0 {
+            return Some(i + (m.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    if i < s.len() {
+        let mut b = [b'a'; 8];
+        b[..s.len() - i].copy_from_slice(&s[i..]);
+        let m = escape_mask8(u64::from_le_bytes(b));
+        if m != 0 {
+            return Some(i + (m.trailing_zeros() / 8) as usize);
+        }
+    }
+    None
+}
+
+/// High bit set in the lowest byte of `w` that needs escaping (< 0x20,
+/// `"` or `\`); bytes above it may be flagged wrongly (borrows), so only
+/// the lowest flag counts.
+#[inline]
+fn escape_mask8(w: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
-    // Bytes below 0x20: subtracting 0x20 borrows into the high bit, unless
-    // the byte itself has the high bit set (>= 0x80 is never escaped).
     let lt20 = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
-    (lt20 | has_zero(w ^ (ONES * b'"' as u64)) | has_zero(w ^ (ONES * b'\\' as u64))) != 0
+    lt20 | has_zero(w ^ (ONES * b'"' as u64)) | has_zero(w ^ (ONES * b'\\' as u64))
 }
 
 /// cJSON's number printer.

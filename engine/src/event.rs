@@ -76,6 +76,10 @@ pub struct Event {
     pub dec_timestamp: Option<Span>,
     pub statics: [Option<Span>; N_STATIC],
     pub fields: Vec<Field>,
+    /// Open-addressing index of `fields` by ASCII-lowercased key: field
+    /// index + 1, 0 for an empty slot; its length is a power of two at
+    /// least twice the number of fields. Kept by [`Event::add_field`].
+    slots: Vec<u32>,
     /// Decoder that decoded the event (`None`: no decoder matched).
     pub decoder: Option<u32>,
     /// Where the decoder offsets point (`log_after_parent`,
@@ -93,7 +97,9 @@ pub struct Event {
 impl Event {
     /// Bytes of heap the event holds (its buffers' capacities).
     pub fn heap_bytes(&self) -> usize {
-        self.buf.capacity() + self.fields.capacity() * std::mem::size_of::<Field>()
+        self.buf.capacity()
+            + self.fields.capacity() * std::mem::size_of::<Field>()
+            + self.slots.capacity() * 4
     }
 
     /// Empties the event, keeping its buffers.
@@ -108,6 +114,7 @@ impl Event {
         self.dec_timestamp = None;
         self.statics = [None; N_STATIC];
         self.fields.clear();
+        self.slots.fill(0);
         self.decoder = None;
         self.after_parent = None;
         self.after_prematch = None;
@@ -161,32 +168,51 @@ impl Event {
     }
 
     /// Dynamic field lookup: first field whose key equals `name` ignoring
-    /// ASCII case (Wazuh's `FindField`).
+    /// ASCII case (Wazuh's `FindField`), through the key index.
     #[inline]
     pub fn field(&self, name: &[u8]) -> Option<&[u8]> {
-        let (Some(&first), Some(&last)) = (name.first(), name.last()) else {
-            return self
-                .fields
-                .iter()
-                .find(|f| f.key.0 == f.key.1)
-                .map(|f| self.text(f.value));
-        };
-        let (first, last) = (first.to_ascii_lowercase(), last.to_ascii_lowercase());
-        for f in &self.fields {
-            if (f.key.1 - f.key.0) as usize != name.len() {
-                continue;
+        if self.fields.is_empty() {
+            return None;
+        }
+        let mask = self.slots.len() - 1;
+        let mut at = key_hash(name) as usize & mask;
+        loop {
+            let slot = self.slots[at];
+            if slot == 0 {
+                return None;
             }
-            let k = self.text(f.key);
-            // Cheap rejections before the full comparison: dotted keys
-            // usually share their first bytes but not their last.
-            if k[k.len() - 1].to_ascii_lowercase() != last || k[0].to_ascii_lowercase() != first {
-                continue;
-            }
-            if k.eq_ignore_ascii_case(name) {
+            let f = &self.fields[slot as usize - 1];
+            if (f.key.1 - f.key.0) as usize == name.len() && same_key(self.text(f.key), name) {
                 return Some(self.text(f.value));
             }
+            at = (at + 1) & mask;
         }
-        None
+    }
+
+    /// Puts field `i` in the key index, growing it when half full. With
+    /// linear probing and no removals, the first of equal keys is met
+    /// first on lookup.
+    fn index_field(&mut self, i: usize) {
+        if (self.fields.len()) * 2 > self.slots.len() {
+            let n = (self.fields.len() * 2).next_power_of_two().max(64);
+            self.slots.clear();
+            self.slots.resize(n, 0);
+            for j in 0..self.fields.len() {
+                self.place(j);
+            }
+            return;
+        }
+        self.place(i);
+    }
+
+    fn place(&mut self, i: usize) {
+        let f = self.fields[i];
+        let mask = self.slots.len() - 1;
+        let mut at = key_hash(self.text(f.key)) as usize & mask;
+        while self.slots[at] != 0 {
+            at = (at + 1) & mask;
+        }
+        self.slots[at] = (i + 1) as u32;
     }
 
     /// Adds a dynamic field (callers enforce the field limit).
@@ -194,6 +220,7 @@ impl Event {
         let key = self.push(key);
         let value = self.push(value);
         self.fields.push(Field { key, value });
+        self.index_field(self.fields.len() - 1);
     }
 
     pub fn field_key(&self, f: &Field) -> &[u8] {
@@ -217,4 +244,34 @@ pub struct Stored {
     pub time: i64,
     /// Level mark set when the event took part in a correlation match.
     pub matched: i32,
+}
+
+/// A hash of the key that ignores ASCII case: eight bytes at a time, each
+/// byte with bit 0x20 set (which folds 'A'..'Z' onto 'a'..'z' and a few
+/// punctuation pairs onto each other: only the hash, never the comparison,
+/// sees that).
+#[inline]
+pub fn key_hash(key: &[u8]) -> u32 {
+    const FOLD: u64 = 0x2020_2020_2020_2020;
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut h: u64 = key.len() as u64;
+    let mut chunks = key.chunks_exact(8);
+    for c in &mut chunks {
+        let w = u64::from_le_bytes(c.try_into().expect("8 bytes")) | FOLD;
+        h = (h.rotate_left(5) ^ w).wrapping_mul(K);
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut b = [0u8; 8];
+        b[..rest.len()].copy_from_slice(rest);
+        h = (h.rotate_left(5) ^ (u64::from_le_bytes(b) | FOLD)).wrapping_mul(K);
+    }
+    (h >> 32) as u32
+}
+
+/// Equal ignoring ASCII case, trying plain equality first (keys are
+/// nearly always written as the rules write them).
+#[inline]
+fn same_key(a: &[u8], b: &[u8]) -> bool {
+    a == b || a.eq_ignore_ascii_case(b)
 }
