@@ -3,8 +3,10 @@
 //! `replay`, and the HTTP API.
 
 pub mod api;
+pub mod health;
 pub mod lock;
 pub mod pipeline;
+pub mod queue_cmd;
 pub mod run;
 pub mod settings;
 pub mod sources;
