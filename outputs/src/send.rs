@@ -278,16 +278,21 @@ struct Journal {
     who: &'static str,
     kept: Vec<Unsaved>,
     outage: Outage,
+    /// For the last try when the sender stops.
+    outbox: Arc<Outbox>,
+    counters: Arc<Counters>,
 }
 
 impl Journal {
-    fn new(who: &'static str) -> Journal {
+    fn new(who: &'static str, outbox: &Arc<Outbox>, counters: &Arc<Counters>) -> Journal {
         Journal {
             who,
             kept: Vec::new(),
             outage: Outage::new(format!(
                 "{who}: the outbox cannot be written; sending stops"
             )),
+            outbox: outbox.clone(),
+            counters: counters.clone(),
         }
     }
 
@@ -330,6 +335,27 @@ impl Journal {
 
     fn blocked(&self) -> bool {
         !self.kept.is_empty()
+    }
+}
+
+impl Drop for Journal {
+    /// The sender stops (shutdown, or a reload that starts new senders):
+    /// a last try to record what it kept; what still cannot be written may
+    /// be sent again, under the same delivery key. The sender's part of
+    /// [`Counters::degraded`] goes with it.
+    fn drop(&mut self) {
+        let left = self
+            .kept
+            .drain(..)
+            .filter(|c| c.apply(&self.outbox).is_err())
+            .count();
+        if left > 0 {
+            tracing::error!(
+                "{}: {left} delivery records could not be written before stopping; those deliveries may be sent again (same delivery key)",
+                self.who
+            );
+        }
+        self.counters.set_stuck(self.who, None);
     }
 }
 
@@ -377,7 +403,7 @@ pub async fn run_hooks(
         .iter()
         .map(|h| Outage::new(format!("integration {}", h.name)))
         .collect();
-    let mut journal = Journal::new("webhooks");
+    let mut journal = Journal::new("webhooks", &outbox, &counters);
     loop {
         if !journal.flush(&outbox, &counters) {
             let wait = journal.outage.wait().unwrap_or(Duration::from_secs(1));
@@ -502,7 +528,7 @@ pub async fn run_email(
         "mail to {}:{}",
         settings.smtp_server, settings.smtp_port
     ));
-    let mut journal = Journal::new("email");
+    let mut journal = Journal::new("email", &outbox, &counters);
     loop {
         if !journal.flush(&outbox, &counters) {
             let wait = journal.outage.wait().unwrap_or(Duration::from_secs(1));
