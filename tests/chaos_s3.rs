@@ -472,33 +472,13 @@ fn sigterm_ends_run_within_10_s_while_s3_is_silent() {
 fn a_skipped_object_is_named_by_health() {
     let plan = stall_object_2();
     let w = World::new(&[10; 3], plan);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
+    let addr = format!("127.0.0.1:{}", free_port());
     let conf = w.config_full(
         SHORT_TIMEOUTS,
         &format!("<trailwatch><api><bind>{addr}</bind></api></trailwatch>"),
     );
     let child = w.spawn_run(&conf, Some(2));
-    let start = Instant::now();
-    let (status, health) = loop {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "no skip reported"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-        if std::net::TcpStream::connect(&addr).is_err() {
-            continue;
-        }
-        let (status, body) = http(&addr, "GET", "/health", None, "");
-        let v: Value = serde_json::from_str(&body).unwrap();
-        if v["s3_objects_skipped"] == 1 {
-            break (status, v);
-        }
-    };
+    let (status, health) = wait_for_health(&addr, |v| v["s3_objects_skipped"] == 1);
     assert_eq!(status, 503, "{health}");
     assert!(
         health["reasons"][0]
@@ -519,4 +499,72 @@ fn a_skipped_object_is_named_by_health() {
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let out = wait_bounded(child, Duration::from_secs(10));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+/// A pass that hangs (S3 silent, default timeouts of a minute) with an
+/// interval of a second: `/health` says the bucket has had no successful
+/// pass within two intervals.
+#[test]
+fn a_source_without_a_successful_pass_within_two_intervals_is_reported() {
+    let plan = Plan {
+        seed: 6,
+        per_mille: vec![(Fault::Stall, 1000)],
+        objects_only: true,
+        ..Plan::default()
+    };
+    let w = World::new(&[10; 2], plan);
+    let addr = format!("127.0.0.1:{}", free_port());
+    let conf = w.config_full(
+        "",
+        &format!("<trailwatch><api><bind>{addr}</bind></api></trailwatch>"),
+    );
+    let text = std::fs::read_to_string(&conf).unwrap();
+    std::fs::write(
+        &conf,
+        text.replace("<interval>1h</interval>", "<interval>1s</interval>"),
+    )
+    .unwrap();
+    let child = w.spawn_run(&conf, None);
+    let (status, health) = wait_for_health(&addr, |v| {
+        v["reasons"].as_array().is_some_and(|r| !r.is_empty())
+    });
+    assert_eq!(status, 503, "{health}");
+    let why = health["reasons"][0].as_str().unwrap();
+    assert!(
+        why.starts_with(&format!("source bucket {BUCKET}: no successful pass for "))
+            && why.ends_with("(interval 1 s)"),
+        "{health}"
+    );
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = wait_bounded(child, Duration::from_secs(10));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Polls `/health` until `want` holds (60 s at most): status and body.
+fn wait_for_health(addr: &str, want: impl Fn(&Value) -> bool) -> (u16, Value) {
+    let start = Instant::now();
+    loop {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "/health never as wanted"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+        if std::net::TcpStream::connect(addr).is_err() {
+            continue;
+        }
+        let (status, body) = http(addr, "GET", "/health", None, "");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        if want(&v) {
+            return (status, v);
+        }
+    }
 }

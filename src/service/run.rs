@@ -225,6 +225,11 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         started: Instant::now(),
         collector: CollectorCounters::default(),
     });
+    // Every source is in /health from the start: one whose first pass
+    // never ends is reported late.
+    for name in source_names(&wodle) {
+        shared.source(&name, |_| {});
+    }
     if let Some(api_conf) = &conf.api {
         let listener = rt
             .block_on(tokio::net::TcpListener::bind(&api_conf.bind))
@@ -515,6 +520,9 @@ async fn reload(r: &Reload) -> anyhow::Result<()> {
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .retain(|k, _| names.contains(k));
+    for name in &names {
+        r.shared.source(name, |_| {});
+    }
     let _ = r.wodle.send(Arc::new(w));
     tracing::info!(
         "SIGHUP: configuration reloaded: {sources} sources, {} delivery channels (the ruleset, directories and HTTP API stay as started)",
