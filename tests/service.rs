@@ -1291,10 +1291,14 @@ fn sighup_reloads_a_good_configuration_and_keeps_the_running_one_on_a_bad_one() 
     let rx = Receiver::start(&[]);
     rx.set_down(true);
     let (api, addr) = api_block();
+    // More than 10 deliveries waiting is unhealthy.
+    let api = api.replace("</bind>", "</bind><max_queued>10</max_queued>");
     let one = hook("custom-one", &format!("{}/one", rx.url), "<level>3</level>");
     let conf = w.config(&format!("{api}{one}"));
     let mut run = Running::start(&w, &conf);
-    wait_for_health(&addr, |_, v| v["alerts"] == 50);
+    let (status, health) = wait_for_health(&addr, |_, v| v["alerts"] == 50);
+    let piling = "50 deliveries waiting, above <max_queued> 10";
+    assert_eq!((status, reasons(&health)), (503, vec![piling.to_string()]));
 
     // A bad configuration: refused, said, and the running one kept.
     let good = std::fs::read_to_string(&conf).unwrap();
@@ -1314,7 +1318,8 @@ fn sighup_reloads_a_good_configuration_and_keeps_the_running_one_on_a_bad_one() 
         "{log}"
     );
     assert!(run.0.try_wait().unwrap().is_none(), "still running");
-    assert_eq!(http(&addr, "GET", "/health", None, "").0, 200);
+    let (_, health) = wait_for_health(&addr, |_, _| true);
+    assert_eq!(reasons(&health), [piling], "the running configuration's");
 
     // A good one: a second bucket and a second webhook; the queue of the
     // first webhook (waiting while its receiver was down) is kept.
@@ -1352,6 +1357,7 @@ fn sighup_reloads_a_good_configuration_and_keeps_the_running_one_on_a_bad_one() 
     );
     let (two_got, repeats) = rx.accepted_by_key("/two");
     assert_eq!((two_got.len(), repeats), (3, 0));
+    wait_for_health(&addr, |s, _| s == 200);
     assert_eq!(run.terminate().code(), Some(0), "{}", run_log(&w));
 }
 
