@@ -73,7 +73,9 @@ pub enum Command {
     /// call prints only what is new. Without --once the sources are read
     /// again every <interval>. Pipe the output into `trailwatch analyze` to
     /// see the alerts. Errors name the bucket, the key and the cause; a
-    /// bucket that fails does not stop the others (exit status 1).
+    /// bucket that fails does not stop the others (exit status 2). A
+    /// closed standard output (`| head`) ends it quietly, the file in hand
+    /// not marked.
     #[command(after_help = "Example configuration:\n  \
 <ossec_config>\n    <wodle name=\"aws-s3\">\n      <interval>10m</interval>\n      \
 <bucket type=\"cloudtrail\">\n        <name>my-trail-bucket</name>\n        \
@@ -95,7 +97,8 @@ trailwatch collect -c ossec.conf --once --dry-run | trailwatch analyze")]
     /// waits for the email and webhook queue to drain. A progress bar is
     /// shown on a terminal, and a table of alerts by rule at the end (on
     /// standard error). A file that cannot be read is reported, counted and
-    /// skipped.
+    /// skipped. Exit status: 0 all replayed (and delivered), 1 no trail
+    /// file found, 2 errors (a file unreadable, deliveries left queued).
     #[command(after_help = "Examples:\n  \
 trailwatch replay samples/trail\n  \
 trailwatch replay --ruleset /var/ossec/ruleset AWSLogs/ > alerts.json\n  \
@@ -113,7 +116,10 @@ trailwatch replay -c trailwatch.conf recorded/2024-11-05/")]
     /// in the on-disk queue, so nothing is lost on a crash and nothing is
     /// written twice. Email and webhooks are retried with backoff until
     /// the receiver takes them, across restarts. SIGTERM or Ctrl-C stops
-    /// cleanly. Logs go to standard error in ossec.log style.
+    /// cleanly; SIGHUP reads the configuration again (sources, email and
+    /// integrations; a bad one is refused and the running one kept). Logs
+    /// go to standard error in ossec.log style. With --once the exit
+    /// status is 2 when a source failed or deliveries are left queued.
     #[command(
         after_help = "See samples/trailwatch.conf for a commented configuration.\n\n\
 Examples:\n  trailwatch check-config trailwatch.conf\n  trailwatch run -c trailwatch.conf"
@@ -185,6 +191,73 @@ sudo trailwatch init /etc/trailwatch --state-dir /var/lib/trailwatch --logs-dir 
     /// ruleset it names); a bad value is reported as FILE:LINE: <tag>:
     /// message and the exit status is 2.
     CheckConfig(CheckConfigArgs),
+    /// See and settle the email and webhook deliveries waiting in the
+    /// queue (`<state_dir>/outputs.db`).
+    ///
+    /// Each integration has its own channel, named by what it is:
+    /// `hook:NAME@HOST#HASH` (HASH stands for the whole URL, and for
+    /// PagerDuty the routing key, which are not written down); mail goes
+    /// through `email` (and `email!` for <do_not_delay>). Renaming,
+    /// removing or re-pointing an <integration> leaves its queued
+    /// deliveries in a channel the configuration no longer has: the
+    /// service keeps them, says so at start and in /health, and does not
+    /// send them until they are moved (`retry CHANNEL --to NEW`; a renamed
+    /// integration with the same destination is found without --to) or
+    /// dropped. `retry` also puts deliveries set aside after a refusal
+    /// back in the queue. May run beside the service. Exit status: 0 done,
+    /// 1 nothing to retry, 2 errors.
+    #[command(after_help = "Examples:\n  \
+trailwatch queue list -c trailwatch.conf\n  \
+trailwatch queue retry -c trailwatch.conf                       # every set-aside delivery again\n  \
+trailwatch queue retry -c trailwatch.conf 'hook:custom-old@siem.example.com#1a2b3c4d'\n  \
+trailwatch queue retry -c trailwatch.conf 'hook:2:slack' --to 'hook:slack@hooks.slack.com#9f8e7d6c'\n  \
+trailwatch queue drop -c trailwatch.conf 'hook:custom-old@siem.example.com#1a2b3c4d'")]
+    Queue(QueueArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct QueueArgs {
+    #[command(subcommand)]
+    pub action: QueueAction,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum QueueAction {
+    /// Channels with queued deliveries: configured or orphaned, pending,
+    /// set aside, the oldest's queueing time, the last error.
+    List(QueueListArgs),
+    /// Queue set-aside deliveries again (of CHANNEL, or of every
+    /// configured channel), or move an orphaned channel's deliveries to a
+    /// configured one.
+    Retry(QueueRetryArgs),
+    /// Forget every delivery of CHANNEL (pending and set aside).
+    Drop(QueueDropArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct QueueListArgs {
+    /// The service's configuration (its <state_dir> and channels).
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    pub config: PathBuf,
+    /// Only this channel.
+    #[arg(value_name = "CHANNEL")]
+    pub channel: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct QueueRetryArgs {
+    #[command(flatten)]
+    pub config: QueueListArgs,
+    /// Move the deliveries of CHANNEL (orphaned) into this configured
+    /// channel of the same kind.
+    #[arg(long, value_name = "CHANNEL")]
+    pub to: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct QueueDropArgs {
+    #[command(flatten)]
+    pub config: QueueListArgs,
 }
 
 #[derive(Args, Debug)]

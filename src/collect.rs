@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 /// once its lines are flushed.
 struct Stdout {
     out: std::io::BufWriter<std::io::Stdout>,
+    /// Standard output was closed (`collect | head`): stop quietly.
+    closed: bool,
     files: usize,
     events: usize,
     last_progress: Instant,
@@ -34,13 +36,20 @@ impl Sink for Stdout {
                 self.files, self.events, batch.bucket, batch.key
             );
         }
-        for m in &batch.messages {
-            self.out
-                .write_all(m.as_bytes())
-                .and_then(|()| self.out.write_all(b"\n"))
-                .map_err(|e| e.to_string())?;
-        }
-        self.out.flush().map_err(|e| e.to_string())
+        let written = batch
+            .messages
+            .iter()
+            .try_for_each(|m| {
+                self.out
+                    .write_all(m.as_bytes())
+                    .and_then(|()| self.out.write_all(b"\n"))
+            })
+            .and_then(|()| self.out.flush());
+        written.map_err(|e| {
+            // The file is not marked: it is printed again next time.
+            self.closed |= e.kind() == std::io::ErrorKind::BrokenPipe;
+            e.to_string()
+        })
     }
 }
 
@@ -115,6 +124,7 @@ pub fn run(a: CollectArgs) -> anyhow::Result<ExitCode> {
         .context("starting the runtime")?;
     let mut sink = Stdout {
         out: std::io::BufWriter::new(std::io::stdout()),
+        closed: false,
         files: 0,
         events: 0,
         last_progress: Instant::now(),
@@ -128,7 +138,7 @@ pub fn run(a: CollectArgs) -> anyhow::Result<ExitCode> {
         for b in &conf.buckets {
             let retries = conf.skipped_retries;
             if let Err(e) = rt.block_on(one_bucket(b, &a, &state, &mut sink, retries)) {
-                if crate::is_broken_pipe(&e) {
+                if sink.closed || crate::is_broken_pipe(&e) {
                     return Ok(ExitCode::SUCCESS);
                 }
                 eprintln!("trailwatch: {e:#}");
@@ -137,7 +147,7 @@ pub fn run(a: CollectArgs) -> anyhow::Result<ExitCode> {
         }
         for svc in &conf.services {
             if let Err(e) = rt.block_on(one_log_service(svc, &a, &state, &mut sink)) {
-                if crate::is_broken_pipe(&e) {
+                if sink.closed || crate::is_broken_pipe(&e) {
                     return Ok(ExitCode::SUCCESS);
                 }
                 eprintln!("trailwatch: {e:#}");
@@ -149,7 +159,7 @@ pub fn run(a: CollectArgs) -> anyhow::Result<ExitCode> {
                 continue;
             }
             if let Err(e) = rt.block_on(one_subscriber(sub, &mut sink)) {
-                if crate::is_broken_pipe(&e) {
+                if sink.closed || crate::is_broken_pipe(&e) {
                     return Ok(ExitCode::SUCCESS);
                 }
                 eprintln!("trailwatch: {e:#}");
@@ -166,7 +176,7 @@ pub fn run(a: CollectArgs) -> anyhow::Result<ExitCode> {
         std::thread::sleep(wait);
     }
     Ok(if failed {
-        ExitCode::from(1)
+        ExitCode::from(2)
     } else {
         ExitCode::SUCCESS
     })

@@ -72,6 +72,7 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
     let wake: send::Wake = Arc::default();
     let counters = Arc::new(Counters::default());
     let mut senders = Vec::new();
+    let mut channels = Vec::new();
     let outputs = match &conf {
         None => Outputs {
             alerts_file: None,
@@ -90,6 +91,7 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
                 Some(Arc::new(Outbox::open(&replay_queue_dir(&c.state_dir))?))
             };
             if let Some(ob) = &outbox {
+                channels = crate::service::run::adopt_channels(ob, c)?;
                 senders = send::start(
                     rt.handle(),
                     ob,
@@ -157,11 +159,13 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
+    let mut undelivered = false;
     if let Some(ob) = drain_to {
         let timeout = Duration::from_secs(a.drain_timeout);
         let quiet = a.quiet;
         let left = rt.block_on(send::drain(
             &ob,
+            &channels,
             stop_rx.clone(),
             timeout,
             Duration::from_secs(2),
@@ -172,6 +176,7 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
             },
         ));
         if left > 0 {
+            undelivered = true;
             eprintln!(
                 "trailwatch: {left} email/webhook deliveries still queued after {} s; the next replay with this configuration sends them",
                 timeout.as_secs()
@@ -188,7 +193,15 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
             eprintln!("{unreadable} of {total} files could not be read (see above)");
         }
     }
-    Ok(ExitCode::SUCCESS)
+    // ripgrep's habit: 2 when something went wrong (a file not read, a
+    // delivery not made), 1 when there was nothing to replay.
+    Ok(if unreadable > 0 || undelivered {
+        ExitCode::from(2)
+    } else if total == 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Replay's own email/webhook queue, apart from the service's.

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::bin;
+use common::{bin, http};
 use fault_proxy::{Fault, FaultProxy, Plan};
 use moto::{put, Moto};
 use serde_json::Value;
@@ -97,6 +97,11 @@ impl World {
     /// A configuration reading the bucket through the proxy, with `extra`
     /// tags in the wodle block.
     fn config(&self, extra: &str) -> PathBuf {
+        self.config_full(extra, "")
+    }
+
+    /// [`World::config`] with `outside` blocks after the wodle.
+    fn config_full(&self, extra: &str, outside: &str) -> PathBuf {
         let conf = self.path("trailwatch.conf");
         std::fs::write(
             &conf,
@@ -120,6 +125,7 @@ impl World {
       <service_endpoint>{}</service_endpoint>
     </bucket>
   </wodle>
+  {outside}
 </ossec_config>
 "#,
                 self.proxy.endpoint
@@ -149,6 +155,16 @@ impl World {
             c.env("AWS_MAX_ATTEMPTS", n.to_string());
         }
         c
+    }
+
+    /// `run -c conf` in the background, its standard error piped.
+    fn spawn_run(&self, conf: &Path, attempts: Option<u32>) -> Child {
+        self.command(&["run", "-c"], attempts)
+            .arg(conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
     }
 
     /// Runs to its end, failing the test after `limit` (a hang).
@@ -302,23 +318,29 @@ fn a_flaky_endpoint_loses_nothing_and_repeats_nothing() {
     assert!(left.is_empty(), "nothing left skipped: {left:?}");
 }
 
+/// Every GetObject of object 2 stalls (no answer).
+fn stall_object_2() -> Plan {
+    Plan {
+        seed: 1,
+        per_mille: vec![(Fault::Stall, 1000)],
+        objects_only: true,
+        path_contains: Some("_0002.json.gz".into()),
+        ..Plan::default()
+    }
+}
+
+/// Timeouts of a second, in the wodle block.
+const SHORT_TIMEOUTS: &str = "<connect_timeout>1s</connect_timeout><first_byte_timeout>1s</first_byte_timeout><idle_timeout>1s</idle_timeout>";
+
 /// An endpoint that accepts GetObject and never answers: the call times
 /// out (first byte), is tried again (2 attempts), then the object is
 /// recorded as skipped, not done; the others are read. Once the endpoint
 /// heals, the next pass reads it: every event exactly once.
 #[test]
 fn a_silent_endpoint_times_out_and_the_object_is_read_on_the_next_pass() {
-    let plan = Plan {
-        seed: 1,
-        per_mille: vec![(Fault::Stall, 1000)],
-        objects_only: true,
-        path_contains: Some("_0002.json.gz".into()),
-        ..Plan::default()
-    };
+    let plan = stall_object_2();
     let w = World::new(&[10; 5], plan);
-    let conf = w.config(
-        "<connect_timeout>1s</connect_timeout><first_byte_timeout>1s</first_byte_timeout><idle_timeout>1s</idle_timeout>",
-    );
+    let conf = w.config(SHORT_TIMEOUTS);
     let out = w.finish(
         w.command(&["run", "--once", "-c"], Some(2)).arg(&conf),
         Duration::from_secs(60),
@@ -422,13 +444,7 @@ fn sigterm_ends_run_within_10_s_while_s3_is_silent() {
     };
     let w = World::new(&[10; 3], plan);
     let conf = w.config("");
-    let child = w
-        .command(&["run", "-c"], None)
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = w.spawn_run(&conf, None);
     let start = Instant::now();
     while w.proxy.total_faults() == 0 {
         assert!(start.elapsed() < Duration::from_secs(60), "no GetObject");
@@ -448,4 +464,107 @@ fn sigterm_ends_run_within_10_s_while_s3_is_silent() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     exactly_once(&per_event(&w.alerts()), 30);
+}
+
+/// issue 12: an object skipped after every attempt failed is named by
+/// `/health` (503, its key and error) while `run` waits for its next pass.
+#[test]
+fn a_skipped_object_is_named_by_health() {
+    let plan = stall_object_2();
+    let w = World::new(&[10; 3], plan);
+    let addr = format!("127.0.0.1:{}", free_port());
+    let conf = w.config_full(
+        SHORT_TIMEOUTS,
+        &format!("<trailwatch><api><bind>{addr}</bind></api></trailwatch>"),
+    );
+    let child = w.spawn_run(&conf, Some(2));
+    let (status, health) = wait_for_health(&addr, |v| v["s3_objects_skipped"] == 1);
+    assert_eq!(status, 503, "{health}");
+    assert!(
+        health["reasons"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("1 S3 objects skipped on error"),
+        "{health}"
+    );
+    assert_eq!(health["s3_skipped"][0]["key"], key(2).as_str(), "{health}");
+    assert!(
+        health["s3_skipped"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("timed out"),
+        "{health}"
+    );
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = wait_bounded(child, Duration::from_secs(10));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+/// A pass that hangs (S3 silent, default timeouts of a minute) with an
+/// interval of a second: `/health` says the bucket has had no successful
+/// pass within two intervals.
+#[test]
+fn a_source_without_a_successful_pass_within_two_intervals_is_reported() {
+    let plan = Plan {
+        seed: 6,
+        per_mille: vec![(Fault::Stall, 1000)],
+        objects_only: true,
+        ..Plan::default()
+    };
+    let w = World::new(&[10; 2], plan);
+    let addr = format!("127.0.0.1:{}", free_port());
+    let conf = w.config_full(
+        "",
+        &format!("<trailwatch><api><bind>{addr}</bind></api></trailwatch>"),
+    );
+    let text = std::fs::read_to_string(&conf).unwrap();
+    std::fs::write(
+        &conf,
+        text.replace("<interval>1h</interval>", "<interval>1s</interval>"),
+    )
+    .unwrap();
+    let child = w.spawn_run(&conf, None);
+    let (status, health) = wait_for_health(&addr, |v| {
+        v["reasons"].as_array().is_some_and(|r| !r.is_empty())
+    });
+    assert_eq!(status, 503, "{health}");
+    let why = health["reasons"][0].as_str().unwrap();
+    assert!(
+        why.starts_with(&format!("source bucket {BUCKET}: no successful pass for "))
+            && why.ends_with("(interval 1 s)"),
+        "{health}"
+    );
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = wait_bounded(child, Duration::from_secs(10));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Polls `/health` until `want` holds (60 s at most): status and body.
+fn wait_for_health(addr: &str, want: impl Fn(&Value) -> bool) -> (u16, Value) {
+    let start = Instant::now();
+    loop {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "/health never as wanted"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+        if std::net::TcpStream::connect(addr).is_err() {
+            continue;
+        }
+        let (status, body) = http(addr, "GET", "/health", None, "");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        if want(&v) {
+            return (status, v);
+        }
+    }
 }

@@ -252,7 +252,7 @@ fn an_unknown_profile_is_named_and_the_bucket_fails() {
     )
     .unwrap();
     let (_, err, code) = collect_as(&home, &conf, &tmp.path().join("state"), &[]);
-    assert_eq!(code, 1, "{err}");
+    assert_eq!(code, 2, "a source failed: {err}");
     assert!(
         err.contains("bucket b-1: No profile named: 'nope' was found in the user config file"),
         "{err}"
@@ -394,7 +394,59 @@ fn inspector_findings_are_sent_once_per_window() {
     // A region Inspector v2 does not serve: an error, nothing read.
     write_conf("me-south-1");
     let (out, err, code) = collect(&conf, &tmp.path().join("state2"), &[]);
-    assert_eq!(code, 1, "{err}");
+    assert_eq!(code, 2, "a source failed: {err}");
     assert!(out.is_empty());
     assert!(err.contains("Unsupported region 'me-south-1'"), "{err}");
+}
+
+/// `trailwatch ARGS` with its standard output closed before it writes
+/// (`| head` gone): stderr and the exit code.
+fn with_stdout_closed(cmd: &mut Command) -> (String, Option<i32>) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    (
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.code(),
+    )
+}
+
+#[test]
+fn a_closed_stdout_ends_collect_analyze_and_replay_quietly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_moto, conf) = setup(tmp.path());
+    let state = tmp.path().join("state");
+    let (err, code) = with_stdout_closed(
+        Command::new(bin())
+            .args(["collect", "--once", "-c"])
+            .arg(&conf)
+            .arg("--state-dir")
+            .arg(&state)
+            .env("HOME", tmp.path()),
+    );
+    assert_eq!(code, Some(0), "{err}");
+    // The deprecated key tags are warned about; nothing else is said.
+    assert!(
+        err.lines()
+            .all(|l| l.contains(": warning: ") && l.contains("Deprecated tag")),
+        "{err}"
+    );
+    // Nothing was printed, so nothing was marked: all of it comes next time.
+    let (first, err, code) = collect(&conf, &state, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(first, bodies("run1"));
+
+    let samples = common::root().join("samples");
+    for args in [
+        &["replay", "-q", "trail"][..],
+        &["analyze", "sample-trail.jsonl"],
+    ] {
+        let (err, code) = with_stdout_closed(Command::new(bin()).args(args).current_dir(&samples));
+        assert_eq!((err.as_str(), code), ("", Some(0)), "{args:?}");
+    }
 }

@@ -89,7 +89,7 @@ fn unreadable_files_are_reported_skipped_and_counted() {
     std::fs::write(&garbage, "{\"Records\": [ not json").unwrap();
 
     let out = replay(&[trail.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(out.status.code(), Some(2), "files not read: an error");
     assert_eq!(alerts(&out).len(), 50, "the readable files still count");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&format!("{}", truncated.display())), "{err}");

@@ -6,6 +6,8 @@
 //! stops cleanly; the HTTP API answers; bad configurations are refused.
 
 mod common;
+#[path = "../outputs/tests/common/disk.rs"]
+mod disk;
 #[path = "../collector/tests/common/moto.rs"]
 mod moto;
 #[path = "../outputs/tests/common/receiver.rs"]
@@ -19,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{bin, root};
+use common::{bin, http, root};
 use moto::{put, upload_dir, Moto};
 use receiver::Receiver;
 use serde_json::Value;
@@ -61,6 +63,12 @@ impl World {
 
     /// Writes a configuration: the bucket, directories, and `extra` blocks.
     fn config(&self, extra: &str) -> PathBuf {
+        self.config_with("", extra)
+    }
+
+    /// [`World::config`] with `wodle_extra` inside the wodle block (another
+    /// bucket).
+    fn config_with(&self, wodle_extra: &str, extra: &str) -> PathBuf {
         let conf = self.path("trailwatch.conf");
         std::fs::write(
             &conf,
@@ -80,7 +88,7 @@ impl World {
       <secret_key>test</secret_key>
       <only_logs_after>2024-NOV-05</only_logs_after>
       <service_endpoint>{}</service_endpoint>
-    </bucket>
+    </bucket>{wodle_extra}
   </wodle>
 {extra}
 </ossec_config>
@@ -325,10 +333,35 @@ fn outages_wait_in_the_queue_and_drain_after_a_restart() {
     rx.set_down(true);
     let conf = w.config(&outputs_block(smtp.port, &rx.url));
     let out = w.run_once(&conf, &["--drain-timeout", "3"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "deliveries left: exit 2: {}",
+        stderr(&out)
+    );
     let err = stderr(&out);
     assert!(err.contains("stay queued for the next start"), "{err}");
     assert!(err.contains("HTTP 503"), "{err}");
+    // One warning per outage (three webhooks, the mail server), not one
+    // per item or attempt, though 38 webhook items and 32 mails wait.
+    let warnings: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("WARNING") && l.contains("waiting and trying again"))
+        .collect();
+    assert_eq!(warnings.len(), 4, "{err}");
+    for who in [
+        "integration custom-siem",
+        "integration slack",
+        "integration pagerduty",
+        "mail to 127.0.0.1",
+    ] {
+        assert_eq!(
+            warnings.iter().filter(|l| l.contains(who)).count(),
+            1,
+            "{who}: {err}"
+        );
+    }
+    assert!(rx.requests().len() >= 3, "each webhook was tried");
     assert_eq!(
         w.alerts().len(),
         50,
@@ -756,46 +789,6 @@ fn files_are_private_under_umask_000_and_hook_urls_are_redacted() {
     assert!(!text.contains("T0SECRET"), "{text}");
 }
 
-/// A minimal HTTP/1.1 client: (status, body).
-fn http(addr: &str, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).unwrap();
-    let status = resp[9..12].parse().unwrap();
-    let (head, body) = resp.split_once("\r\n\r\n").unwrap();
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(body)
-    } else {
-        body.to_string()
-    };
-    (status, body)
-}
-
-fn dechunk(mut s: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = s.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if n == 0 {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        s = &rest[n + 2..];
-    }
-    out
-}
-
 fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while !f() {
@@ -805,6 +798,41 @@ fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
 }
 
 struct Running(Child);
+
+impl Running {
+    /// `trailwatch run -c conf` in the background, logging to `run.log`.
+    fn start(w: &World, conf: &Path) -> Running {
+        let log = std::fs::File::create(w.path("run.log")).unwrap();
+        Running(
+            w.command(&["run", "-c"])
+                .arg(conf)
+                .stderr(log)
+                .spawn()
+                .unwrap(),
+        )
+    }
+
+    fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.0.id() as i32, sig) };
+    }
+
+    /// SIGTERM, then the exit status (within 20 s).
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        self.signal(libc::SIGTERM);
+        let started = Instant::now();
+        loop {
+            if let Some(s) = self.0.try_wait().unwrap() {
+                return s;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "no exit after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -853,18 +881,25 @@ fn the_http_api_answers_and_sigterm_stops_cleanly() {
         "trailwatch_files_total 10",
         "trailwatch_alerts_total{rule_id=\"80255\",level=\"10\"} 1",
         "trailwatch_alerts_total{rule_id=\"80202\",level=\"3\"} 15",
+        "trailwatch_source_up{source=\"bucket acme-trail\"} 1",
+        "trailwatch_source_files_total{source=\"bucket acme-trail\"} 10",
+        "trailwatch_source_events_total{source=\"bucket acme-trail\"} 66",
+        "trailwatch_source_errors_total{source=\"bucket acme-trail\",kind=\"access_denied\"} 0",
     ] {
         assert!(
             metrics.lines().any(|l| l == line),
             "{line} missing from\n{metrics}"
         );
     }
-    assert!(
-        metrics.contains(&format!(
-            "trailwatch_source_lag_seconds{{source=\"{BUCKET}\"}}"
-        )),
-        "{metrics}"
-    );
+    for series in [
+        "trailwatch_source_lag_seconds{source=\"bucket acme-trail\"} ",
+        "trailwatch_source_last_success_seconds{source=\"bucket acme-trail\"} ",
+        "trailwatch_source_last_object_seconds{source=\"bucket acme-trail\"} ",
+    ] {
+        assert!(metrics.contains(series), "{series} missing from\n{metrics}");
+    }
+    // Label values come from the configuration: no object key as a label.
+    assert!(!metrics.contains("key=\""), "{metrics}");
 
     let (status, body) = http(&addr, "GET", "/alerts?level=10", Some("tok-1"), "");
     assert_eq!(status, 200);
@@ -903,19 +938,7 @@ fn the_http_api_answers_and_sigterm_stops_cleanly() {
     assert_eq!(reply["data"]["alert"], cli["data"]["alert"]);
 
     // SIGTERM: a clean stop.
-    // SAFETY: kill(2) on our own child's pid.
-    unsafe { libc::kill(run.0.id() as i32, libc::SIGTERM) };
-    let started = Instant::now();
-    let status = loop {
-        if let Some(s) = run.0.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "no exit after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = run.terminate();
     let mut err = String::new();
     run.0
         .stderr
@@ -1054,4 +1077,387 @@ fn the_http_api_bounds_idle_and_slow_connections() {
     wait_until("/health after the idle clients", || {
         http(&addr, "GET", "/health", None, "").0 == 200
     });
+}
+
+/// The `<trailwatch><api>` block on a free loopback port, and its address.
+fn api_block() -> (String, String) {
+    let addr = format!("127.0.0.1:{}", smtp::free_port());
+    (
+        format!("<trailwatch><api><bind>{addr}</bind></api></trailwatch>\n"),
+        addr,
+    )
+}
+
+/// An `<integration>` posting to `url`.
+fn hook(name: &str, url: &str, filter: &str) -> String {
+    format!(
+        "  <integration><name>{name}</name><hook_url>{url}</hook_url>{filter}<alert_format>json</alert_format></integration>\n"
+    )
+}
+
+/// Waits until `/health` answers and `want` holds; its status and body.
+fn wait_for_health(addr: &str, want: impl Fn(u16, &Value) -> bool) -> (u16, Value) {
+    wait_until("the API", || std::net::TcpStream::connect(addr).is_ok());
+    let mut last = (0, Value::Null);
+    wait_until("the health wanted", || {
+        let (status, body) = http(addr, "GET", "/health", None, "");
+        last = (status, serde_json::from_str(&body).unwrap());
+        want(last.0, &last.1)
+    });
+    last
+}
+
+fn reasons(health: &Value) -> Vec<String> {
+    health["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap().to_string())
+        .collect()
+}
+
+fn run_log(w: &World) -> String {
+    std::fs::read_to_string(w.path("run.log")).unwrap_or_default()
+}
+
+#[test]
+fn health_is_503_naming_a_bucket_that_answers_403() {
+    let w = World::with_sample();
+    // moto's IAM checks on: the test keys belong to no account.
+    w.moto.set_auth(true);
+    let (api, addr) = api_block();
+    let conf = w.config(&api);
+    let mut run = Running::start(&w, &conf);
+    let source = format!("bucket {BUCKET}");
+    let (status, health) = wait_for_health(&addr, |_, v| !v["sources"][&source]["error"].is_null());
+    assert_eq!(status, 503, "{health}");
+    assert_eq!(health["status"], "degraded");
+    let why = reasons(&health);
+    assert_eq!(why.len(), 1, "{why:?}");
+    assert!(
+        why[0].starts_with(&format!("source {source}: the last pass failed: "))
+            && why[0].contains("403"),
+        "{why:?}"
+    );
+    let (_, metrics) = http(&addr, "GET", "/metrics", None, "");
+    for line in [
+        format!("trailwatch_source_up{{source=\"{source}\"}} 0"),
+        format!("trailwatch_source_errors_total{{source=\"{source}\",kind=\"access_denied\"}} 1"),
+        format!("trailwatch_source_errors_total{{source=\"{source}\",kind=\"other\"}} 0"),
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} missing from\n{metrics}"
+        );
+    }
+    assert_eq!(run.terminate().code(), Some(0), "{}", run_log(&w));
+}
+
+#[test]
+fn set_aside_deliveries_make_health_503_until_queue_retry_sends_them() {
+    let w = World::with_sample();
+    // The first POST is refused for good (400): set aside.
+    let rx = Receiver::start(&[400]);
+    let (api, addr) = api_block();
+    let conf = w.config(&format!(
+        "{api}{}",
+        hook("custom", &format!("{}/all", rx.url), "<level>3</level>")
+    ));
+    let mut run = Running::start(&w, &conf);
+    let (status, health) = wait_for_health(&addr, |s, _| s == 503);
+    assert_eq!(rx.wait_for("/all", 49).len(), 49);
+    let why = reasons(&health);
+    assert!(
+        why.iter()
+            .any(|r| r.starts_with("channel hook:custom@127.0.0.1:")
+                && r.contains("1 deliveries set aside")),
+        "{status} {why:?}"
+    );
+    let list = w
+        .command(&["queue", "list", "-c"])
+        .arg(&conf)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&list.stdout);
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("hook:custom@"))
+        .expect(&text);
+    let cols: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(&cols[1..4], ["configured", "0", "1"], "{text}");
+    assert!(row.contains("HTTP 400"), "{row}");
+    // Settled beside the running service: sent, and healthy again.
+    let retry = w
+        .command(&["queue", "retry", "-c"])
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert_eq!(retry.status.code(), Some(0), "{}", stderr(&retry));
+    assert!(String::from_utf8_lossy(&retry.stdout).contains("1 set-aside deliveries queued again"));
+    assert_eq!(rx.wait_for("/all", 50).len(), 50);
+    let (status, health) = wait_for_health(&addr, |s, _| s == 200);
+    assert_eq!(health["status"], "ok");
+    assert_eq!(status, 200);
+    let (once, repeats) = rx.accepted_by_key("/all");
+    assert_eq!((once.len(), repeats), (50, 0));
+    let again = w
+        .command(&["queue", "retry", "-c"])
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(1), "nothing left to retry");
+    assert_eq!(run.terminate().code(), Some(0), "{}", run_log(&w));
+}
+
+/// Items queued by an older trailwatch (channels by position) are renamed
+/// on open; then the integrations are reordered, one renamed and one
+/// removed: the reordered one's deliveries go out, the others are
+/// reported once and kept, and `queue retry` / `queue drop` settle them.
+/// Every alert reaches each webhook exactly once by delivery key.
+#[test]
+fn queued_deliveries_follow_their_integration_through_reorder_rename_and_removal() {
+    let w = World::with_sample();
+    let rx = Receiver::start(&[]);
+    rx.set_down(true);
+    let url = |p: &str| format!("{}/{p}", rx.url);
+    let a = hook("custom-a", &url("a"), "<level>3</level>");
+    let b = hook("custom-b", &url("b"), "<level>3</level>");
+    let s = hook("slack", &url("s"), "<rule_id>80255</rule_id>");
+    let conf = w.config(&format!("{a}{b}{s}"));
+    let out = w.run_once(&conf, &["--drain-timeout", "1"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "deliveries left: {}",
+        stderr(&out)
+    );
+    // As an older trailwatch queued them: by position.
+    let db = w.path("state/outputs.db");
+    let py = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); \
+             [c.execute('UPDATE outbox SET channel=? WHERE channel LIKE ?', (f'hook:{i}:{n}', f'hook:{n}@%')) \
+              for i,n in enumerate(['custom-a','custom-b','slack'])]; c.commit()",
+        )
+        .arg(&db)
+        .status()
+        .unwrap();
+    assert!(py.success());
+    let out = w.run_once(&conf, &["--drain-timeout", "1"]);
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "INFO: 101 queued webhook deliveries now keyed by integration and destination"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("no longer has"), "{err}");
+
+    // custom-b moves first, custom-a is renamed (same URL), slack removed.
+    rx.set_down(false);
+    let a2 = hook("custom-a2", &url("a"), "<level>3</level>");
+    let conf = w.config(&format!("{b}{a2}"));
+    let out = w.run_once(&conf, &[]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "orphans left: {err}");
+    let warned: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("no longer has"))
+        .collect();
+    assert_eq!(warned.len(), 1, "one warning: {err}");
+    assert!(
+        warned[0].contains("WARNING: 51 email/webhook deliveries"),
+        "{}",
+        warned[0]
+    );
+    let (got_b, repeats) = rx.accepted_by_key("/b");
+    assert_eq!(
+        (got_b.len(), repeats),
+        (50, 0),
+        "the reordered integration's deliveries"
+    );
+    assert!(rx.accepted("/a").is_empty() && rx.accepted("/s").is_empty());
+
+    let queue = |args: &[&str]| {
+        let out = w
+            .command(&["queue"])
+            .args(args)
+            .arg("-c")
+            .arg(&conf)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr(&out),
+        )
+    };
+    let (code, list, _) = queue(&["list"]);
+    assert_eq!(code, Some(0));
+    let channel = |prefix: &str| {
+        let row = list
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("{prefix}: {list}"));
+        let cols: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(cols[1], "orphaned", "{row}");
+        (cols[0].to_string(), cols[2].to_string())
+    };
+    let (old_a, pending_a) = channel("hook:custom-a@");
+    let (old_s, pending_s) = channel("hook:slack@");
+    assert_eq!(
+        (pending_a.as_str(), pending_s.as_str()),
+        ("50", "1"),
+        "{list}"
+    );
+    let (code, moved, err) = queue(&["retry", &old_a]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        moved.starts_with(&format!(
+            "50 deliveries of {old_a} moved to hook:custom-a2@"
+        )),
+        "{moved}"
+    );
+    let (code, dropped, err) = queue(&["drop", &old_s]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(dropped.trim(), format!("1 deliveries of {old_s} dropped"));
+
+    let out = w.run_once(&conf, &[]);
+    assert_eq!(out.status.code(), Some(0), "all settled: {}", stderr(&out));
+    let (got_a, repeats) = rx.accepted_by_key("/a");
+    assert_eq!((got_a.len(), repeats), (50, 0));
+    assert!(rx.accepted("/s").is_empty(), "dropped");
+    let keys: BTreeSet<String> = got_a
+        .iter()
+        .chain(&got_b)
+        .map(|r| r.delivery.clone().unwrap())
+        .collect();
+    assert_eq!(keys.len(), 100, "no delivery under two keys");
+    let (_, list, _) = queue(&["list"]);
+    assert_eq!(list.lines().count(), 1, "only the header: {list}");
+}
+
+#[test]
+fn sighup_reloads_a_good_configuration_and_keeps_the_running_one_on_a_bad_one() {
+    let w = World::with_sample();
+    const SECOND: &str = "acme-trail-2";
+    rt().block_on(async {
+        let c = w.moto.client();
+        c.create_bucket().bucket(SECOND).send().await.unwrap();
+        put(
+            &c,
+            SECOND,
+            "AWSLogs/111122223333/CloudTrail/eu-west-1/2024/11/05/111122223333_CloudTrail_eu-west-1_20241105T0900Z_0000.json.gz",
+            denied_file(0, 3),
+        )
+        .await;
+    });
+    let rx = Receiver::start(&[]);
+    rx.set_down(true);
+    let (api, addr) = api_block();
+    // More than 10 deliveries waiting is unhealthy.
+    let api = api.replace("</bind>", "</bind><max_queued>10</max_queued>");
+    let one = hook("custom-one", &format!("{}/one", rx.url), "<level>3</level>");
+    let conf = w.config(&format!("{api}{one}"));
+    let mut run = Running::start(&w, &conf);
+    let (status, health) = wait_for_health(&addr, |_, v| v["alerts"] == 50);
+    let piling = "50 deliveries waiting, above <max_queued> 10";
+    assert_eq!((status, reasons(&health)), (503, vec![piling.to_string()]));
+
+    // A bad configuration: refused, said, and the running one kept.
+    let good = std::fs::read_to_string(&conf).unwrap();
+    std::fs::write(
+        &conf,
+        good.replace("<level>3</level>", "<level>high</level>"),
+    )
+    .unwrap();
+    run.signal(libc::SIGHUP);
+    wait_until("the refusal", || {
+        run_log(&w).contains("SIGHUP: configuration not reloaded")
+    });
+    let log = run_log(&w);
+    assert!(
+        log.contains("ERROR: SIGHUP: configuration not reloaded, the running one is kept: ")
+            && log.contains("trailwatch.conf:19: <level>: 'high' is not a number"),
+        "{log}"
+    );
+    assert!(run.0.try_wait().unwrap().is_none(), "still running");
+    let (_, health) = wait_for_health(&addr, |_, _| true);
+    assert_eq!(reasons(&health), [piling], "the running configuration's");
+
+    // A good one: a second bucket and a second webhook; the queue of the
+    // first webhook (waiting while its receiver was down) is kept.
+    let second = format!(
+        "\n    <bucket type=\"cloudtrail\">\n      <name>{SECOND}</name>\n      <access_key>test</access_key>\n      <secret_key>test</secret_key>\n      <only_logs_after>2024-NOV-05</only_logs_after>\n      <service_endpoint>{}</service_endpoint>\n    </bucket>",
+        w.moto.endpoint
+    );
+    let two = hook(
+        "custom-two",
+        &format!("{}/two", rx.url),
+        "<rule_id>80250</rule_id>",
+    );
+    w.config_with(&second, &format!("{api}{one}{two}"));
+    rx.set_down(false);
+    run.signal(libc::SIGHUP);
+    let (_, health) = wait_for_health(&addr, |_, v| v["alerts"] == 53);
+    assert!(
+        run_log(&w)
+            .contains("INFO: SIGHUP: configuration reloaded: 2 sources, 2 delivery channels"),
+        "{}",
+        run_log(&w)
+    );
+    assert_eq!(
+        health["sources"][format!("bucket {SECOND}")]["events"],
+        3,
+        "{health}"
+    );
+    assert_eq!(rx.wait_for("/one", 53).len(), 53);
+    assert_eq!(rx.wait_for("/two", 3).len(), 3);
+    let (one_got, repeats) = rx.accepted_by_key("/one");
+    assert_eq!(
+        (one_got.len(), repeats),
+        (53, 0),
+        "queued before the reload, sent after it, once"
+    );
+    let (two_got, repeats) = rx.accepted_by_key("/two");
+    assert_eq!((two_got.len(), repeats), (3, 0));
+    wait_for_health(&addr, |s, _| s == 200);
+    assert_eq!(run.terminate().code(), Some(0), "{}", run_log(&w));
+}
+
+/// issue 12: a full state disk stops deliveries (nothing sent again) and
+/// `/health` says so; once there is room they resume, each alert once.
+#[test]
+fn a_full_state_disk_makes_health_503_until_there_is_room_again() {
+    let w = World::with_sample();
+    let disk = disk::SmallDisk::mount(&w.path("state"), 2048);
+    let rx = Receiver::start(&[]);
+    rx.set_down(true);
+    let (api, addr) = api_block();
+    let conf = w.config(&format!(
+        "{api}{}",
+        hook("custom", &format!("{}/all", rx.url), "<level>3</level>")
+    ));
+    let mut run = Running::start(&w, &conf);
+    wait_for_health(&addr, |_, v| v["alerts"] == 50);
+    let filler = disk.fill();
+    let (status, health) = wait_for_health(&addr, |_, v| {
+        reasons(v)
+            .iter()
+            .any(|r| r.starts_with("deliveries stopped: "))
+    });
+    assert_eq!(status, 503);
+    assert!(
+        reasons(&health).iter().any(|r| r.contains("full")),
+        "{health}"
+    );
+    std::fs::remove_file(filler).unwrap();
+    rx.set_down(false);
+    assert_eq!(rx.wait_for("/all", 50).len(), 50);
+    let (status, health) = wait_for_health(&addr, |s, _| s == 200);
+    assert_eq!((status, &health["status"]), (200, &Value::from("ok")));
+    let (got, repeats) = rx.accepted_by_key("/all");
+    assert_eq!((got.len(), repeats), (50, 0));
+    assert_eq!(run.terminate().code(), Some(0), "{}", run_log(&w));
 }

@@ -61,6 +61,10 @@ pub struct Depth {
     pub pending: u64,
     /// Set aside after a permanent refusal or too many attempts.
     pub failed: u64,
+    /// When its oldest item was queued (epoch seconds).
+    pub oldest: i64,
+    /// The error of its latest failed attempt, if any.
+    pub last_error: Option<String>,
 }
 
 /// The outbox database.
@@ -455,7 +459,10 @@ impl Outbox {
         let conn = self.conn();
         let mut st = conn
             .prepare_cached(
-                "SELECT channel, SUM(failed = 0), SUM(failed != 0) FROM outbox GROUP BY channel ORDER BY channel",
+                "SELECT channel, SUM(failed = 0), SUM(failed != 0), MIN(created),
+                        (SELECT last_error FROM outbox o WHERE o.channel = outbox.channel
+                         AND last_error IS NOT NULL ORDER BY id DESC LIMIT 1)
+                 FROM outbox GROUP BY channel ORDER BY channel",
             )
             .map_err(|e| self.err(e))?;
         let rows = st
@@ -465,11 +472,73 @@ impl Outbox {
                     Depth {
                         pending: r.get::<_, i64>(1)? as u64,
                         failed: r.get::<_, i64>(2)? as u64,
+                        oldest: r.get(3)?,
+                        last_error: r.get(4)?,
                     },
                 ))
             })
             .map_err(|e| self.err(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Pending items of the given channels.
+    pub fn pending_in(&self, channels: &[String]) -> Result<u64, QueueError> {
+        Ok(self
+            .depths()?
+            .iter()
+            .filter(|(c, _)| channels.contains(c))
+            .map(|(_, d)| d.pending)
+            .sum())
+    }
+
+    /// Renames channels (`(old, new)` pairs) in one transaction; returns
+    /// how many items moved.
+    pub fn rename_channels(&self, renames: &[(String, String)]) -> Result<usize, QueueError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        let mut n = 0;
+        for (old, new) in renames {
+            n += tx
+                .execute(
+                    "UPDATE outbox SET channel = ?2 WHERE channel = ?1",
+                    params![old, new],
+                )
+                .map_err(|e| self.err(e))?;
+        }
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(n)
+    }
+
+    /// Moves every item of `from` into `to`, set-aside ones included,
+    /// to be tried at once; returns how many.
+    pub fn move_channel(&self, from: &str, to: &str) -> Result<usize, QueueError> {
+        self.conn()
+            .execute(
+                "UPDATE outbox SET channel = ?2, failed = 0, next_try = 0, attempts = 0
+                 WHERE channel = ?1",
+                params![from, to],
+            )
+            .map_err(|e| self.err(e))
+    }
+
+    /// Puts the set-aside items of `channel` back in the queue; returns
+    /// how many.
+    pub fn requeue_channel(&self, channel: &str) -> Result<usize, QueueError> {
+        self.conn()
+            .execute(
+                "UPDATE outbox SET failed = 0, next_try = 0, attempts = 0
+                 WHERE channel = ?1 AND failed != 0",
+                [channel],
+            )
+            .map_err(|e| self.err(e))
+    }
+
+    /// Removes every item of `channel` (delivered by hand, or unwanted);
+    /// returns how many.
+    pub fn drop_channel(&self, channel: &str) -> Result<usize, QueueError> {
+        self.conn()
+            .execute("DELETE FROM outbox WHERE channel = ?1", [channel])
+            .map_err(|e| self.err(e))
     }
 
     /// Pending items of every channel.
@@ -531,9 +600,25 @@ mod tests {
                 "hook:0".to_string(),
                 Depth {
                     pending: 0,
-                    failed: 1
+                    failed: 1,
+                    oldest: 100,
+                    last_error: Some("400".into()),
                 }
             )]
         );
+        q.commit(None, &[("hook:0".into(), b"d".to_vec())], &[], 200)
+            .unwrap();
+        assert_eq!(q.pending_in(&["hook:0".into()]).unwrap(), 1);
+        assert_eq!(q.pending_in(&["email".into()]).unwrap(), 0);
+        assert_eq!(q.requeue_channel("hook:0").unwrap(), 1);
+        assert_eq!(q.pending_in(&["hook:0".into()]).unwrap(), 2);
+        assert_eq!(
+            q.rename_channels(&[("hook:0".into(), "hook:x".into())])
+                .unwrap(),
+            2
+        );
+        assert_eq!(q.move_channel("hook:x", "hook:y").unwrap(), 2);
+        assert_eq!(q.drop_channel("hook:y").unwrap(), 2);
+        assert_eq!(q.pending().unwrap(), 0);
     }
 }

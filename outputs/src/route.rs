@@ -6,7 +6,7 @@ use engine::expr::osmatch::OsMatch;
 use serde_json::json;
 
 use crate::alert::Alert;
-use crate::settings::{EmailSettings, GranularEmail, Integration};
+use crate::settings::{EmailSettings, GranularEmail, Integration, IntegrationKind};
 use crate::webhook;
 
 /// The outbox channel of email items.
@@ -14,9 +14,73 @@ pub const EMAIL_CHANNEL: &str = "email";
 /// The outbox channel of email items that must not wait (`do_not_delay`).
 pub const EMAIL_NOW_CHANNEL: &str = "email!";
 
-/// The outbox channel of an integration.
-pub fn hook_channel(index: usize, hook: &Integration) -> String {
+/// The outbox channel of an integration, named by what it is, not by its
+/// place in the configuration: `hook:NAME@HOST[:PORT]#HASH`, where HASH
+/// stands for the whole destination (the URL, and for PagerDuty the
+/// routing key) without writing its secret parts down. Reordering the
+/// `<integration>` blocks keeps every channel; renaming one or changing
+/// where it sends makes a new channel (what the old one still holds is
+/// reported at start, see `trailwatch queue`).
+pub fn hook_channel(hook: &Integration) -> String {
+    let target = if hook.hook_url.is_empty() && hook.kind == IntegrationKind::PagerDuty {
+        webhook::PAGERDUTY_EVENTS
+    } else {
+        hook.hook_url.as_str()
+    };
+    let host = target
+        .parse::<http::Uri>()
+        .ok()
+        .and_then(|u| u.authority().map(|a| a.as_str().to_string()))
+        .map(|a| a.rsplit('@').next().unwrap_or_default().to_string())
+        .unwrap_or_default();
+    let mut h = Fnv::default();
+    h.write(target.as_bytes());
+    if hook.kind == IntegrationKind::PagerDuty {
+        h.write(b"\n");
+        h.write(hook.api_key.as_deref().unwrap_or_default().as_bytes());
+    }
+    format!(
+        "hook:{}@{host}#{:08x}",
+        hook.name,
+        h.0 as u32 ^ (h.0 >> 32) as u32
+    )
+}
+
+/// The channel an integration had before channels were named by what they
+/// are (its position in the configuration): `hook:INDEX:NAME`.
+pub fn positional_channel(index: usize, hook: &Integration) -> String {
     format!("hook:{index}:{}", hook.name)
+}
+
+/// The channels a configuration delivers to: email (when enabled) and one
+/// per integration.
+pub fn channels(email: Option<&EmailSettings>, hooks: &[Integration]) -> Vec<String> {
+    let mut out = Vec::new();
+    if email.is_some_and(|e| e.enabled) {
+        out.push(EMAIL_CHANNEL.to_string());
+        out.push(EMAIL_NOW_CHANNEL.to_string());
+    }
+    out.extend(hooks.iter().map(hook_channel));
+    out
+}
+
+/// FNV-1a (64 bits): a hash that stays the same across builds and
+/// platforms, for channel names kept on disk.
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
 }
 
 struct Granular {
@@ -56,9 +120,9 @@ impl Router {
             });
         }
         let mut out = Vec::new();
-        for (i, h) in hooks.iter().enumerate() {
+        for h in hooks {
             out.push(Hook {
-                channel: hook_channel(i, h),
+                channel: hook_channel(h),
                 location: pattern("<integration> <event_location>", &h.location)?,
                 settings: h.clone(),
             });
@@ -199,7 +263,6 @@ fn hook_wants(h: &Hook, alert: &Alert) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::IntegrationKind;
 
     fn alert(id: u32, level: u32, mail: bool) -> Vec<u8> {
         format!(
@@ -234,12 +297,40 @@ mod tests {
         r.route(&alert(80254, 5, false), &mut out);
         r.route(&alert(80254, 4, false), &mut out);
         assert_eq!(out.len(), 1);
-        assert_eq!(out[0].0, "hook:0:custom-x");
+        assert_eq!(out[0].0, hook_channel(&h));
+        assert!(
+            out[0].0.starts_with("hook:custom-x@127.0.0.1:1#"),
+            "{}",
+            out[0].0
+        );
         h.groups = vec!["authentication".into()];
         let r = Router::new(None, &[h]).unwrap();
         out.clear();
         r.route(&alert(80254, 9, false), &mut out);
         assert!(out.is_empty(), "groups are compared whole, not as prefixes");
+    }
+
+    #[test]
+    fn channels_are_named_by_name_and_destination_without_secrets() {
+        let mut a = hook("slack");
+        a.hook_url = "https://hooks.slack.com/services/T0/B0/SECRET".into();
+        let c = hook_channel(&a);
+        assert!(c.starts_with("hook:slack@hooks.slack.com#"), "{c}");
+        assert!(!c.contains("SECRET"));
+        assert_eq!(c, hook_channel(&a.clone()), "stable");
+        let mut b = a.clone();
+        b.hook_url.push('2');
+        assert_ne!(hook_channel(&b), c, "another destination");
+        let mut p = hook("pagerduty");
+        p.hook_url = String::new();
+        p.api_key = Some("rk-1".into());
+        let c1 = hook_channel(&p);
+        assert!(
+            c1.starts_with("hook:pagerduty@events.pagerduty.com#"),
+            "{c1}"
+        );
+        p.api_key = Some("rk-2".into());
+        assert_ne!(hook_channel(&p), c1, "another routing key, another service");
     }
 
     #[test]

@@ -56,6 +56,8 @@ pub struct Counters {
     pub mails: std::sync::atomic::AtomicU64,
     /// Why sending is stopped (the outbox cannot be written), per sender.
     stuck: Mutex<Vec<(&'static str, String)>>,
+    /// When each channel's receiver last accepted a delivery (epoch s).
+    last_success: Mutex<std::collections::BTreeMap<String, i64>>,
 }
 
 impl Counters {
@@ -68,6 +70,22 @@ impl Counters {
                 .collect::<Vec<_>>()
                 .join("; ")
         })
+    }
+
+    /// When each channel's receiver last accepted a delivery, by channel.
+    pub fn last_success(&self) -> Vec<(String, i64)> {
+        let g = self.last_success.lock().unwrap_or_else(|p| p.into_inner());
+        g.iter().map(|(k, v)| (k.clone(), *v)).collect()
+    }
+
+    fn succeeded(&self, channel: &str) {
+        let mut g = self.last_success.lock().unwrap_or_else(|p| p.into_inner());
+        match g.get_mut(channel) {
+            Some(t) => *t = now(),
+            None => {
+                g.insert(channel.to_string(), now());
+            }
+        }
     }
 
     fn set_stuck(&self, who: &'static str, why: Option<String>) {
@@ -110,11 +128,13 @@ pub fn start(
     out
 }
 
-/// Waits until the queue is empty, `limit` has passed or `stop` is set;
-/// `waiting` hears once how many deliveries are still pending after
-/// `announce_after`. Returns how many are left.
+/// Waits until the queue of `channels` is empty, `limit` has passed or
+/// `stop` is set; `waiting` hears once how many deliveries are still
+/// pending after `announce_after`. Returns how many are left. (Items of
+/// channels no longer configured are not waited for.)
 pub async fn drain(
     outbox: &Outbox,
+    channels: &[String],
     mut stop: watch::Receiver<bool>,
     limit: Duration,
     announce_after: Duration,
@@ -123,7 +143,7 @@ pub async fn drain(
     let start = std::time::Instant::now();
     let mut waiting = Some(waiting);
     loop {
-        let pending = outbox.pending().unwrap_or(0);
+        let pending = outbox.pending_in(channels).unwrap_or(0);
         if pending == 0 || *stop.borrow() || start.elapsed() >= limit {
             return pending;
         }
@@ -258,16 +278,21 @@ struct Journal {
     who: &'static str,
     kept: Vec<Unsaved>,
     outage: Outage,
+    /// For the last try when the sender stops.
+    outbox: Arc<Outbox>,
+    counters: Arc<Counters>,
 }
 
 impl Journal {
-    fn new(who: &'static str) -> Journal {
+    fn new(who: &'static str, outbox: &Arc<Outbox>, counters: &Arc<Counters>) -> Journal {
         Journal {
             who,
             kept: Vec::new(),
             outage: Outage::new(format!(
                 "{who}: the outbox cannot be written; sending stops"
             )),
+            outbox: outbox.clone(),
+            counters: counters.clone(),
         }
     }
 
@@ -313,6 +338,27 @@ impl Journal {
     }
 }
 
+impl Drop for Journal {
+    /// The sender stops (shutdown, or a reload that starts new senders):
+    /// a last try to record what it kept; what still cannot be written may
+    /// be sent again, under the same delivery key. The sender's part of
+    /// [`Counters::degraded`] goes with it.
+    fn drop(&mut self) {
+        let left = self
+            .kept
+            .drain(..)
+            .filter(|c| c.apply(&self.outbox).is_err())
+            .count();
+        if left > 0 {
+            tracing::error!(
+                "{}: {left} delivery records could not be written before stopping; those deliveries may be sent again (same delivery key)",
+                self.who
+            );
+        }
+        self.counters.set_stuck(self.who, None);
+    }
+}
+
 /// A failed attempt of `ids`: the change to write, and whether the item
 /// is given up.
 fn failure(ids: &[i64], attempts: u32, limit: u32, f: &Failure, what: &str) -> Unsaved {
@@ -352,16 +398,12 @@ pub async fn run_hooks(
             return;
         }
     };
-    let channels: Vec<String> = hooks
-        .iter()
-        .enumerate()
-        .map(|(i, h)| hook_channel(i, h))
-        .collect();
+    let channels: Vec<String> = hooks.iter().map(hook_channel).collect();
     let mut outages: Vec<Outage> = hooks
         .iter()
         .map(|h| Outage::new(format!("integration {}", h.name)))
         .collect();
-    let mut journal = Journal::new("webhooks");
+    let mut journal = Journal::new("webhooks", &outbox, &counters);
     loop {
         if !journal.flush(&outbox, &counters) {
             let wait = journal.outage.wait().unwrap_or(Duration::from_secs(1));
@@ -392,6 +434,7 @@ pub async fn run_hooks(
                 match poster.post(h, &key, it.body).await {
                     Ok(()) => {
                         counters.sent.fetch_add(1, Relaxed);
+                        counters.succeeded(channel);
                         outage.ok();
                         // Removed before the next one is sent.
                         journal.write(&outbox, &counters, Unsaved::Done(vec![it.id], Vec::new()));
@@ -485,7 +528,7 @@ pub async fn run_email(
         "mail to {}:{}",
         settings.smtp_server, settings.smtp_port
     ));
-    let mut journal = Journal::new("email");
+    let mut journal = Journal::new("email", &outbox, &counters);
     loop {
         if !journal.flush(&outbox, &counters) {
             let wait = journal.outage.wait().unwrap_or(Duration::from_secs(1));
@@ -581,6 +624,8 @@ pub async fn run_email(
                     outage.ok();
                     counters.mails.fetch_add(1, Relaxed);
                     counters.sent.fetch_add(ids.len() as u64, Relaxed);
+                    counters.succeeded(EMAIL_CHANNEL);
+                    counters.succeeded(EMAIL_NOW_CHANNEL);
                     // Removed (with the hour's count) before the next send.
                     journal.write(
                         &outbox,

@@ -9,6 +9,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::disk::SmallDisk;
 use common::receiver::Receiver;
 use common::smtp::{ServerTls, Smtp};
 use outputs::queue::Outbox;
@@ -209,7 +210,9 @@ fn webhooks_retry_500_and_429_then_deliver_each_alert_once_in_order() {
     let outbox = Arc::new(Outbox::open(&dir.path().join("state")).unwrap());
     let router = Router::new(None, &hooks).unwrap();
     queue(&outbox, &router, &[alert(80255, 1), alert(80255, 2)]);
-    let queued = outbox.ready("hook:2:pagerduty", now(), 10).unwrap();
+    let queued = outbox
+        .ready(&outputs::route::hook_channel(&hooks[2]), now(), 10)
+        .unwrap();
     assert_eq!(queued.len(), 2);
     assert!(
         !String::from_utf8_lossy(&queued[0].body).contains("key-1"),
@@ -455,49 +458,6 @@ fn a_receiver_that_dies_and_comes_back_gets_every_item_once_in_order() {
     assert_eq!(ids, want, "each once, in order");
     assert_eq!(repeats, 0, "nothing sent twice");
     assert_eq!(outbox.pending().unwrap(), 0);
-}
-
-/// A small tmpfs mounted for a test, unmounted when dropped.
-struct SmallDisk(std::path::PathBuf);
-
-impl SmallDisk {
-    /// Mounts a tmpfs of `kb` KiB at `dir` (the tests run as root in CI; a
-    /// user who cannot mount gets a failure saying so, not a skip).
-    fn mount(dir: &std::path::Path, kb: u32) -> SmallDisk {
-        std::fs::create_dir_all(dir).unwrap();
-        let out = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={kb}k"), "tmpfs"])
-            .arg(dir)
-            .output()
-            .expect("mount(8)");
-        assert!(
-            out.status.success(),
-            "the full-disk test mounts a small tmpfs and needs root (CAP_SYS_ADMIN): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        SmallDisk(dir.to_path_buf())
-    }
-
-    /// Writes a file until the disk is full.
-    fn fill(&self) -> std::path::PathBuf {
-        use std::io::Write;
-        let p = self.0.join("filler");
-        let mut f = std::fs::File::create(&p).unwrap();
-        let block = vec![0u8; 4096];
-        while f.write_all(&block).and_then(|()| f.flush()).is_ok() {}
-        // Leave not even a page.
-        while f.write_all(&block[..512]).is_ok() {}
-        p
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.0)
-            .status();
-    }
 }
 
 #[test]

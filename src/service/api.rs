@@ -2,8 +2,10 @@
 //! `<trailwatch><api>`; it listens on 127.0.0.1 unless told otherwise, and
 //! with a token every route but `/health` needs `Authorization: Bearer`.
 //!
-//! - `GET /health`: `{"status":"ok",...}`; 503 `{"status":"degraded","reason":...}`
-//!   while deliveries are stopped because the outbox cannot be written.
+//! - `GET /health`: `{"status":"ok",...}`; 503 `{"status":"degraded",
+//!   "reasons":[...]}` when a source fails or is late, objects are skipped,
+//!   deliveries are set aside, orphaned or piling up, or the outbox cannot
+//!   be written (see `health`).
 //! - `GET /metrics`: Prometheus text format.
 //! - `POST /logtest`: the JSON reply of `trailwatch logtest --json` for
 //!   `{"event": "...", "location": "...", "token": "..."}` (or a bare
@@ -26,6 +28,7 @@ use std::time::Duration;
 
 use tokio::sync::{watch, Semaphore};
 
+use crate::service::health::{family, label};
 use crate::service::logtest_sessions::Sessions;
 use crate::service::run::Shared;
 
@@ -154,40 +157,19 @@ fn refused(api: &Api, headers: &HeaderMap) -> Option<Response> {
     })
 }
 
-/// `ok`, or 503 `degraded` with the reason while deliveries are stopped
-/// because the outbox cannot be written (a full disk).
+/// `ok`, or 503 `degraded` with the reasons (see `health::report`).
 async fn health(State(api): State<Arc<Api>>) -> Response {
-    let degraded = api.shared.counters.degraded();
-    let mut body = serde_json::json!({
-        "status": if degraded.is_some() { "degraded" } else { "ok" },
-        "uptime_seconds": api.shared.started.elapsed().as_secs(),
-        "events": api.shared.stats.events.load(Ordering::Relaxed),
-        "alerts": api.shared.stats.alerts.load(Ordering::Relaxed),
-    });
-    let status = match degraded {
-        Some(reason) => {
-            body["reason"] = serde_json::Value::String(reason);
-            StatusCode::SERVICE_UNAVAILABLE
-        }
-        None => StatusCode::OK,
+    let (ok, body) = crate::service::health::report(&api.shared);
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
     };
     json_response(status, body.to_string())
 }
 
 fn json_response(status: StatusCode, body: String) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
-}
-
-/// The `# HELP` and `# TYPE` lines of a metric family.
-fn family(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n");
-}
-
-/// A Prometheus label value.
-fn label(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 async fn metrics(State(api): State<Arc<Api>>, headers: HeaderMap) -> Response {
@@ -292,69 +274,7 @@ async fn metrics(State(api): State<Arc<Api>>, headers: HeaderMap) -> Response {
     );
     let open = api.sessions.lock().map(|s| s.len()).unwrap_or(0);
     let _ = writeln!(out, "trailwatch_logtest_sessions {open}");
-    let now = crate::clock::now().0;
-    family(
-        &mut out,
-        "trailwatch_source_last_object_seconds",
-        "gauge",
-        "When the last object of a bucket, log group or queue was taken (epoch seconds).",
-    );
-    let last: Vec<(String, crate::service::run::LastObject)> = {
-        let map = s.last.lock().unwrap_or_else(|p| p.into_inner());
-        map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
-    };
-    for (bucket, o) in &last {
-        let _ = writeln!(
-            out,
-            "trailwatch_source_last_object_seconds{{source=\"{}\",key=\"{}\"}} {}",
-            label(bucket),
-            label(&o.key),
-            o.at
-        );
-    }
-    family(
-        &mut out,
-        "trailwatch_source_lag_seconds",
-        "gauge",
-        "Seconds since the last object of a source was taken.",
-    );
-    for (bucket, o) in &last {
-        let _ = writeln!(
-            out,
-            "trailwatch_source_lag_seconds{{source=\"{}\"}} {}",
-            label(bucket),
-            (now - o.at).max(0)
-        );
-    }
-    family(
-        &mut out,
-        "trailwatch_queue_pending",
-        "gauge",
-        "Email and webhook deliveries waiting, by channel.",
-    );
-    let depths = s.outbox.depths().unwrap_or_default();
-    for (channel, d) in &depths {
-        let _ = writeln!(
-            out,
-            "trailwatch_queue_pending{{channel=\"{}\"}} {}",
-            label(channel),
-            d.pending
-        );
-    }
-    family(
-        &mut out,
-        "trailwatch_queue_failed",
-        "gauge",
-        "Deliveries set aside after a permanent refusal, by channel.",
-    );
-    for (channel, d) in &depths {
-        let _ = writeln!(
-            out,
-            "trailwatch_queue_failed{{channel=\"{}\"}} {}",
-            label(channel),
-            d.failed
-        );
-    }
+    crate::service::health::metrics(s, &mut out);
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

@@ -3,9 +3,11 @@
 //! `replay`, and the HTTP API.
 
 pub mod api;
+pub mod health;
 pub mod lock;
 pub mod logtest_sessions;
 pub mod pipeline;
+pub mod queue_cmd;
 pub mod run;
 pub mod settings;
 pub mod sources;

@@ -115,6 +115,11 @@ impl Pipeline {
         }
     }
 
+    /// Routes the next files with `router` (a reloaded configuration).
+    pub fn set_router(&mut self, router: Router) {
+        self.outputs.router = router;
+    }
+
     /// Runs one source file's events; returns once its alerts are durable.
     /// `source` identifies the file (`bucket/key`) for the exactly-once
     /// check; `None` for inputs that are not tracked (replay).

@@ -24,24 +24,22 @@ use outputs::send::{self, Counters};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::cli::{ClockKind, RunArgs};
+use crate::service::health::{self, SourceHealth};
 use crate::service::pipeline::{committed_alerts, summary_table, Outputs, Pipeline, Stats};
 use crate::service::sources::{self, Pass};
 use crate::service::{api, settings};
 use crate::{logging, ruleset};
 
-/// One source file for the engine thread.
-struct Job {
-    id: Option<String>,
-    messages: Vec<String>,
-    ack: oneshot::Sender<Result<(), String>>,
-}
-
-/// The last object taken per bucket (or log group, or queue).
-#[derive(Debug, Clone)]
-pub struct LastObject {
-    pub key: String,
-    /// When it was taken (epoch seconds).
-    pub at: i64,
+/// Work for the engine thread.
+enum Job {
+    /// One source file.
+    File {
+        id: Option<String>,
+        messages: Vec<String>,
+        ack: oneshot::Sender<Result<(), String>>,
+    },
+    /// A reloaded configuration's routing (between two files).
+    Router(Router),
 }
 
 /// What the HTTP API reads.
@@ -49,7 +47,15 @@ pub struct Shared {
     pub stats: Arc<Stats>,
     pub outbox: Arc<Outbox>,
     pub counters: Arc<Counters>,
-    pub last: Mutex<BTreeMap<String, LastObject>>,
+    /// Per source (`bucket NAME`, `cloudwatchlogs`, `inspector`,
+    /// `queue NAME`): how its passes go.
+    pub sources: Mutex<BTreeMap<String, SourceHealth>>,
+    /// The delivery channels of the configuration in force.
+    pub channels: Mutex<Vec<String>>,
+    /// The configured interval (seconds).
+    pub interval: AtomicU64,
+    /// Deliveries waiting above which `/health` is degraded.
+    pub max_queued: AtomicU64,
     pub ruleset: Arc<engine::Ruleset>,
     pub manager: String,
     pub started: Instant,
@@ -69,7 +75,12 @@ pub struct CollectorCounters {
     pub resumed: AtomicU64,
     /// Objects recorded as skipped in the state now (after the last pass).
     pub skipped_pending: AtomicU64,
+    /// The first [`SKIPPED_SHOWN`] of them, for `/health`.
+    pub skipped_list: Mutex<Vec<collector::state::Skipped>>,
 }
+
+/// Skipped objects `/health` lists (the count is always whole).
+pub const SKIPPED_SHOWN: usize = 20;
 
 /// How long the file in hand may take to finish after SIGTERM before it
 /// is abandoned (not marked: read again on the next start).
@@ -81,6 +92,8 @@ struct EngineSink {
     tx: mpsc::Sender<Job>,
     stop: watch::Receiver<bool>,
     shared: Arc<Shared>,
+    /// The source being read (its `/health` name).
+    source: String,
 }
 
 impl Sink for EngineSink {
@@ -89,10 +102,9 @@ impl Sink for EngineSink {
             return Err("trailwatch is stopping; the file will be read on the next start".into());
         }
         let (ack, done) = oneshot::channel();
-        let key = batch.key.clone();
-        let bucket = batch.bucket.clone();
+        let events = batch.messages.len() as u64;
         self.tx
-            .send(Job {
+            .send(Job::File {
                 id: batch.id,
                 messages: batch.messages,
                 ack,
@@ -100,14 +112,11 @@ impl Sink for EngineSink {
             .await
             .map_err(|_| "the engine stopped".to_string())?;
         done.await.map_err(|_| "the engine stopped".to_string())??;
-        let mut last = self.shared.last.lock().unwrap_or_else(|p| p.into_inner());
-        last.insert(
-            bucket,
-            LastObject {
-                key,
-                at: crate::clock::now().0,
-            },
-        );
+        self.shared.source(&self.source, |h| {
+            h.files += 1;
+            h.events += events;
+            h.last_taken = Some(crate::clock::now().0);
+        });
         Ok(())
     }
 }
@@ -118,7 +127,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     for w in &conf.warnings {
         tracing::warn!("{w}");
     }
-    let Some(wodle) = conf.wodle.as_ref() else {
+    let Some(wodle) = conf.wodle.clone() else {
         bail!(
             "{}: no <wodle name=\"aws-s3\"> block: nothing to collect (see `trailwatch run --help`)",
             a.config.display()
@@ -156,6 +165,8 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     if requeued > 0 {
         tracing::info!("{requeued} email/webhook deliveries refused before are tried again");
     }
+    let channels = adopt_channels(&outbox, &conf)?;
+    report_orphans(&outbox, &channels, &a.config);
     let now = crate::clock::now().0;
     let alerts_file = if conf.jsonout {
         let committed = committed_alerts(&outbox)?;
@@ -181,18 +192,9 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting the runtime")?;
     let (stop_tx, stop_rx) = watch::channel(false);
-    let senders_stop = watch::channel(false);
     let wake: send::Wake = Arc::default();
     let counters = Arc::new(Counters::default());
-    let senders = send::start(
-        rt.handle(),
-        &outbox,
-        conf.email.as_ref(),
-        &conf.integrations,
-        &wake,
-        &counters,
-        &senders_stop.1,
-    );
+    let senders = Senders::start_on(rt.handle(), &outbox, &conf, &wake, &counters);
     let pipeline = Pipeline::new(
         rs.clone(),
         manager.clone(),
@@ -206,16 +208,28 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
             track_alerts_len: true,
         },
     );
+    let max_queued = conf
+        .api
+        .as_ref()
+        .map_or(settings::DEFAULT_MAX_QUEUED, |api| api.max_queued);
     let shared = Arc::new(Shared {
         stats: pipeline.stats.clone(),
         outbox: outbox.clone(),
         counters: counters.clone(),
-        last: Mutex::default(),
+        sources: Mutex::default(),
+        channels: Mutex::new(channels),
+        interval: AtomicU64::new(wodle.interval),
+        max_queued: AtomicU64::new(max_queued),
         ruleset: rs,
         manager,
         started: Instant::now(),
         collector: CollectorCounters::default(),
     });
+    // Every source is in /health from the start: one whose first pass
+    // never ends is reported late.
+    for name in source_names(&wodle) {
+        shared.source(&name, |_| {});
+    }
     if let Some(api_conf) = &conf.api {
         let listener = rt
             .block_on(tokio::net::TcpListener::bind(&api_conf.bind))
@@ -233,15 +247,34 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         .name("engine".into())
         .spawn(move || engine_loop(pipeline, job_rx))
         .context("starting the engine thread")?;
-    rt.spawn(signals(stop_tx));
+    let (wodle_tx, wodle_rx) = watch::channel(Arc::new(wodle));
+    let senders = Arc::new(tokio::sync::Mutex::new(senders));
+    let (hup_tx, hup_rx) = mpsc::unbounded_channel();
+    rt.spawn(signals(stop_tx, hup_tx));
+    rt.spawn(reloads(
+        hup_rx,
+        Reload {
+            path: a.config.clone(),
+            state_dir: conf.state_dir.clone(),
+            logs_dir: conf.logs_dir.clone(),
+            jobs: job_tx.downgrade(),
+            senders: senders.clone(),
+            wodle: wodle_tx,
+            shared: shared.clone(),
+            wake: wake.clone(),
+            rt: rt.handle().clone(),
+        },
+        stop_rx.clone(),
+    ));
 
     let mut sink = EngineSink {
         tx: job_tx,
         stop: stop_rx.clone(),
         shared: shared.clone(),
+        source: String::new(),
     };
     let failed = rt.block_on(schedule(
-        wodle,
+        wodle_rx,
         &state,
         &mut sink,
         stop_rx.clone(),
@@ -249,7 +282,6 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         Pass {
             concurrency: a.concurrency,
             stream_above: Some(a.stream_above << 20),
-            skipped_retries: Some(wodle.skipped_retries),
             ..Pass::default()
         },
     ));
@@ -257,8 +289,14 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     let _ = engine_thread.join();
     if a.once && !*stop_rx.borrow() {
         let limit = Duration::from_secs(a.drain_timeout);
+        let channels = shared
+            .channels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         rt.block_on(send::drain(
             &outbox,
+            &channels,
             stop_rx.clone(),
             limit,
             Duration::ZERO,
@@ -267,13 +305,17 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
             },
         ));
     }
-    let _ = senders_stop.0.send(true);
-    for s in senders {
-        let _ = rt.block_on(s);
-    }
-    let pending = outbox.pending().unwrap_or(0);
-    if pending > 0 {
-        tracing::info!("{pending} email/webhook deliveries stay queued for the next start");
+    rt.block_on(async { senders.lock().await.stop().await });
+    let (pending, set_aside) = outbox
+        .depths()
+        .unwrap_or_default()
+        .iter()
+        .fold((0, 0), |(p, f), (_, d)| (p + d.pending, f + d.failed));
+    if pending + set_aside > 0 {
+        tracing::info!(
+            "{pending} email/webhook deliveries stay queued for the next start ({set_aside} set aside; `trailwatch queue list -c {}`)",
+            a.config.display()
+        );
     }
     for line in summary_table(&shared.stats).lines() {
         tracing::info!("{line}");
@@ -282,57 +324,322 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     // A parsing thread of an abandoned file may still be blocked: do not
     // wait for it.
     rt.shutdown_timeout(Duration::from_secs(1));
-    Ok(if failed {
-        ExitCode::from(1)
+    // `--once` is a job that either did all of its work or did not: a
+    // source that failed or deliveries left undone exit 2. The service
+    // stopped by a signal stopped as asked.
+    Ok(if a.once && (failed || pending + set_aside > 0) {
+        ExitCode::from(2)
     } else {
         ExitCode::SUCCESS
     })
 }
 
-fn engine_loop(mut pipeline: Pipeline, mut rx: mpsc::Receiver<Job>) {
-    while let Some(job) = rx.blocking_recv() {
-        let r = pipeline
-            .handle_file(job.id.as_deref(), &job.messages)
-            .map_err(|e| format!("{e:#}"));
-        if let Err(e) = &r {
-            tracing::error!("writing alerts: {e}");
+/// Renames the channels of items queued before channels were named by
+/// what they are (`hook:INDEX:NAME`) to the integration now at that place
+/// with that name; returns the configuration's channels.
+pub(crate) fn adopt_channels(
+    outbox: &Outbox,
+    conf: &settings::Settings,
+) -> anyhow::Result<Vec<String>> {
+    let renames: Vec<(String, String)> = conf
+        .integrations
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            (
+                outputs::route::positional_channel(i, h),
+                outputs::route::hook_channel(h),
+            )
+        })
+        .collect();
+    let moved = outbox.rename_channels(&renames)?;
+    if moved > 0 {
+        tracing::info!(
+            "{moved} queued webhook deliveries now keyed by integration and destination"
+        );
+    }
+    Ok(outputs::route::channels(
+        conf.email.as_ref(),
+        &conf.integrations,
+    ))
+}
+
+/// One warning for the deliveries queued for channels the configuration
+/// no longer has (an integration renamed, removed or sent elsewhere; mail
+/// turned off): they are kept until `trailwatch queue` settles them.
+fn report_orphans(outbox: &Outbox, channels: &[String], config: &std::path::Path) {
+    let orphans: Vec<(String, u64)> = outbox
+        .depths()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(c, _)| !channels.contains(c))
+        .map(|(c, d)| (c, d.pending + d.failed))
+        .collect();
+    if orphans.is_empty() {
+        return;
+    }
+    let total: u64 = orphans.iter().map(|(_, n)| n).sum();
+    let list: Vec<String> = orphans.iter().map(|(c, n)| format!("{c} ({n})")).collect();
+    tracing::warn!(
+        "{total} email/webhook deliveries are queued for channels the configuration no longer has: {}; they are kept, not sent: `trailwatch queue list -c {conf}` shows them, `trailwatch queue retry -c {conf} CHANNEL --to NEW` sends them elsewhere, `trailwatch queue drop -c {conf} CHANNEL` forgets them",
+        list.join(", "),
+        conf = config.display()
+    );
+}
+
+/// The running email and webhook senders.
+struct Senders {
+    stop: watch::Sender<bool>,
+    handles: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Senders {
+    fn start_on(
+        rt: &tokio::runtime::Handle,
+        outbox: &Arc<Outbox>,
+        conf: &settings::Settings,
+        wake: &send::Wake,
+        counters: &Arc<Counters>,
+    ) -> Senders {
+        let (stop, stop_rx) = watch::channel(false);
+        let handles = send::start(
+            rt,
+            outbox,
+            conf.email.as_ref(),
+            &conf.integrations,
+            wake,
+            counters,
+            &stop_rx,
+        );
+        Senders { stop, handles }
+    }
+
+    /// Stops them after the delivery in hand.
+    async fn stop(&mut self) {
+        let _ = self.stop.send(true);
+        for h in self.handles.drain(..) {
+            let _ = h.await;
         }
-        for w in pipeline.regex_limit_warnings() {
-            tracing::warn!("{w}");
-        }
-        let _ = job.ack.send(r);
     }
 }
 
-/// SIGTERM or SIGINT: stop taking files, finish the one in hand.
-async fn signals(stop: watch::Sender<bool>) {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
+/// What a SIGHUP reload replaces.
+struct Reload {
+    path: std::path::PathBuf,
+    state_dir: std::path::PathBuf,
+    logs_dir: std::path::PathBuf,
+    /// The engine thread's queue (weak: the reloader must not keep the
+    /// engine alive once the schedule ends).
+    jobs: mpsc::WeakSender<Job>,
+    senders: Arc<tokio::sync::Mutex<Senders>>,
+    wodle: watch::Sender<Arc<wodle::WodleConfig>>,
+    shared: Arc<Shared>,
+    wake: send::Wake,
+    rt: tokio::runtime::Handle,
+}
+
+/// Reloads the configuration on each SIGHUP until stopped.
+async fn reloads(mut hup: mpsc::UnboundedReceiver<()>, r: Reload, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            got = hup.recv() => {
+                if got.is_none() {
+                    return;
+                }
+            }
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        if let Err(e) = reload(&r).await {
+            tracing::error!("SIGHUP: configuration not reloaded, the running one is kept: {e:#}");
+        }
+    }
+}
+
+/// Reads the configuration again and, when it is valid, puts its sources
+/// and outputs in force: the engine routes the next file with the new
+/// routing, the senders restart on the new channels (the queue stays on
+/// disk, nothing queued is lost), and a pass over the new sources starts
+/// once the one under way (if any) ends.
+/// The ruleset, directories and HTTP API stay as started.
+async fn reload(r: &Reload) -> anyhow::Result<()> {
+    tracing::info!("SIGHUP: reading {} again", r.path.display());
+    let path = r.path.clone();
+    let conf = tokio::task::spawn_blocking(move || settings::load(&path))
+        .await
+        .context("reading the configuration")??;
+    let Some(w) = conf.wodle.clone() else {
+        bail!(
+            "{}: no <wodle name=\"aws-s3\"> block: nothing to collect",
+            r.path.display()
+        );
+    };
+    if w.disabled {
+        bail!(
+            "{}: the aws-s3 module is disabled; stop the service instead",
+            r.path.display()
+        );
+    }
+    if let Some(e) = &conf.email {
+        outputs::email::Mailer::new(e).map_err(anyhow::Error::msg)?;
+    }
+    let router =
+        Router::new(conf.email.as_ref(), &conf.integrations).map_err(anyhow::Error::msg)?;
+    for w in &conf.warnings {
+        tracing::warn!("{w}");
+    }
+    if conf.state_dir != r.state_dir || conf.logs_dir != r.logs_dir {
+        tracing::warn!("SIGHUP: a new state_dir or logs_dir takes effect at the next start only");
+    }
+    let Some(jobs) = r.jobs.upgrade() else {
+        bail!("the service is stopping");
+    };
+    jobs.send(Job::Router(router))
+        .await
+        .map_err(|_| anyhow::anyhow!("the engine stopped"))?;
+    drop(jobs);
+    let mut senders = r.senders.lock().await;
+    senders.stop().await;
+    let outbox = r.shared.outbox.clone();
+    let channels = adopt_channels(&outbox, &conf)?;
+    report_orphans(&outbox, &channels, &r.path);
+    *senders = Senders::start_on(&r.rt, &outbox, &conf, &r.wake, &r.shared.counters);
+    drop(senders);
+    let sources = w.buckets.len() + w.services.len() + w.subscribers.len();
+    r.shared.interval.store(w.interval, Ordering::Relaxed);
+    r.shared.max_queued.store(
+        conf.api
+            .as_ref()
+            .map_or(settings::DEFAULT_MAX_QUEUED, |api| api.max_queued),
+        Ordering::Relaxed,
+    );
+    *r.shared.channels.lock().unwrap_or_else(|p| p.into_inner()) = channels.clone();
+    // Sources no longer configured leave /health.
+    let names = source_names(&w);
+    r.shared
+        .sources
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .retain(|k, _| names.contains(k));
+    for name in &names {
+        r.shared.source(name, |_| {});
+    }
+    let _ = r.wodle.send(Arc::new(w));
+    tracing::info!(
+        "SIGHUP: configuration reloaded: {sources} sources, {} delivery channels (the ruleset, directories and HTTP API stay as started)",
+        channels.len()
+    );
+    r.wake.notify_waiters();
+    Ok(())
+}
+
+fn engine_loop(mut pipeline: Pipeline, mut rx: mpsc::Receiver<Job>) {
+    while let Some(job) = rx.blocking_recv() {
+        match job {
+            Job::File { id, messages, ack } => {
+                let r = pipeline
+                    .handle_file(id.as_deref(), &messages)
+                    .map_err(|e| format!("{e:#}"));
+                if let Err(e) = &r {
+                    tracing::error!("writing alerts: {e}");
+                }
+                for w in pipeline.regex_limit_warnings() {
+                    tracing::warn!("{w}");
+                }
+                let _ = ack.send(r);
+            }
+            Job::Router(router) => pipeline.set_router(router),
+        }
+    }
+}
+
+/// SIGTERM or SIGINT: stop taking files, finish the one in hand. SIGHUP:
+/// reload the configuration.
+async fn signals(stop: watch::Sender<bool>, hup: mpsc::UnboundedSender<()>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).ok();
+    let mut hangup = signal(SignalKind::hangup()).ok();
+    async fn next(s: &mut Option<tokio::signal::unix::Signal>) {
+        match s {
+            Some(s) => {
                 s.recv().await;
             }
-            Err(_) => std::future::pending::<()>().await,
+            None => std::future::pending::<()>().await,
         }
-    };
-    tokio::select! {
-        _ = term => tracing::info!("SIGTERM received; stopping after the file in hand"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received; stopping after the file in hand"),
+    }
+    loop {
+        tokio::select! {
+            _ = next(&mut term) => {
+                tracing::info!("SIGTERM received; stopping after the file in hand");
+                break;
+            }
+            _ = tokio::signal::ctrl_c() => {
+                tracing::info!("SIGINT received; stopping after the file in hand");
+                break;
+            }
+            _ = next(&mut hangup) => {
+                let _ = hup.send(());
+            }
+        }
     }
     let _ = stop.send(true);
 }
 
-/// Runs the sources every interval until stopped; true when a source
-/// failed in the last pass.
+/// The `/health` names of a wodle's sources.
+fn source_names(w: &wodle::WodleConfig) -> Vec<String> {
+    let mut out: Vec<String> = w
+        .buckets
+        .iter()
+        .map(|b| format!("bucket {}", b.spec.name))
+        .collect();
+    out.extend(w.services.iter().map(|s| service_name(s).to_string()));
+    out.extend(w.subscribers.iter().map(|s| format!("queue {}", s.queue)));
+    out
+}
+
+fn service_name(svc: &wodle::ServiceConfig) -> &'static str {
+    match svc.kind {
+        ServiceType::CloudWatchLogs => "cloudwatchlogs",
+        ServiceType::Inspector => "inspector",
+    }
+}
+
+/// Records how a source's pass ended; true when it failed.
+fn record(shared: &Shared, source: &str, r: &anyhow::Result<()>) -> bool {
+    match r {
+        Ok(()) => {
+            shared.source(source, |h| {
+                h.error = None;
+                h.last_success = Some(crate::clock::now().0);
+            });
+            false
+        }
+        Err(e) => {
+            let text = format!("{e:#}");
+            tracing::error!("{text}");
+            let kind = health::error_kind(&text);
+            shared.source(source, |h| {
+                *h.errors.entry(kind).or_default() += 1;
+                h.error = Some(text);
+            });
+            true
+        }
+    }
+}
+
+/// Runs the sources every interval until stopped (the wodle in force at
+/// the start of each pass: a reload changes the next pass); true when a
+/// source failed in the last pass.
 async fn schedule(
-    w: &wodle::WodleConfig,
+    mut wodle_rx: watch::Receiver<Arc<wodle::WodleConfig>>,
     state: &State,
     sink: &mut EngineSink,
     mut stop: watch::Receiver<bool>,
     once: bool,
     pass: Pass,
 ) -> bool {
-    let interval = Duration::from_secs(w.interval.max(1));
-    if !w.run_on_start && !once {
+    let first = wodle_rx.borrow().clone();
+    if !first.run_on_start && !once {
+        let interval = Duration::from_secs(first.interval.max(1));
         tracing::info!(
             "run_on_start is off: first pass in {} s",
             interval.as_secs()
@@ -342,6 +649,12 @@ async fn schedule(
         }
     }
     loop {
+        let w = wodle_rx.borrow_and_update().clone();
+        let interval = Duration::from_secs(w.interval.max(1));
+        let pass = Pass {
+            skipped_retries: Some(w.skipped_retries),
+            ..pass
+        };
         let started = Instant::now();
         tracing::info!("Starting fetching of logs.");
         let mut failed = false;
@@ -356,16 +669,15 @@ async fn schedule(
                 b.spec.kind.name(),
                 b.credentials.aws_profile.as_deref().unwrap_or("default")
             );
-            if let Err(e) = until_stopped(one_bucket(b, state, sink, pass), &stop).await {
-                if *stop.borrow() {
-                    // The file in hand was refused because we are stopping:
-                    // it is read again on the next start.
-                    tracing::info!("bucket {}: stopped before the end of the run", b.spec.name);
-                    break;
-                }
-                tracing::error!("{e:#}");
-                failed = true;
+            sink.source = format!("bucket {}", b.spec.name);
+            let r = until_stopped(one_bucket(b, state, sink, pass), &stop).await;
+            if r.is_err() && *stop.borrow() {
+                // The file in hand was refused because we are stopping:
+                // it is read again on the next start.
+                tracing::info!("bucket {}: stopped before the end of the run", b.spec.name);
+                break;
             }
+            failed |= record(&sink.shared, &sink.source, &r);
         }
         for svc in &w.services {
             if *stop.borrow() {
@@ -373,19 +685,15 @@ async fn schedule(
             }
             tracing::info!(
                 "Executing Service Analysis: (Service: {}, Profile: {})",
-                match svc.kind {
-                    ServiceType::CloudWatchLogs => "cloudwatchlogs",
-                    ServiceType::Inspector => "inspector",
-                },
+                service_name(svc),
                 svc.credentials.aws_profile.as_deref().unwrap_or("default")
             );
-            if let Err(e) = until_stopped(one_log_service(svc, state, sink), &stop).await {
-                if *stop.borrow() {
-                    break;
-                }
-                tracing::error!("{e:#}");
-                failed = true;
+            sink.source = service_name(svc).to_string();
+            let r = until_stopped(one_log_service(svc, state, sink), &stop).await;
+            if r.is_err() && *stop.borrow() {
+                break;
             }
+            failed |= record(&sink.shared, &sink.source, &r);
         }
         for sub in &w.subscribers {
             if *stop.borrow() {
@@ -396,13 +704,12 @@ async fn schedule(
                 continue;
             }
             tracing::info!("Executing Subscriber Analysis: (Queue: {})", sub.queue);
-            if let Err(e) = until_stopped(one_subscriber(sub, sink), &stop).await {
-                if *stop.borrow() {
-                    break;
-                }
-                tracing::error!("{e:#}");
-                failed = true;
+            sink.source = format!("queue {}", sub.queue);
+            let r = until_stopped(one_subscriber(sub, sink), &stop).await;
+            if r.is_err() && *stop.borrow() {
+                break;
             }
+            failed |= record(&sink.shared, &sink.source, &r);
         }
         tracing::info!("Fetching logs finished.");
         if once || *stop.borrow() {
@@ -412,8 +719,17 @@ async fn schedule(
         if wait.is_zero() {
             tracing::warn!("Interval overtaken.");
         }
-        if sleep_or_stop(wait, &mut stop).await {
-            return failed;
+        // A reloaded configuration starts its first pass at once.
+        tokio::select! {
+            stopped = sleep_or_stop(wait, &mut stop) => if stopped {
+                return failed;
+            },
+            changed = wodle_rx.changed() => {
+                // No reloader any more: wait as usual.
+                if changed.is_err() && sleep_or_stop(wait, &mut stop).await {
+                    return failed;
+                }
+            }
         }
     }
 }
@@ -460,8 +776,11 @@ async fn one_bucket(
 ) -> anyhow::Result<()> {
     let r = sources::bucket(b, state, sink, pass).await;
     let c = &sink.shared.collector;
-    if let Ok(n) = state.skipped().map(|rows| rows.len() as u64) {
-        c.skipped_pending.store(n, Ordering::Relaxed);
+    if let Ok(mut rows) = state.skipped() {
+        c.skipped_pending
+            .store(rows.len() as u64, Ordering::Relaxed);
+        rows.truncate(SKIPPED_SHOWN);
+        *c.skipped_list.lock().unwrap_or_else(|p| p.into_inner()) = rows;
     }
     let r = r?;
     c.skipped

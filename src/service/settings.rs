@@ -34,7 +34,13 @@ pub struct ApiSettings {
     /// Bearer token required on every request but /health (read from
     /// `<token_file>` or `<token_env>`).
     pub token: Option<String>,
+    /// `<max_queued>`: email and webhook deliveries waiting above which
+    /// `/health` says degraded.
+    pub max_queued: u64,
 }
+
+/// `<api><max_queued>` when not given.
+pub const DEFAULT_MAX_QUEUED: u64 = 10_000;
 
 /// Everything `trailwatch run` needs.
 #[derive(Debug)]
@@ -363,6 +369,7 @@ fn read_api(cx: &mut Cx<'_>, b: &Node) -> R<ApiSettings> {
     let mut api = ApiSettings {
         bind: "127.0.0.1:55000".into(),
         token: None,
+        max_queued: DEFAULT_MAX_QUEUED,
     };
     for c in &b.children {
         match c.name.as_str() {
@@ -371,6 +378,12 @@ fn read_api(cx: &mut Cx<'_>, b: &Node) -> R<ApiSettings> {
                 v.parse::<std::net::SocketAddr>()
                     .map_err(|_| cx.error(c, format!("'{v}' is not an address:port")))?;
                 api.bind = v.to_string();
+            }
+            "max_queued" => {
+                let v = cx.text(c)?;
+                api.max_queued = v
+                    .parse()
+                    .map_err(|_| cx.error(c, format!("'{v}' is not a number of deliveries")))?;
             }
             "token_file" => api.token = Some(cx.secret(c, false)?),
             "token_env" => api.token = Some(cx.secret(c, true)?),

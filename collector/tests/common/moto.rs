@@ -72,14 +72,34 @@ impl Moto {
     /// each call with new arguments takes the next list (moto's own
     /// test hook, `/moto-api/static/inspector2/findings-results`).
     pub fn queue_findings(&self, region: &str, results: &serde_json::Value) {
-        use std::io::{Read, Write};
         let body = serde_json::json!({"results": results, "region": region}).to_string();
+        self.moto_api(
+            "/moto-api/static/inspector2/findings-results",
+            "application/json",
+            &body,
+        );
+    }
+
+    /// Turns moto's IAM authentication on (every request after this one
+    /// is checked; the tests' keys exist in no account, so each is refused
+    /// with 403) or off again (`/moto-api/reset-auth`).
+    pub fn set_auth(&self, on: bool) {
+        self.moto_api(
+            "/moto-api/reset-auth",
+            "text/plain",
+            if on { "0" } else { "inf" },
+        );
+    }
+
+    /// POSTs to one of moto's own test hooks; panics unless it answers 2xx.
+    fn moto_api(&self, path: &str, content_type: &str, body: &str) {
+        use std::io::{Read, Write};
         let addr = self.endpoint.trim_start_matches("http://");
         let mut s = TcpStream::connect(addr).unwrap();
         write!(
             s,
-            "POST /moto-api/static/inspector2/findings-results HTTP/1.1\r\nHost: {addr}\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\n\
+             Content-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         )
         .unwrap();
