@@ -488,6 +488,19 @@ pub fn run(a: DiffArgs) -> anyhow::Result<ExitCode> {
             d.description = String::from_utf8_lossy(&r.description).into_owned();
         }
     }
+    if let Some(path) = &a.report {
+        let data = to_json(&report, a.threshold);
+        let inputs: Vec<String> = a.paths.iter().map(|p| p.display().to_string()).collect();
+        let page = crate::authoring::report::html::diff_page(
+            &data,
+            &inputs,
+            &crate::authoring::report::html::Lines {
+                event: &event_line,
+                rule: &rule_line,
+            },
+        );
+        crate::authoring::report::write(path, &page)?;
+    }
     let text = match a.format {
         DiffFormat::Text => text(&report, a.threshold),
         DiffFormat::Json => serde_json::to_string_pretty(&to_json(&report, a.threshold))? + "\n",

@@ -86,6 +86,9 @@ pub struct Pipeline {
     alert: Vec<u8>,
     items: Vec<(String, Vec<u8>)>,
     pub stats: Arc<Stats>,
+    /// The HTML report's figures, gathered in the same pass (`replay
+    /// --report`).
+    pub report: Option<crate::authoring::report::Builder>,
 }
 
 impl Pipeline {
@@ -110,6 +113,7 @@ impl Pipeline {
             alert: Vec::with_capacity(8192),
             items: Vec::new(),
             stats: Arc::new(Stats::default()),
+            report: None,
         }
     }
 
@@ -142,6 +146,9 @@ impl Pipeline {
             );
             let (secs, nanos) = self.clock.time_of(self.engine.event());
             self.engine.match_rules(secs, nanos);
+            if let Some(r) = &mut self.report {
+                r.event(secs);
+            }
             if !self.engine.outcome().alert {
                 continue;
             }
@@ -172,6 +179,9 @@ impl Pipeline {
                     self.outputs.router.route(&self.alert, &mut self.items);
                 }
                 self.count(secs, rule);
+            }
+            if let Some(r) = &mut self.report {
+                r.alert(secs, &self.alert);
             }
             self.buf.extend_from_slice(&self.alert);
             self.buf.push(b'\n');
