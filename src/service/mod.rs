@@ -1,8 +1,9 @@
 //! The service: `run` (collect, analyse, deliver), its configuration, the
 //! passes over the configured sources, the file-by-file pipeline shared with
-//! `replay`, and the HTTP API.
+//! `replay`, and the HTTP API with its live page.
 
 pub mod api;
+pub mod live;
 pub mod lock;
 pub mod pipeline;
 pub mod run;

@@ -14,7 +14,7 @@ h1{font-size:1.5em;margin-bottom:.2em}h2{font-size:1.15em;margin-top:1.6em;borde
 .meta{color:#555;margin:.2em 0}.meta b{color:#222}
 table{border-collapse:collapse;width:100%;font-size:.9em}th,td{text-align:left;padding:.2em .5em;border-bottom:1px solid #eee;vertical-align:top}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
-td.t{white-space:nowrap}
+td.t{white-space:nowrap}td{overflow-wrap:anywhere}
 .grid{display:grid;grid-template-columns:1fr 1fr;gap:1em}
 .chart text.axis{font-size:11px;fill:#444}
 .legend span{display:inline-block;margin-right:1em;font-size:.85em}.legend i{display:inline-block;width:.9em;height:.9em;margin-right:.3em;vertical-align:-.1em}
@@ -140,7 +140,7 @@ fn summary_body(s: &Summary) -> Markup {
         h2 { "Alerts by rule" }
         (PreEscaped(svg::rules(&s.rules)))
         table #rules {
-            tr { th { "rule" } th.n { "level" } th.n { "alerts" } th { "description (of its first alert)" } }
+            tr { th { "rule" } th.n { "level" } th.n { "alerts" } th { "description (from one of its alerts)" } }
             @for r in &s.rules {
                 tr data-rule=(r.id) {
                     td { (r.id) } td.n { (level_badge(r.level)) } td.n { (r.count) } td { (r.description) }
@@ -313,6 +313,19 @@ pub fn diff_page(d: &Value, inputs: &[String], lines: &Lines) -> String {
             t.join(", ")
         }
     };
+    // A rule's description as one of its examples' alerts words it (fields
+    // substituted), else as the rule writes it.
+    let described = |r: &Value| -> String {
+        ["only_new", "changed", "only_old"]
+            .iter()
+            .flat_map(|k| r["examples"][*k].as_array().into_iter().flatten())
+            .flat_map(|e| [&e["new"], &e["old"]])
+            .find(|a| a["rule"]["id"].as_str() == Some(&r["rule"].to_string()))
+            .and_then(|a| a["rule"]["description"].as_str())
+            .or(r["description"].as_str())
+            .unwrap_or("")
+            .to_string()
+    };
     let s = &d["summary"];
     let body = html! {
         h1 { "trailwatch diff report" }
@@ -338,14 +351,14 @@ pub fn diff_page(d: &Value, inputs: &[String], lines: &Lines) -> String {
         table #rules {
             tr {
                 th { "rule" } th.n { "level" } th.n { "old" } th.n { "new" } th.n { "only old" }
-                th.n { "only new" } th.n { "changed" } th { "what changed" } th { "description" }
+                th.n { "only new" } th.n { "changed" } th { "what changed" } th { "description (from an example)" }
             }
             @for r in &rules {
                 tr data-rule=(r["rule"]) {
                     td { (r["rule"]) } td.n { (level(r)) } td.n { (r["old_count"]) } td.n { (r["new_count"]) }
                     td.n { (r["only_old"]) } td.n { (r["only_new"]) } td.n { (r["changed"]) }
                     td { (r["what_changed"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")).unwrap_or_default()) }
-                    td { (r["description"].as_str().unwrap_or("")) }
+                    td { (described(r)) }
                 }
             }
         }

@@ -301,7 +301,8 @@ impl Builder {
         self.widen(secs);
     }
 
-    fn widen(&mut self, secs: i64) {
+    /// Makes the time range include `secs`.
+    pub fn widen(&mut self, secs: i64) {
         self.first = Some(self.first.map_or(secs, |f| f.min(secs)));
         self.last = Some(self.last.map_or(secs, |l| l.max(secs)));
     }
@@ -385,10 +386,6 @@ impl Builder {
                 *a += b;
             }
         }
-    }
-
-    pub fn alerts(&self) -> u64 {
-        self.alerts
     }
 
     /// The figures, for the page.
