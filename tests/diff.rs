@@ -166,8 +166,14 @@ fn check_html_report(path: &Path, json: &serde_json::Value) {
     let rules = json["rules"].as_array().unwrap();
     let field = |k: &str| -> Vec<String> { rules.iter().map(|r| r[k].to_string()).collect() };
     assert_eq!(browser::groups(&page.dom, "rule", "rule"), field("rule"));
-    assert_eq!(browser::groups(&page.dom, "rule", "old"), field("old_count"));
-    assert_eq!(browser::groups(&page.dom, "rule", "new"), field("new_count"));
+    assert_eq!(
+        browser::groups(&page.dom, "rule", "old"),
+        field("old_count")
+    );
+    assert_eq!(
+        browser::groups(&page.dom, "rule", "new"),
+        field("new_count")
+    );
     let examples: usize = rules
         .iter()
         .map(|r| {
@@ -177,14 +183,23 @@ fn check_html_report(path: &Path, json: &serde_json::Value) {
                 .sum::<usize>()
         })
         .sum();
-    assert_eq!(page.dom.matches("<details class=\"example\">").count(), examples);
-    assert!(page.dom.contains("id=\"timing\""), "80255 fires at other times");
+    assert_eq!(
+        page.dom.matches("<details class=\"example\">").count(),
+        examples
+    );
+    assert!(
+        page.dom.contains("id=\"timing\""),
+        "80255 fires at other times"
+    );
     let never = json["never_fired"].as_array().unwrap().len();
     let table = &page.dom[page.dom.find("id=\"never-fired\"").unwrap()..];
     let table = &table[..table.find("</table>").unwrap()];
     assert_eq!(table.matches("<tr>").count(), never + 1);
     let (share, colours) = browser::ink(&page.png);
-    assert!(share > 0.02 && colours > 8, "blank screenshot? {share} {colours}");
+    assert!(
+        share > 0.02 && colours > 8,
+        "blank screenshot? {share} {colours}"
+    );
     browser::assert_only_loopback(&page);
 }
 

@@ -232,7 +232,10 @@ fn the_report_of_the_sample_trail_shows_the_summary_in_a_browser() {
         (serde_json::to_string_pretty(&data).unwrap() + "\n").as_bytes(),
     );
     // The data section says what the summary table says.
-    assert_eq!((data["events"].as_u64(), data["alerts"].as_u64()), (Some(66), Some(50)));
+    assert_eq!(
+        (data["events"].as_u64(), data["alerts"].as_u64()),
+        (Some(66), Some(50))
+    );
     let data_rows: Vec<(u32, u32, u64)> = data["rules"]
         .as_array()
         .unwrap()
@@ -270,6 +273,31 @@ fn the_report_of_the_sample_trail_shows_the_summary_in_a_browser() {
     );
     assert!(page.dom.contains("arn:aws:iam::111122223333:user/kofi"));
     let (share, colours) = common::browser::ink(&page.png);
-    assert!(share > 0.02 && colours > 8, "blank screenshot? {share} {colours}");
+    assert!(
+        share > 0.02 && colours > 8,
+        "blank screenshot? {share} {colours}"
+    );
     common::browser::assert_only_loopback(&page);
+}
+
+/// The checks above would see a page that loads from elsewhere (its
+/// request goes to the closed loopback proxy, not out).
+#[test]
+fn the_browser_checks_catch_a_page_that_loads_from_another_host() {
+    use common::browser;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("remote.html");
+    let html = r#"<!DOCTYPE html><html><body><p>text</p><img src="http://example.invalid/x.png"></body></html>"#;
+    std::fs::write(&path, html).unwrap();
+    assert!(catch_unwind(|| browser::assert_no_remote_references(html)).is_err());
+    let page = browser::open(&format!("file://{}", path.display()));
+    assert!(
+        page.requested
+            .iter()
+            .any(|u| browser::host(u).as_deref() == Some("example.invalid")),
+        "{:?}",
+        page.requested
+    );
+    assert!(catch_unwind(AssertUnwindSafe(|| browser::assert_only_loopback(&page))).is_err());
 }

@@ -410,13 +410,12 @@ async fn live_page(
         return r;
     }
     let given = |k: &str| q.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
-    let number = |k: &str| -> Result<Option<u32>, Response> {
+    // A filter that is not a number: the message for a 400.
+    let number = |k: &str| -> Result<Option<u32>, String> {
         given(k)
             .map(|v| {
-                v.parse().map_err(|_| {
-                    (StatusCode::BAD_REQUEST, format!("{k} is a number, not {v:?}\n"))
-                        .into_response()
-                })
+                v.parse()
+                    .map_err(|_| format!("{k} is a number, not {v:?}\n"))
             })
             .transpose()
     };
@@ -426,7 +425,7 @@ async fn live_page(
             rule,
             identity: given("identity").map(str::to_owned),
         },
-        (Err(r), _) | (_, Err(r)) => return r,
+        (Err(e), _) | (_, Err(e)) => return (StatusCode::BAD_REQUEST, e).into_response(),
     };
     let dir = api.shared.alerts_dir.clone();
     let now = crate::clock::now().0;

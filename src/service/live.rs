@@ -211,10 +211,18 @@ pub fn page(alerts_dir: Option<&Path>, now: i64, filters: &Filters, refresh_secs
             ),
             Err(e) => {
                 tracing::warn!("live page: reading {}: {e}", dir.display());
-                (0, false, format!("{} (could not be read: {e})", dir.display()))
+                (
+                    0,
+                    false,
+                    format!("{} (could not be read: {e})", dir.display()),
+                )
             }
         },
-        None => (0, false, "alerts.json is off (<alerts><jsonout_output>)".into()),
+        None => (
+            0,
+            false,
+            "alerts.json is off (<alerts><jsonout_output>)".into(),
+        ),
     };
     let mut applied = Vec::new();
     if let Some(l) = filters.level {

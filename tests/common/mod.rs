@@ -210,19 +210,29 @@ pub fn check_golden(path: &Path, got: &[u8]) {
     );
 }
 
+/// A row of the summary table: rule, level, alerts.
+pub type SummaryRow = (u32, u32, u64);
+
 /// The summary table replay prints on standard error: (events, alerts)
-/// and (rule, level, alerts) rows in its order.
-pub fn summary_table(stderr: &str) -> ((u64, u64), Vec<(u32, u32, u64)>) {
+/// and its rows in its order.
+pub fn summary_table(stderr: &str) -> ((u64, u64), Vec<SummaryRow>) {
     let mut lines = stderr
         .lines()
         .skip_while(|l| !l.ends_with(" alerts") || !l.contains(" events, "));
     let head = lines.next().expect("the summary table");
-    let (events, alerts) = head.trim_end_matches(" alerts").split_once(" events, ").unwrap();
+    let (events, alerts) = head
+        .trim_end_matches(" alerts")
+        .split_once(" events, ")
+        .unwrap();
     let rows = lines
         .skip(1)
         .map_while(|l| {
             let mut f = l.split_whitespace();
-            Some((f.next()?.parse().ok()?, f.next()?.parse().ok()?, f.next()?.parse().ok()?))
+            Some((
+                f.next()?.parse().ok()?,
+                f.next()?.parse().ok()?,
+                f.next()?.parse().ok()?,
+            ))
         })
         .collect();
     ((events.parse().unwrap(), alerts.parse().unwrap()), rows)

@@ -14,7 +14,7 @@ h1{font-size:1.5em;margin-bottom:.2em}h2{font-size:1.15em;margin-top:1.6em;borde
 .meta{color:#555;margin:.2em 0}.meta b{color:#222}
 table{border-collapse:collapse;width:100%;font-size:.9em}th,td{text-align:left;padding:.2em .5em;border-bottom:1px solid #eee;vertical-align:top}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
-td.t{white-space:nowrap}td{overflow-wrap:anywhere}
+td.t{white-space:nowrap}td:last-child{overflow-wrap:anywhere}
 .grid{display:grid;grid-template-columns:1fr 1fr;gap:1em}
 .chart text.axis{font-size:11px;fill:#444}
 .legend span{display:inline-block;margin-right:1em;font-size:.85em}.legend i{display:inline-block;width:.9em;height:.9em;margin-right:.3em;vertical-align:-.1em}

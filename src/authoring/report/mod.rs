@@ -191,11 +191,7 @@ impl TopN {
 
     /// The `n` most frequent, most first (then by value).
     pub fn top(&self, n: usize) -> Vec<(String, u64)> {
-        let mut v: Vec<(String, u64)> = self
-            .counts
-            .iter()
-            .map(|(k, c)| (k.clone(), c.0))
-            .collect();
+        let mut v: Vec<(String, u64)> = self.counts.iter().map(|(k, c)| (k.clone(), c.0)).collect();
         v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         v.truncate(n);
         v
@@ -330,7 +326,9 @@ impl Builder {
         }
         let level = f.rule.level;
         let width = WIDTHS[self.width_idx];
-        self.buckets.entry(secs.div_euclid(width) * width).or_default()[band(level)] += 1;
+        self.buckets
+            .entry(secs.div_euclid(width) * width)
+            .or_default()[band(level)] += 1;
         if self.buckets.len() > BUCKETS_KEPT {
             self.coarsen();
         }

@@ -50,8 +50,8 @@ pub fn timeline(buckets: &[Bucket], width_secs: i64) -> String {
         r#"<svg class="chart timeline" viewBox="0 0 {w} {h}" width="100%" role="img" aria-label="alerts over time by level band">"#
     );
     // Grid: 0, half, max.
-    for (i, v) in [0, max / 2, max].iter().enumerate() {
-        let y = top + plot_h - plot_h * (*v as f64) / (max as f64);
+    for v in [0, max / 2, max] {
+        let y = top + plot_h - plot_h * (v as f64) / (max as f64);
         let _ = write!(
             s,
             r##"<line x1="{left}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#ddd"/><text class="axis" x="{}" y="{:.1}" text-anchor="end">{v}</text>"##,
@@ -59,7 +59,6 @@ pub fn timeline(buckets: &[Bucket], width_secs: i64) -> String {
             left - 4.0,
             y + 4.0
         );
-        let _ = i;
     }
     let every = (buckets.len() / 6).max(1);
     for (i, b) in buckets.iter().enumerate() {
@@ -82,9 +81,7 @@ pub fn timeline(buckets: &[Bucket], width_secs: i64) -> String {
             let _ = write!(
                 s,
                 r#"<rect class="band{bi}" x="{x:.1}" y="{y:.1}" width="{bar:.1}" height="{bh:.1}" fill="{}" data-levels="{}-{}" data-count="{c}"/>"#,
-                BANDS[bi].3,
-                BANDS[bi].0,
-                BANDS[bi].1
+                BANDS[bi].3, BANDS[bi].0, BANDS[bi].1
             );
         }
         s.push_str("</g>");
@@ -98,7 +95,8 @@ pub fn timeline(buckets: &[Bucket], width_secs: i64) -> String {
             let _ = write!(
                 s,
                 r#"<text class="axis" x="{:.1}" y="{}" text-anchor="middle">{label}</text>"#,
-                x + bar / 2.0,
+                // Kept inside the picture (a label is about 60 wide).
+                (x + bar / 2.0).clamp(left + 30.0, w - 40.0),
                 h - 8.0
             );
         }
@@ -157,12 +155,7 @@ pub fn rules(rows: &[RuleRow]) -> String {
 pub fn old_new(rows: &[(u32, u64, u64)]) -> String {
     let (w, row, left) = (900.0, 24.0, 70.0);
     let h = row * rows.len().max(1) as f64 + 6.0;
-    let max = rows
-        .iter()
-        .map(|r| r.1.max(r.2))
-        .max()
-        .unwrap_or(1)
-        .max(1) as f64;
+    let max = rows.iter().map(|r| r.1.max(r.2)).max().unwrap_or(1).max(1) as f64;
     let plot_w = w - left - 60.0;
     let mut s = String::new();
     let _ = write!(
