@@ -991,6 +991,27 @@ fn the_live_page_shows_the_alerts_written_before_the_restart_in_a_browser() {
     ));
     assert_eq!(browser::data_section(&filtered.dom)["alerts"], 1);
     assert_eq!(browser::groups(&filtered.dom, "rule", "rule"), ["98440"]);
+    // The logtest form posts to /logtest (an event given in the address is
+    // submitted on load): the reply shows under the form.
+    let event = std::fs::read_to_string(root().join("samples/sample-trail.jsonl"))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    let tested = browser::open(&format!(
+        "http://{addr}/?event={}",
+        browser::query_value(&event)
+    ));
+    let out = &tested.dom[tested.dom.find("id=\"logtest-out\"").unwrap()..];
+    let out = &out[..out.find("</pre>").unwrap()];
+    assert!(out.contains("\"id\": \"98755\""), "{out}");
+    assert!(
+        tested.requested.iter().any(|u| u.ends_with("/logtest")),
+        "{:?}",
+        tested.requested
+    );
+    browser::assert_only_loopback(&tested);
 }
 
 #[test]

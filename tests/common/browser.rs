@@ -58,6 +58,8 @@ pub fn open(url: &str) -> Page {
     let netlog = tmp.path().join("netlog.json");
     let out = headless(&tmp.path().join("profile-dom"))
         .arg(format!("--log-net-log={}", netlog.display()))
+        // Scripts and their requests run before the DOM is taken.
+        .arg("--virtual-time-budget=5000")
         .arg("--dump-dom")
         .arg(url)
         .output()
@@ -196,6 +198,18 @@ pub fn groups(dom: &str, class: &str, attr: &str) -> Vec<String> {
             let key = format!("data-{attr}=\"");
             let v = &tag[tag.find(&key).unwrap_or_else(|| panic!("{key} in {tag}")) + key.len()..];
             v[..v.find('"').unwrap()].to_string()
+        })
+        .collect()
+}
+
+/// A query parameter value, percent-encoded.
+pub fn query_value(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
         })
         .collect()
 }

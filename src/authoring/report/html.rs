@@ -222,6 +222,12 @@ const LIVE_JS: &str = r#"
       .catch(function(x){out.textContent=String(x);});
   });
   form.event.addEventListener('input',function(){busy=true;});
+  var given=new URLSearchParams(location.search);
+  if(given.get('event')){
+    form.event.value=given.get('event');
+    if(given.get('location')){form.location.value=given.get('location');}
+    form.requestSubmit();
+  }
   var secs=parseInt(document.body.dataset.refresh,10);
   if(secs>0){setInterval(function(){if(!busy){location.reload();}},secs*1000);}
 })();
