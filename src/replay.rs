@@ -119,7 +119,8 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
     };
     let drain_to = outputs.outbox.clone();
     let mut pipeline = Pipeline::new(rs, manager, a.clock, outputs);
-    if a.report.is_some() {
+    if let Some(path) = &a.report {
+        report::check_writable(path)?;
         pipeline.report = Some(report::Builder::new());
     }
 

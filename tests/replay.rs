@@ -301,3 +301,15 @@ fn the_browser_checks_catch_a_page_that_loads_from_another_host() {
     );
     assert!(catch_unwind(AssertUnwindSafe(|| browser::assert_only_loopback(&page))).is_err());
 }
+
+#[test]
+fn a_report_that_cannot_be_written_stops_before_the_pass() {
+    let out = replay(&["samples/trail", "--report", "/nonexistent/dir/report.html"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--report /nonexistent/dir/report.html: No such file or directory"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty(), "no alert before the check");
+}

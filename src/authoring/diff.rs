@@ -389,6 +389,9 @@ fn compare(
 }
 
 pub fn run(a: DiffArgs) -> anyhow::Result<ExitCode> {
+    if let Some(path) = &a.report {
+        crate::authoring::report::check_writable(path)?;
+    }
     let (old_rs, old_problems, old_name) = load(&a.old).context("--old")?;
     let (new_rs, new_problems, new_name) = load(&a.new).context("--new")?;
     let mut report = Report {

@@ -561,6 +561,16 @@ pub fn utc(secs: i64) -> String {
     )
 }
 
+/// Checks that the `--report` file can be written, before a long pass.
+pub fn check_writable(path: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map(drop)
+        .map_err(|e| anyhow::anyhow!("--report {}: {e}", path.display()))
+}
+
 /// Writes `html` to `path` (the `--report` file).
 pub fn write(path: &std::path::Path, html: &str) -> anyhow::Result<()> {
     std::fs::write(path, html).map_err(|e| anyhow::anyhow!("--report {}: {e}", path.display()))
