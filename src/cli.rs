@@ -102,7 +102,8 @@ trailwatch collect -c ossec.conf --once --dry-run | trailwatch analyze")]
     #[command(after_help = "Examples:\n  \
 trailwatch replay samples/trail\n  \
 trailwatch replay --ruleset /var/ossec/ruleset AWSLogs/ > alerts.json\n  \
-trailwatch replay -c trailwatch.conf recorded/2024-11-05/")]
+trailwatch replay -c trailwatch.conf recorded/2024-11-05/\n  \
+trailwatch replay -q samples/trail --report report.html > /dev/null")]
     Replay(ReplayArgs),
     /// Run the service: collect the configured AWS sources, run the rules,
     /// and deliver alerts to alerts.json, email and webhooks.
@@ -144,7 +145,8 @@ Examples:\n  trailwatch check-config trailwatch.conf\n  trailwatch run -c trailw
     #[command(after_help = "Examples:\n  \
 trailwatch diff --old /var/ossec/ruleset --new ./ruleset samples/trail\n  \
 trailwatch diff --old shipped --new ./my-ruleset --format markdown recorded/ > report.md\n  \
-trailwatch diff --old main/ --new pr/ --fail-on removed --format json trail.jsonl.gz")]
+trailwatch diff --old main/ --new pr/ --fail-on removed --format json trail.jsonl.gz\n  \
+trailwatch diff --old shipped-wazuh --new shipped samples/trail --report diff.html")]
     Diff(DiffArgs),
     /// Check a ruleset without running it: every load error and warning
     /// with its file and line.
@@ -283,6 +285,12 @@ pub struct ReplayArgs {
     /// giving up (they stay queued for the next replay).
     #[arg(long, default_value_t = 60, value_name = "SECONDS")]
     pub drain_timeout: u64,
+    /// Also write an HTML report (one self-contained file: alerts over
+    /// time by level band, by rule, top identities, addresses, regions and
+    /// accounts, the highest-level alerts), built in the same pass.
+    /// Example: `trailwatch replay samples/trail --report report.html`.
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
     /// Trail files or directories.
     #[arg(value_name = "PATH", required = true)]
     pub paths: Vec<PathBuf>,
@@ -589,6 +597,12 @@ pub struct DiffArgs {
     /// No progress bar.
     #[arg(short = 'q', long)]
     pub quiet: bool,
+    /// Also write the report as one self-contained HTML file (old and new
+    /// counts per rule as a chart, examples, timing shifts, coverage).
+    /// Example: `trailwatch diff --old shipped-wazuh --new shipped
+    /// samples/trail --report diff.html`.
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
     /// Trail files or directories, JSON lines, or .ini test files.
     #[arg(value_name = "TRAIL", required = true)]
     pub paths: Vec<PathBuf>,

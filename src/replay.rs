@@ -14,6 +14,7 @@ use outputs::queue::Outbox;
 use outputs::route::Router;
 use outputs::send::{self, Counters};
 
+use crate::authoring::report;
 use crate::cli::ReplayArgs;
 use crate::ruleset;
 use crate::service::pipeline::{summary_table, Outputs, Pipeline};
@@ -120,6 +121,10 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
     };
     let drain_to = outputs.outbox.clone();
     let mut pipeline = Pipeline::new(rs, manager, a.clock, outputs);
+    if let Some(path) = &a.report {
+        report::check_writable(path)?;
+        pipeline.report = Some(report::Builder::new());
+    }
 
     let bar = progress_bar(&a, total as u64);
     let mut unreadable = 0usize;
@@ -187,6 +192,19 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
     for s in senders {
         let _ = rt.block_on(s);
     }
+    if let (Some(path), Some(b)) = (&a.report, pipeline.report.take()) {
+        let ruleset_name = ruleset_label(&a, conf.as_ref());
+        let summary = b.finish(report::Context {
+            kind: "replay",
+            inputs: a.paths.iter().map(|p| p.display().to_string()).collect(),
+            ruleset: ruleset_name,
+            filters: Vec::new(),
+        });
+        report::write(path, &report::html::replay_page(&summary))?;
+        if !a.quiet {
+            eprintln!("trailwatch: report written to {}", path.display());
+        }
+    }
     if !a.quiet {
         eprint!("{}", summary_table(&pipeline.stats));
         if unreadable > 0 {
@@ -222,4 +240,13 @@ fn progress_bar(a: &ReplayArgs, files: u64) -> Option<indicatif::ProgressBar> {
         .progress_chars("=> "),
     );
     Some(bar)
+}
+
+/// The ruleset named at the top of the report.
+fn ruleset_label(a: &ReplayArgs, conf: Option<&settings::Settings>) -> String {
+    match (&a.ruleset.ruleset, conf.and_then(|c| c.ruleset.as_ref())) {
+        (Some(r), _) => r.display().to_string(),
+        (None, Some(_)) => "the configuration's <ruleset>".to_string(),
+        (None, None) => "shipped".to_string(),
+    }
 }

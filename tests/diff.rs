@@ -82,16 +82,7 @@ fn setup() -> tempfile::TempDir {
 }
 
 fn check_golden(name: &str, got: &[u8]) {
-    let path = data().join(name);
-    if std::env::var_os("TRAILWATCH_BLESS").is_some() {
-        std::fs::write(&path, got).unwrap();
-    }
-    let want = std::fs::read(&path).unwrap_or_default();
-    assert!(
-        want == got,
-        "{name} differs from the golden report; got:\n{}",
-        String::from_utf8_lossy(got)
-    );
+    common::check_golden(&data().join(name), got);
 }
 
 #[test]
@@ -132,11 +123,14 @@ fn the_deliberate_change_gives_the_golden_reports_in_each_format() {
             "new-ruleset",
             "--format",
             "json",
+            "--report",
+            "report.html",
             "trail",
             "stoplogging.jsonl",
         ],
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    check_html_report(&tmp.path().join("report.html"), &v);
     let rule = |id: u64| {
         v["rules"]
             .as_array()
@@ -158,6 +152,55 @@ fn the_deliberate_change_gives_the_golden_reports_in_each_format() {
     );
     assert_eq!(rule(80255)["only_new"], 1, "fires on the 4th failure now");
     assert_eq!(rule(80255)["only_old"], 1, "and no longer on the 6th");
+}
+
+/// `--report`: the page's data section is the JSON report, and in a
+/// browser its chart has one bar pair per changed rule with the old and new
+/// counts, the examples, the timing shifts and the coverage table.
+fn check_html_report(path: &Path, json: &serde_json::Value) {
+    use common::browser;
+    let html = std::fs::read_to_string(path).unwrap();
+    assert_eq!(&browser::data_section(&html), json);
+    browser::assert_no_remote_references(&html);
+    let page = browser::open(&format!("file://{}", path.display()));
+    let rules = json["rules"].as_array().unwrap();
+    let field = |k: &str| -> Vec<String> { rules.iter().map(|r| r[k].to_string()).collect() };
+    assert_eq!(browser::groups(&page.dom, "rule", "rule"), field("rule"));
+    assert_eq!(
+        browser::groups(&page.dom, "rule", "old"),
+        field("old_count")
+    );
+    assert_eq!(
+        browser::groups(&page.dom, "rule", "new"),
+        field("new_count")
+    );
+    let examples: usize = rules
+        .iter()
+        .map(|r| {
+            ["only_new", "only_old", "changed"]
+                .iter()
+                .map(|k| r["examples"][k].as_array().unwrap().len())
+                .sum::<usize>()
+        })
+        .sum();
+    assert_eq!(
+        page.dom.matches("<details class=\"example\">").count(),
+        examples
+    );
+    assert!(
+        page.dom.contains("id=\"timing\""),
+        "80255 fires at other times"
+    );
+    let never = json["never_fired"].as_array().unwrap().len();
+    let table = &page.dom[page.dom.find("id=\"never-fired\"").unwrap()..];
+    let table = &table[..table.find("</table>").unwrap()];
+    assert_eq!(table.matches("<tr>").count(), never + 1);
+    let (share, colours) = browser::ink(&page.png);
+    assert!(
+        share > 0.02 && colours > 8,
+        "blank screenshot? {share} {colours}"
+    );
+    browser::assert_only_loopback(&page);
 }
 
 #[test]

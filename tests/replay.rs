@@ -216,3 +216,100 @@ fn a_list_missing_from_ruleset_skips_its_rules_as_in_wazuh_and_check_config_says
         "{err}"
     );
 }
+
+#[test]
+fn the_report_of_the_sample_trail_shows_the_summary_in_a_browser() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("report.html");
+    let out = replay(&["samples/trail", "--report", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    let ((events, alerts), rows) = common::summary_table(&String::from_utf8_lossy(&out.stderr));
+    assert_eq!((events, alerts), (66, 50));
+    let html = std::fs::read_to_string(&path).unwrap();
+    let data = common::browser::data_section(&html);
+    common::check_golden(
+        &root().join("tests/data/report/sample-trail.json"),
+        (serde_json::to_string_pretty(&data).unwrap() + "\n").as_bytes(),
+    );
+    // The data section says what the summary table says.
+    assert_eq!(
+        (data["events"].as_u64(), data["alerts"].as_u64()),
+        (Some(66), Some(50))
+    );
+    let data_rows: Vec<(u32, u32, u64)> = data["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["id"].as_u64().unwrap() as u32,
+                r["level"].as_u64().unwrap() as u32,
+                r["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(data_rows, rows);
+    common::browser::assert_no_remote_references(&html);
+
+    // In a browser: one bar per rule with the table's figures, one bar per
+    // time bucket adding up to the alerts, a screenshot with something on it.
+    let page = common::browser::open(&format!("file://{}", path.display()));
+    let g = |class, attr| common::browser::groups(&page.dom, class, attr);
+    let ids: Vec<String> = rows.iter().map(|r| r.0.to_string()).collect();
+    let counts: Vec<String> = rows.iter().map(|r| r.2.to_string()).collect();
+    assert_eq!(g("rule", "rule"), ids);
+    assert_eq!(g("rule", "count"), counts);
+    let totals: Vec<u64> = g("bucket", "total")
+        .iter()
+        .map(|t| t.parse().unwrap())
+        .collect();
+    assert_eq!(totals.len(), data["buckets"].as_array().unwrap().len());
+    assert!(totals.len() > 1, "{totals:?}");
+    assert_eq!(totals.iter().sum::<u64>(), alerts);
+    assert_eq!(
+        page.dom.matches("<details>").count(),
+        data["highest"].as_array().unwrap().len(),
+        "each highest-level alert opens its JSON"
+    );
+    assert!(page.dom.contains("arn:aws:iam::111122223333:user/kofi"));
+    let (share, colours) = common::browser::ink(&page.png);
+    assert!(
+        share > 0.02 && colours > 8,
+        "blank screenshot? {share} {colours}"
+    );
+    common::browser::assert_only_loopback(&page);
+}
+
+/// The checks above would see a page that loads from elsewhere (its
+/// request goes to the closed loopback proxy, not out).
+#[test]
+fn the_browser_checks_catch_a_page_that_loads_from_another_host() {
+    use common::browser;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("remote.html");
+    let html = r#"<!DOCTYPE html><html><body><p>text</p><img src="http://example.invalid/x.png"></body></html>"#;
+    std::fs::write(&path, html).unwrap();
+    assert!(catch_unwind(|| browser::assert_no_remote_references(html)).is_err());
+    let page = browser::open(&format!("file://{}", path.display()));
+    assert!(
+        page.requested
+            .iter()
+            .any(|u| browser::host(u).as_deref() == Some("example.invalid")),
+        "{:?}",
+        page.requested
+    );
+    assert!(catch_unwind(AssertUnwindSafe(|| browser::assert_only_loopback(&page))).is_err());
+}
+
+#[test]
+fn a_report_that_cannot_be_written_stops_before_the_pass() {
+    let out = replay(&["samples/trail", "--report", "/nonexistent/dir/report.html"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--report /nonexistent/dir/report.html: No such file or directory"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty(), "no alert before the check");
+}

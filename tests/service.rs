@@ -915,6 +915,13 @@ fn the_http_api_answers_and_sigterm_stops_cleanly() {
     let (_, body) = http(&addr, "GET", "/alerts", Some("tok-1"), "");
     assert_eq!(serde_json::from_str::<Vec<Value>>(&body).unwrap().len(), 50);
 
+    // The live page: the same token as the other routes.
+    assert_eq!(http(&addr, "GET", "/", None, "").0, 401, "token required");
+    let (status, page) = http(&addr, "GET", "/?level=10", Some("tok-1"), "");
+    assert_eq!(status, 200);
+    assert_eq!(common::browser::data_section(&page)["alerts"], 5);
+    assert_eq!(http(&addr, "GET", "/?level=high", Some("tok-1"), "").0, 400);
+
     // POST /logtest answers as `trailwatch logtest --json`.
     let event = std::fs::read_to_string(root().join("samples/sample-trail.jsonl"))
         .unwrap()
@@ -953,6 +960,88 @@ fn the_http_api_answers_and_sigterm_stops_cleanly() {
     let out = w.run_once(&conf, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(w.alerts().len(), 50);
+}
+
+#[test]
+fn the_live_page_shows_the_alerts_written_before_the_restart_in_a_browser() {
+    use common::browser;
+    let w = World::with_sample();
+    let addr = format!("127.0.0.1:{}", smtp::free_port());
+    let conf = w.config(&format!(
+        "<trailwatch><api><bind>{addr}</bind></api></trailwatch>"
+    ));
+    let out = w.run_once(&conf, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(w.alerts().len(), 50);
+    // The restart: the bucket's files are done, so this run writes nothing.
+    let _run = Running(
+        w.command(&["run", "-c"])
+            .arg(&conf)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_until("the API", || std::net::TcpStream::connect(&addr).is_ok());
+    let page = browser::open(&format!("http://{addr}/"));
+    let data = browser::data_section(&page.dom);
+    assert_eq!(data["kind"], "live");
+    assert_eq!(
+        data["alerts"], 50,
+        "the alerts of the run before the restart"
+    );
+    // One bar per rule with the replay summary's counts, one per hour of
+    // the 24, adding up to every alert.
+    let ids = browser::groups(&page.dom, "rule", "rule");
+    let counts = browser::groups(&page.dom, "rule", "count");
+    let got: std::collections::BTreeMap<String, usize> = ids
+        .into_iter()
+        .zip(counts.iter().map(|c| c.parse().unwrap()))
+        .collect();
+    assert_eq!(got, common::sample_trail_counts());
+    let totals: Vec<u64> = browser::groups(&page.dom, "bucket", "total")
+        .iter()
+        .map(|t| t.parse().unwrap())
+        .collect();
+    assert_eq!(totals.len(), 25, "24 hours in hourly buckets");
+    assert_eq!(totals.iter().sum::<u64>(), 50);
+    assert!(
+        page.dom.contains("<form id=\"logtest\""),
+        "the logtest form"
+    );
+    let (share, colours) = browser::ink(&page.png);
+    assert!(
+        share > 0.02 && colours > 8,
+        "blank screenshot? {share} {colours}"
+    );
+    browser::assert_only_loopback(&page);
+    browser::assert_no_remote_references(&page.dom);
+    // Filters: by rule and by identity.
+    let filtered = browser::open(&format!(
+        "http://{addr}/?rule=98440&identity=arn:aws:iam::111122223333:user/kofi"
+    ));
+    assert_eq!(browser::data_section(&filtered.dom)["alerts"], 1);
+    assert_eq!(browser::groups(&filtered.dom, "rule", "rule"), ["98440"]);
+    // The logtest form posts to /logtest (an event given in the address is
+    // submitted on load): the reply shows under the form.
+    let event = std::fs::read_to_string(root().join("samples/sample-trail.jsonl"))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    let tested = browser::open(&format!(
+        "http://{addr}/?event={}",
+        browser::query_value(&event)
+    ));
+    let out = &tested.dom[tested.dom.find("id=\"logtest-out\"").unwrap()..];
+    let out = &out[..out.find("</pre>").unwrap()];
+    assert!(out.contains("\"id\": \"98755\""), "{out}");
+    assert!(
+        tested.requested.iter().any(|u| u.ends_with("/logtest")),
+        "{:?}",
+        tested.requested
+    );
+    browser::assert_only_loopback(&tested);
 }
 
 #[test]

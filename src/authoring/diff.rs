@@ -389,6 +389,9 @@ fn compare(
 }
 
 pub fn run(a: DiffArgs) -> anyhow::Result<ExitCode> {
+    if let Some(path) = &a.report {
+        crate::authoring::report::check_writable(path)?;
+    }
     let (old_rs, old_problems, old_name) = load(&a.old).context("--old")?;
     let (new_rs, new_problems, new_name) = load(&a.new).context("--new")?;
     let mut report = Report {
@@ -487,6 +490,19 @@ pub fn run(a: DiffArgs) -> anyhow::Result<ExitCode> {
         if let Some(r) = new_rs.rule_by_id(*id).or_else(|| old_rs.rule_by_id(*id)) {
             d.description = String::from_utf8_lossy(&r.description).into_owned();
         }
+    }
+    if let Some(path) = &a.report {
+        let data = to_json(&report, a.threshold);
+        let inputs: Vec<String> = a.paths.iter().map(|p| p.display().to_string()).collect();
+        let page = crate::authoring::report::html::diff_page(
+            &data,
+            &inputs,
+            &crate::authoring::report::html::Lines {
+                event: &event_line,
+                rule: &rule_line,
+            },
+        );
+        crate::authoring::report::write(path, &page)?;
     }
     let text = match a.format {
         DiffFormat::Text => text(&report, a.threshold),

@@ -11,6 +11,8 @@
 //!   `{"event": "...", "location": "...", "token": "..."}` (or a bare
 //!   event as the body); a token keeps a session across requests.
 //! - `GET /alerts?since=EPOCH&level=N`: recent alerts (the last 1,000).
+//! - `GET /?level=N&rule=ID&identity=ARN`: the live page, the HTML report
+//!   of the last 24 hours of alerts.json ([`crate::service::live`]).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -133,6 +135,7 @@ fn router(shared: Arc<Shared>, token: Option<String>) -> Router {
         sessions: Mutex::default(),
     });
     Router::new()
+        .route("/", get(live_page))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/logtest", post(logtest_route))
@@ -397,4 +400,48 @@ async fn alerts(
     }
     body.push(b']');
     json_response(StatusCode::OK, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// Seconds between reloads of the live page.
+const LIVE_REFRESH_SECS: u64 = 60;
+
+async fn live_page(
+    State(api): State<Arc<Api>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    if let Some(r) = refused(&api, &headers) {
+        return r;
+    }
+    let given = |k: &str| q.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+    // A filter that is not a number: the message for a 400.
+    let number = |k: &str| -> Result<Option<u32>, String> {
+        given(k)
+            .map(|v| {
+                v.parse()
+                    .map_err(|_| format!("{k} is a number, not {v:?}\n"))
+            })
+            .transpose()
+    };
+    let filters = match (number("level"), number("rule")) {
+        (Ok(level), Ok(rule)) => crate::service::live::Filters {
+            level,
+            rule,
+            identity: given("identity").map(str::to_owned),
+        },
+        (Err(e), _) | (_, Err(e)) => return (StatusCode::BAD_REQUEST, e).into_response(),
+    };
+    let dir = api.shared.alerts_dir.clone();
+    let now = crate::clock::now().0;
+    let page = tokio::task::spawn_blocking(move || {
+        crate::service::live::page(dir.as_deref(), now, &filters, LIVE_REFRESH_SECS)
+    })
+    .await
+    .unwrap_or_else(|e| format!("the page could not be built: {e}"));
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        page,
+    )
+        .into_response()
 }

@@ -1,9 +1,10 @@
 //! The service: `run` (collect, analyse, deliver), its configuration, the
 //! passes over the configured sources, the file-by-file pipeline shared with
-//! `replay`, and the HTTP API.
+//! `replay`, and the HTTP API with its live page.
 
 pub mod api;
 pub mod health;
+pub mod live;
 pub mod lock;
 pub mod logtest_sessions;
 pub mod pipeline;

@@ -87,6 +87,9 @@ pub struct Pipeline {
     items: Vec<(String, Vec<u8>)>,
     limits: crate::regex_limits::RegexLimitWarnings,
     pub stats: Arc<Stats>,
+    /// The HTML report's figures, gathered in the same pass (`replay
+    /// --report`).
+    pub report: Option<crate::authoring::report::Builder>,
 }
 
 impl Pipeline {
@@ -112,6 +115,7 @@ impl Pipeline {
             items: Vec::new(),
             limits: Default::default(),
             stats: Arc::new(Stats::default()),
+            report: None,
         }
     }
 
@@ -149,6 +153,9 @@ impl Pipeline {
             );
             let (secs, nanos) = self.clock.time_of(self.engine.event());
             self.engine.match_rules(secs, nanos);
+            if let Some(r) = &mut self.report {
+                r.event(secs);
+            }
             if !self.engine.outcome().alert {
                 continue;
             }
@@ -179,6 +186,9 @@ impl Pipeline {
                     self.outputs.router.route(&self.alert, &mut self.items);
                 }
                 self.count(secs, rule);
+            }
+            if let Some(r) = &mut self.report {
+                r.alert(secs, &self.alert);
             }
             self.buf.extend_from_slice(&self.alert);
             self.buf.push(b'\n');

@@ -60,6 +60,9 @@ pub struct Shared {
     pub manager: String,
     pub started: Instant,
     pub collector: CollectorCounters,
+    /// Where alerts.json is (the `logs_dir`), for the live page; `None`
+    /// when it is off.
+    pub alerts_dir: Option<std::path::PathBuf>,
 }
 
 /// What the bucket runs met, for `/metrics`.
@@ -224,6 +227,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         manager,
         started: Instant::now(),
         collector: CollectorCounters::default(),
+        alerts_dir: conf.jsonout.then(|| conf.logs_dir.clone()),
     });
     // Every source is in /health from the start: one whose first pass
     // never ends is reported late.

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod browser;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -235,4 +237,50 @@ pub fn dechunk(mut s: &str) -> String {
         s = &rest[n + 2..];
     }
     out
+}
+
+/// Compares `got` with the golden file at `path`; `TRAILWATCH_BLESS=1`
+/// rewrites it first (review the diff before committing).
+pub fn check_golden(path: &Path, got: &[u8]) {
+    if std::env::var_os("TRAILWATCH_BLESS").is_some() {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        std::fs::write(path, got).unwrap();
+    }
+    let want = std::fs::read(path).unwrap_or_default();
+    assert!(
+        want == got,
+        "{} differs from the golden file; got:\n{}",
+        path.display(),
+        String::from_utf8_lossy(got)
+    );
+}
+
+/// A row of the summary table: rule, level, alerts.
+pub type SummaryRow = (u32, u32, u64);
+
+/// The summary table replay prints on standard error: (events, alerts)
+/// and its rows in its order.
+pub fn summary_table(stderr: &str) -> ((u64, u64), Vec<SummaryRow>) {
+    let mut lines = stderr
+        .lines()
+        .skip_while(|l| !l.ends_with(" alerts") || !l.contains(" events, "));
+    let head = lines.next().expect("the summary table");
+    let (events, alerts) = head
+        .trim_end_matches(" alerts")
+        .split_once(" events, ")
+        .unwrap();
+    let rows = lines
+        .skip(1)
+        .map_while(|l| {
+            let mut f = l.split_whitespace();
+            Some((
+                f.next()?.parse().ok()?,
+                f.next()?.parse().ok()?,
+                f.next()?.parse().ok()?,
+            ))
+        })
+        .collect();
+    ((events.parse().unwrap(), alerts.parse().unwrap()), rows)
 }
