@@ -9,6 +9,24 @@ use crate::alert::{write_alert, AlertMeta};
 use crate::cjson::{print_string, Doc, Kind};
 use crate::engine::Engine;
 
+/// The longest request analysisd's logtest socket reads: `OS_MAXSTR - 1`
+/// bytes (`OS_RecvSecureTCP` in `w_logtest_clients_handler`). A longer
+/// request is never parsed: the reply is [`OVERSIZE_REPLY`], and no session
+/// is created or touched. An event that fits is analysed whole (logtest
+/// does not cut it at the receive limit as analysisd's queue does).
+pub const REQUEST_MAX: usize = 65_535;
+
+/// The reply to a request over [`REQUEST_MAX`]
+/// (`w_logtest_generate_error_response`).
+pub const OVERSIZE_REPLY: &str =
+    r#"{"message":"(7315): Failure to receive message: size is bigger than expected","error":5}"#;
+
+/// What `wazuh-logtest` prints for that reply (its `ValueError` from the
+/// `error` and `message` of the reply), after the empty line it prints
+/// for every event.
+pub const OVERSIZE_TEXT: &str =
+    "\n** Wazuh-logtest error 5: (7315): Failure to receive message: size is bigger than expected\n";
+
 /// The banner `wazuh-logtest` prints first.
 pub const BANNER: &str = "Starting wazuh-logtest v4.14.7\nType one log per line\n";
 
