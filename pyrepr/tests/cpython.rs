@@ -20,6 +20,20 @@ for c in range(0x110000):
     out.write(repr(chr(c)).encode("utf-8") + b"\n")
 "#;
 
+/// The standard output of `program flag script`, which must succeed.
+fn stdout_of(program: &str, flag: &str, script: &str, need: &str) -> Vec<u8> {
+    let out = Command::new(program)
+        .args([flag, script])
+        .output()
+        .expect(need);
+    assert!(
+        out.status.success(),
+        "{program}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 /// Code points that are in Unicode `version` but not in 13.0, per Perl.
 fn added_since_13(version: &str) -> Vec<u32> {
     let short = version.trim_end_matches(".0");
@@ -28,16 +42,13 @@ fn added_since_13(version: &str) -> Vec<u32> {
          for (0..0x10FFFF) {{ my $c = chr($_); \
          print \"$_\\n\" if $c =~ /\\p{{Present_In={short}}}/ && $c !~ /\\p{{Present_In=13.0}}/ }}"
     );
-    let out = Command::new("perl")
-        .args(["-e", &script])
-        .output()
-        .expect("perl, to tell which characters Unicode added after 13.0");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = String::from_utf8(stdout_of(
+        "perl",
+        "-e",
+        &script,
+        "perl, to tell which characters Unicode added after 13.0",
+    ))
+    .unwrap();
     let mut lines = text.lines();
     let perl_version = lines.next().unwrap();
     let parse = |v: &str| -> Vec<u32> { v.split('.').map(|p| p.parse().unwrap()).collect() };
@@ -50,16 +61,13 @@ fn added_since_13(version: &str) -> Vec<u32> {
 
 #[test]
 fn every_code_point_as_cpython_writes_it() {
-    let out = Command::new("python3")
-        .args(["-c", PY])
-        .output()
-        .expect("python3 must be installed for this test");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = stdout_of(
+        "python3",
+        "-c",
+        PY,
+        "python3 must be installed for this test",
     );
-    let mut lines = out.stdout.split(|&b| b == b'\n');
+    let mut lines = out.split(|&b| b == b'\n');
     let version = String::from_utf8(lines.next().unwrap().to_vec()).unwrap();
     let codes = (0..0x110000u32).filter(|c| !(0xD800..=0xDFFF).contains(c));
     let mut differ = Vec::new();
