@@ -30,6 +30,21 @@ trailwatch test-rules --ruleset ../wazuh/ruleset ../wazuh/ruleset/testing/tests/
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// ATT&CK release that names techniques and tactics in alerts (and
+    /// logtest, coverage): 18.1, the current names, or 13.1, the MITRE
+    /// database Wazuh 4.14.7 ships, for `rule.mitre` identical to its
+    /// alerts (e.g. T1562.008 "Disable Cloud Logs").
+    #[arg(long, global = true, value_enum, default_value = "18.1")]
+    pub mitre_version: MitreVersion,
+}
+
+/// `--mitre-version`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MitreVersion {
+    #[value(name = "18.1")]
+    V18_1,
+    #[value(name = "13.1")]
+    V13_1,
 }
 
 #[derive(Subcommand, Debug)]

@@ -144,6 +144,35 @@ fn logtest_refuses_requests_over_the_socket_limit() {
     );
 }
 
+/// `--mitre-version 13.1` names techniques as Wazuh 4.14.7's MITRE
+/// database (ATT&CK v13.1) does; the default is ATT&CK v18.1.
+#[test]
+fn mitre_names_of_wazuh_4_14_on_request() {
+    let event = std::fs::read(root().join("tests/data/diff/stoplogging.jsonl")).unwrap();
+    let mitre = |extra: &[&str]| {
+        let mut args = vec!["analyze"];
+        args.extend_from_slice(extra);
+        let out = run(&args, &event);
+        assert!(out.status.success());
+        let alerts = json_lines(&out.stdout);
+        assert_eq!(alerts[0]["rule"]["id"], "98300");
+        alerts[0]["rule"]["mitre"].clone()
+    };
+    assert_eq!(
+        mitre(&[])["technique"],
+        serde_json::json!(["Disable or Modify Cloud Logs"])
+    );
+    let old = mitre(&["--mitre-version", "13.1"]);
+    assert_eq!(old["technique"], serde_json::json!(["Disable Cloud Logs"]));
+    assert_eq!(old["id"], serde_json::json!(["T1562.008"]));
+    assert_eq!(old["tactic"], serde_json::json!(["Defense Evasion"]));
+    // The option also works in front of the command, and rejects others.
+    let out = run(&["--mitre-version", "13.1", "analyze"], &event);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Disable Cloud Logs"));
+    let out = run(&["analyze", "--mitre-version", "14"], &event);
+    assert_eq!(out.status.code(), Some(2));
+}
+
 #[test]
 fn large_event_with_raised_limit() {
     let mut e = fail_at("2024-05-01T00:00:00Z");
