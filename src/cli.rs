@@ -30,6 +30,21 @@ trailwatch test-rules --ruleset ../wazuh/ruleset ../wazuh/ruleset/testing/tests/
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// ATT&CK release that names techniques and tactics in alerts (and
+    /// logtest, coverage): 18.1, the current names, or 13.1, the MITRE
+    /// database Wazuh 4.14.7 ships, for `rule.mitre` identical to its
+    /// alerts (e.g. T1562.008 "Disable Cloud Logs").
+    #[arg(long, global = true, value_enum, default_value = "18.1")]
+    pub mitre_version: MitreVersion,
+}
+
+/// `--mitre-version`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MitreVersion {
+    #[value(name = "18.1")]
+    V18_1,
+    #[value(name = "13.1")]
+    V13_1,
 }
 
 #[derive(Subcommand, Debug)]
@@ -155,13 +170,20 @@ trailwatch diff --old shipped-wazuh --new shipped samples/trail --report diff.ht
     /// values, duplicate rule ids, if_sid or if_matched_sid to a rule that
     /// does not exist, lists that are not loaded, regexes that do not
     /// compile) plus the rules that load but can never fire: shadowed by an
-    /// earlier sibling whose conditions are a subset of theirs (Wazuh tries
-    /// siblings in order and the first match takes the event), a condition
+    /// earlier sibling that takes all their events (Wazuh tries siblings in
+    /// order and the first match takes the event): its conditions are a
+    /// subset of theirs, or its literal patterns accept all they accept
+    /// (ResourceDeleted before ResourceDeletedNotRecorded); a condition
     /// that rejects every value the parents' conditions allow (e.g.
-    /// ^StopLogging$ under a parent requiring ^ConsoleLogin$, or another
-    /// <decoded_as>), a pcre2 pattern that accepts no text, or a parent
+    /// ^StopLogging$ under a parent requiring ^ConsoleLogin$, another
+    /// <decoded_as>, or DeleteObjects under a parent whose match_key list
+    /// has no such key); a pcre2 pattern that accepts no text; or a parent
     /// that never fires. Exit status 0 clean, 1 warnings with
     /// --deny-warnings, 2 errors.
+    #[command(after_help = "Examples:\n  \
+trailwatch lint ./my-ruleset\n  \
+trailwatch lint --deny-warnings shipped               # CI: fail on any warning\n  \
+trailwatch lint --format json /var/ossec/ruleset | jq '.findings[] | select(.kind == \"shadowed\")'")]
     Lint(LintArgs),
     /// Print which CIS controls and ATT&CK techniques a ruleset covers.
     ///
@@ -494,6 +516,11 @@ pub struct LintArgs {
     /// Exit 1 when there are warnings (errors always exit 2).
     #[arg(long)]
     pub deny_warnings: bool,
+    /// Layout on standard output: `text` (one line a problem, FILE:LINE:
+    /// first) or `json` (one object: the counts and every problem with its
+    /// file, line, rule id, kind and message).
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: LintFormat,
     /// The ruleset: a Wazuh-style directory (rules/, decoders/, lists/), or
     /// `shipped` (the default ruleset) or `shipped-wazuh` (its Wazuh AWS
     /// rules alone).
@@ -529,6 +556,15 @@ pub struct CoverageArgs {
     /// The ruleset: a Wazuh-style directory, `shipped` or `shipped-wazuh`.
     #[arg(value_name = "RULESET", default_value = "shipped")]
     pub ruleset: PathBuf,
+}
+
+/// Report layout of `lint`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LintFormat {
+    /// One line a problem, as a compiler prints them.
+    Text,
+    /// One JSON object, for machines.
+    Json,
 }
 
 /// Report layout of `coverage`.

@@ -36,6 +36,10 @@ fn main() -> ExitCode {
 }
 
 fn run(args: cli::Cli) -> anyhow::Result<ExitCode> {
+    engine::mitre::select(match args.mitre_version {
+        cli::MitreVersion::V18_1 => engine::mitre::Version::V18_1,
+        cli::MitreVersion::V13_1 => engine::mitre::Version::V13_1,
+    });
     match args.command {
         cli::Command::Analyze(a) => analyze::run(a),
         cli::Command::Logtest(a) => authoring::logtest::run(a),

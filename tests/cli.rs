@@ -84,6 +84,95 @@ fn events_are_cut_at_the_receive_limit() {
 }
 
 /// A 10 MB event is processed when the limit allows it.
+/// `logtest` and analysisd's logtest socket, which reads at most 65,535
+/// bytes of request: wazuh-logtest's request is `json.dumps` of the
+/// protocol message, 181 bytes around the event (202 once the session's
+/// token is in it), with non-ASCII characters as 6-byte `\uXXXX`. A longer
+/// request gets error 5 (7315) and starts no session; one that fits is
+/// analysed whole.
+#[test]
+fn logtest_refuses_requests_over_the_socket_limit() {
+    let lines = [
+        "a".repeat(65_535 - 181 + 1), // first request, one byte over
+        "a".repeat(65_535 - 181),     // exactly at the limit: the session starts
+        "b".repeat(65_535 - 202 + 1), // with the token, one byte over
+        "b".repeat(65_535 - 202),
+        "\u{e9}".repeat(10_889), // 21,778 bytes of UTF-8, 65,334 escaped
+    ];
+    let input = lines.join("\n") + "\n";
+    let out = run(&["logtest", "--json"], input.as_bytes());
+    assert!(out.status.success());
+    let replies = json_lines(&out.stdout);
+    assert_eq!(replies.len(), 5);
+    let oversize: serde_json::Value =
+        serde_json::from_str(engine::logtest::OVERSIZE_REPLY).unwrap();
+    assert_eq!(
+        oversize,
+        serde_json::json!({"message": "(7315): Failure to receive message: size is bigger than expected", "error": 5})
+    );
+    for i in [0, 2, 4] {
+        assert_eq!(replies[i], oversize, "request {i}");
+    }
+    // The session starts with the first request that fits.
+    assert!(replies[1]["data"]["messages"][0]
+        .as_str()
+        .unwrap()
+        .contains("(7202): Session initialized"));
+    for i in [1, 3] {
+        assert_eq!(replies[i]["error"], 0);
+        assert_eq!(
+            replies[i]["data"]["output"]["full_log"].as_str().unwrap(),
+            lines[i],
+            "analysed whole"
+        );
+    }
+    assert!(replies[3]["data"]["messages"]
+        .as_array()
+        .is_none_or(|m| m.is_empty()));
+
+    let text = run(&["logtest"], input.as_bytes());
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert_eq!(
+        text.matches("\n\n** Wazuh-logtest error 5: (7315): Failure to receive message: size is bigger than expected\n").count(),
+        3,
+        "{}",
+        &text[..200]
+    );
+    assert_eq!(
+        text.matches("**Phase 1: Completed pre-decoding.").count(),
+        2
+    );
+}
+
+/// `--mitre-version 13.1` names techniques as Wazuh 4.14.7's MITRE
+/// database (ATT&CK v13.1) does; the default is ATT&CK v18.1.
+#[test]
+fn mitre_names_of_wazuh_4_14_on_request() {
+    let event = std::fs::read(root().join("tests/data/diff/stoplogging.jsonl")).unwrap();
+    let mitre = |extra: &[&str]| {
+        let mut args = vec!["analyze"];
+        args.extend_from_slice(extra);
+        let out = run(&args, &event);
+        assert!(out.status.success());
+        let alerts = json_lines(&out.stdout);
+        assert_eq!(alerts[0]["rule"]["id"], "98300");
+        alerts[0]["rule"]["mitre"].clone()
+    };
+    assert_eq!(
+        mitre(&[])["technique"],
+        serde_json::json!(["Disable or Modify Cloud Logs"])
+    );
+    let old = mitre(&["--mitre-version", "13.1"]);
+    assert_eq!(old["technique"], serde_json::json!(["Disable Cloud Logs"]));
+    assert_eq!(old["id"], serde_json::json!(["T1562.008"]));
+    assert_eq!(old["tactic"], serde_json::json!(["Defense Evasion"]));
+    // The option also works in front of the command, and rejects others.
+    let out = run(&["--mitre-version", "13.1", "analyze"], &event);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Disable Cloud Logs"));
+    let out = run(&["analyze", "--mitre-version", "14"], &event);
+    assert_eq!(out.status.code(), Some(2));
+}
+
 #[test]
 fn large_event_with_raised_limit() {
     let mut e = fail_at("2024-05-01T00:00:00Z");

@@ -342,11 +342,13 @@ fn load_errors_of_the_new_ruleset_are_named_and_exit_2() {
 #[test]
 fn diff_names_the_rules_a_change_leaves_unable_to_fire() {
     let tmp = setup();
-    // 80251 (DeleteObjects) now also requires an event name it cannot have.
+    // 80254 (a failed console sign-in) now also requires a success: it and
+    // 80255, which counts it, can never fire. (80251 and its 80252 never
+    // could: DeleteObjects is not on 80202's list.)
     edit_new_rules(tmp.path(), |text| {
         text.replacen(
-            "<field name=\"aws.eventName\">DeleteObjects</field>",
-            "<field name=\"aws.eventName\">DeleteObjects</field>\n    <field name=\"aws.eventName\">^PutObject$</field>",
+            "<field name=\"aws.responseElements.ConsoleLogin\">Failure</field>",
+            "<field name=\"aws.responseElements.ConsoleLogin\">Failure</field>\n    <field name=\"aws.responseElements.ConsoleLogin\">^Success$</field>",
             1,
         )
     });
@@ -364,13 +366,13 @@ fn diff_names_the_rules_a_change_leaves_unable_to_fire() {
     assert_eq!(
         problems.len(),
         2,
-        "80251 and the 80252 that counts it: {text}"
+        "80254 and the 80255 that counts it: {text}"
     );
     assert!(
-        problems[0].contains("rule 80251 can never fire: no value satisfies both its <field name=\"aws.eventName\"> condition"),
+        problems[0].contains("rule 80254 can never fire: no value satisfies both its <field name=\"aws.responseElements.ConsoleLogin\"> condition"),
         "{text}"
     );
-    assert!(problems[1].contains("rule 80252 can never fire"), "{text}");
+    assert!(problems[1].contains("rule 80255 can never fire"), "{text}");
 }
 
 #[test]
@@ -380,7 +382,8 @@ fn lint_reports_load_problems_with_file_and_line() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("0 errors, 0 warnings"));
+    // Wazuh's own three dead rules (80251, 80252, 80457), kept as it has them.
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0 errors, 3 warnings"));
 
     let tmp = setup();
     let rules = tmp.path().join("new-ruleset/rules/0350-amazon_rules.xml");
@@ -462,6 +465,15 @@ fn lint_reports_load_problems_with_file_and_line() {
         .filter(|l| l.contains("can never fire"))
         .map(|l| l.split(": warning: rule: ").nth(1).unwrap_or(l))
         .collect();
+    // Wazuh's own dead rules come with them (see shipped-wazuh above).
+    let never: Vec<&str> = never
+        .into_iter()
+        .filter(|l| {
+            !["rule 80251 ", "rule 80252 ", "rule 80457 "]
+                .iter()
+                .any(|w| l.starts_with(w))
+        })
+        .collect();
     assert_eq!(
         never,
         [
@@ -472,7 +484,7 @@ fn lint_reports_load_problems_with_file_and_line() {
         ],
         "{text_out}"
     );
-    assert!(text_out.contains("0 errors, 4 warnings"), "{text_out}");
+    assert!(text_out.contains("0 errors, 7 warnings"), "{text_out}");
 
     // An error: a level that is not a number.
     std::fs::write(
@@ -490,6 +502,149 @@ fn lint_reports_load_problems_with_file_and_line() {
         Some(2),
         "{}",
         String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// `lint` through CDB lists and literal patterns, read back with
+/// `--format json`: a child's condition that no key of an ancestor's (or
+/// its own) list lookup satisfies, per lookup type; an earlier sibling
+/// whose literal pattern, or the list's keys, make it take every event.
+#[test]
+fn lint_sees_list_and_literal_shadowing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = changed_ruleset(tmp.path());
+    std::fs::create_dir_all(dir.join("lists/test")).unwrap();
+    std::fs::write(
+        dir.join("lists/test/names"),
+        "GetObject:read\nPutObject:write\nDeleteBucket:delete\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("lists/test/nets"), "10.1.:lab\n192.168.0.1:gw\n").unwrap();
+    std::fs::write(dir.join("lists/test/hosts"), "192.168.0.1:gw\n").unwrap();
+    std::fs::write(dir.join("lists/test/empty"), "# to be filled\n").unwrap();
+    let rule = |id: u32, level: u32, parent: u32, body: &str| {
+        format!(
+            "  <rule id=\"{id}\" level=\"{level}\">\n    <if_sid>{parent}</if_sid>\n    {body}\n    <description>{id}</description>\n  </rule>\n"
+        )
+    };
+    let list = |field: &str, lookup: &str, name: &str| {
+        format!("<list field=\"{field}\" lookup=\"{lookup}\">etc/lists/test/{name}</list>")
+    };
+    let name = |p: &str| format!("<field name=\"aws.eventName\">{p}</field>");
+    let pcre = |p: &str| format!("<field name=\"aws.eventName\" type=\"pcre2\">{p}</field>");
+    let ip = |p: &str| format!("<field name=\"aws.sourceIPAddress\" type=\"osmatch\">{p}</field>");
+    let rules = [
+        // match_key: only the list's keys get through.
+        rule(80900, 3, 80200, &list("aws.eventName", "match_key", "names")),
+        rule(80901, 9, 80900, &name("DeleteObjects")),
+        rule(80903, 9, 80900, &name("^getobject$")),
+        rule(80904, 9, 80900, &pcre("^getobject$")),
+        // Every key that passes 80906's condition passes 80905's.
+        rule(80905, 5, 80900, &name("Object$")),
+        rule(80906, 3, 80900, &name("Put")),
+        // A literal that accepts all a later one accepts.
+        rule(80907, 3, 80900, &name("^Delete")),
+        rule(80908, 3, 80900, &name("^DeleteBucket$")),
+        // match_key_value: the keys whose value passes check_value.
+        rule(
+            80910,
+            3,
+            80200,
+            "<list field=\"aws.eventName\" lookup=\"match_key_value\" check_value=\"^write$\">etc/lists/test/names</list>",
+        ),
+        rule(80911, 3, 80910, &name("GetObject")),
+        rule(80912, 3, 80910, &name("PutObject")),
+        // not_match_key: an exact value on the list never passes (<action>
+        // compares bytes; a pcre2 `^GetObject$` would also take
+        // "GetObject\n", an osregex any spelling).
+        rule(80920, 3, 80200, &list("action", "not_match_key", "names")),
+        rule(80921, 3, 80920, "<action>GetObject</action>"),
+        rule(80922, 3, 80920, "<action>getobject</action>"),
+        rule(80923, 3, 80920, &pcre("^GetObject$")),
+        // address_match_key: subnet keys (ending in '.') bound nothing.
+        rule(80930, 3, 80200, &list("aws.sourceIPAddress", "address_match_key", "nets")),
+        rule(80931, 3, 80930, &ip("^172.")),
+        rule(80940, 3, 80200, &list("aws.sourceIPAddress", "address_match_key", "hosts")),
+        rule(80941, 3, 80940, &ip("^10.")),
+        // An empty list is one to fill: it bounds nothing.
+        rule(80950, 3, 80200, &list("aws.eventName", "match_key", "empty")),
+        rule(80951, 3, 80950, &name("DeleteObjects")),
+    ];
+    std::fs::write(
+        dir.join("rules/0400-lint_cases.xml"),
+        format!("<group name=\"lint,\">\n{}</group>\n", rules.concat()),
+    )
+    .unwrap();
+    let out = Command::new(bin())
+        .args(["lint", "--format", "json", "new-ruleset"])
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect(&stdout);
+    assert_eq!(v["errors"], 0, "{stdout}");
+    let mut found: Vec<(u64, String)> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["file"] == "new-ruleset/rules/0400-lint_cases.xml")
+        .map(|f| {
+            let msg = f["message"].as_str().unwrap();
+            let id = f["rule"].as_u64().unwrap();
+            assert!(
+                msg.starts_with(&format!("rule {id} can never fire: ")),
+                "{msg}"
+            );
+            assert!(f["line"].as_u64().unwrap() > 1, "{f}");
+            assert_eq!(f["severity"], "warning", "{f}");
+            (id, f["kind"].as_str().unwrap().to_string())
+        })
+        .collect();
+    found.sort();
+    let want: Vec<(u64, String)> = [
+        (80901, "contradicted"),
+        (80904, "contradicted"),
+        (80906, "shadowed"),
+        (80908, "shadowed"),
+        (80911, "contradicted"),
+        (80921, "contradicted"),
+        (80941, "contradicted"),
+    ]
+    .iter()
+    .map(|(id, k)| (*id, k.to_string()))
+    .collect();
+    assert_eq!(found, want, "{stdout}");
+    // The message names the list and the rule whose lookup bounds the value.
+    let messages: std::collections::HashMap<u64, &str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| Some((f["rule"].as_u64()?, f["message"].as_str()?)))
+        .collect();
+    let msg = |id: u64| messages[&id];
+    assert_eq!(
+        msg(80901),
+        "rule 80901 can never fire: aws.eventName is limited to the keys of list etc/lists/test/names by rule 80900's <list lookup=\"match_key\">, and no key passes the <field name=\"aws.eventName\"> conditions"
+    );
+    assert!(
+        msg(80908).contains("rule 80907, tried before it"),
+        "{}",
+        msg(80908)
+    );
+    // The same findings as text, one line each.
+    let text = Command::new(bin())
+        .args(["lint", "new-ruleset"])
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.contains("0400-lint_cases.xml"))
+            .count(),
+        want.len(),
+        "{text}"
     );
 }
 

@@ -294,7 +294,8 @@ fn the_crates_are_installable_and_publishable() {
             "trailwatch",
             "trailwatch-collector",
             "trailwatch-engine",
-            "trailwatch-outputs"
+            "trailwatch-outputs",
+            "trailwatch-pyrepr"
         ]
     );
     for p in meta["packages"].as_array().expect("packages") {

@@ -943,6 +943,25 @@ fn the_http_api_answers_and_sigterm_stops_cleanly() {
         "{body}"
     );
     assert_eq!(reply["data"]["alert"], cli["data"]["alert"]);
+    // A request that Wazuh's API would send over the logtest socket's
+    // 65,535 bytes (190 bytes around this event with a token): analysisd's
+    // error reply, and the session goes on.
+    let token = reply["data"]["token"].as_str().unwrap();
+    let sized = |n: usize| {
+        serde_json::json!({"event": "a".repeat(n), "location": "Wazuh-AWS", "token": token})
+            .to_string()
+    };
+    let (status, body) = http(&addr, "POST", "/logtest", Some("tok-1"), &sized(65_346));
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body, engine::logtest::OVERSIZE_REPLY);
+    let (status, body) = http(&addr, "POST", "/logtest", Some("tok-1"), &sized(65_345));
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["data"]["token"], token);
+    assert_eq!(
+        v["data"]["output"]["full_log"].as_str().map(str::len),
+        Some(65_345)
+    );
 
     // SIGTERM: a clean stop.
     let status = run.terminate();

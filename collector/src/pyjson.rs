@@ -34,7 +34,7 @@ const REPR: Dialect = Dialect {
     no: "False",
     nan: "nan",
     inf: "inf",
-    string: write_str_repr,
+    string: pyrepr::write_str_repr,
 };
 
 /// `json.dumps(value)` with Python's defaults.
@@ -109,8 +109,8 @@ fn write_number(out: &mut String, n: &serde_json::Number, nan: &str, inf: &str) 
     }
 }
 
-/// `repr(float)`: the shortest digits that read back to the same value,
-/// positional between 1e-4 and 1e16, scientific (`1e-05`, `1.5e+16`) outside.
+/// `repr(float)` ([`pyrepr::float_repr`]), with the words for NaN and
+/// the infinities given (`json.dumps` writes `NaN`, `Infinity`).
 pub fn float_repr(f: f64, nan: &str, inf: &str) -> String {
     if f.is_nan() {
         return nan.to_string();
@@ -122,25 +122,7 @@ pub fn float_repr(f: f64, nan: &str, inf: &str) -> String {
             format!("-{inf}")
         };
     }
-    if f == 0.0 {
-        return if f.is_sign_negative() { "-0.0" } else { "0.0" }.to_string();
-    }
-    // Both `{}` and `{:e}` print the shortest digits that read back to
-    // the same value; Python switches to the exponent form outside
-    // [1e-4, 1e16) and always shows a decimal point or an exponent.
-    let sci = format!("{f:e}");
-    let (mantissa, exp) = sci.split_once('e').expect("`{:e}` has an exponent");
-    let exp: i32 = exp.parse().expect("exponent digits");
-    if (-4..16).contains(&exp) {
-        let mut out = format!("{f}");
-        if !out.contains('.') {
-            out.push_str(".0");
-        }
-        out
-    } else {
-        let sign = if exp < 0 { '-' } else { '+' };
-        format!("{mantissa}e{sign}{:02}", exp.abs())
-    }
+    pyrepr::float_repr(f)
 }
 
 /// `str(value)` of the Python object `json.load` made from `value`.
@@ -153,57 +135,6 @@ pub fn py_str(value: &Value) -> String {
             out
         }
     }
-}
-
-/// `repr(str)`: single quotes unless the text holds a single quote and no
-/// double quote; control and other unprintable characters escaped.
-fn write_str_repr(out: &mut String, s: &str) {
-    let quote = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
-    out.push(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if !printable(c) => {
-                let code = c as u32;
-                let _ = if code < 0x100 {
-                    write!(out, "\\x{code:02x}")
-                } else if code < 0x10000 {
-                    write!(out, "\\u{code:04x}")
-                } else {
-                    write!(out, "\\U{code:08x}")
-                };
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-}
-
-/// Python's `str.isprintable` for the characters that occur in logs:
-/// controls, the Latin-1 soft hyphen, separators other than the space,
-/// surrogates, private use and format characters are not printable.
-fn printable(c: char) -> bool {
-    let code = c as u32;
-    !(code < 0x20
-        || (0x7f..0xa0).contains(&code)
-        || code == 0xad
-        || matches!(code, 0x2028 | 0x2029 | 0x200b..=0x200f | 0x202a..=0x202e | 0x2060..=0x2064)
-        || c.is_whitespace() && c != ' '
-        || (0xe000..0xf900).contains(&code)
-        || code == 0xfeff
-        || (0xfff9..=0xfffb).contains(&code)
-        || (0xf0000..).contains(&code))
 }
 
 #[cfg(test)]

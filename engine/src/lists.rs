@@ -70,6 +70,11 @@ impl CdbList {
         self.map.get(key).map(|v| v.as_slice())
     }
 
+    /// Every `(key, value)`, in no particular order.
+    pub fn entries(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.map.iter().map(|(k, v)| (k.as_slice(), v.as_slice()))
+    }
+
     pub fn len(&self) -> usize {
         self.map.len()
     }

@@ -9,6 +9,24 @@ use crate::alert::{write_alert, AlertMeta};
 use crate::cjson::{print_string, Doc, Kind};
 use crate::engine::Engine;
 
+/// The longest request analysisd's logtest socket reads: `OS_MAXSTR - 1`
+/// bytes (`OS_RecvSecureTCP` in `w_logtest_clients_handler`). A longer
+/// request is never parsed: the reply is [`OVERSIZE_REPLY`], and no session
+/// is created or touched. An event that fits is analysed whole (logtest
+/// does not cut it at the receive limit as analysisd's queue does).
+pub const REQUEST_MAX: usize = 65_535;
+
+/// The reply to a request over [`REQUEST_MAX`]
+/// (`w_logtest_generate_error_response`).
+pub const OVERSIZE_REPLY: &str =
+    r#"{"message":"(7315): Failure to receive message: size is bigger than expected","error":5}"#;
+
+/// What `wazuh-logtest` prints for that reply (its `ValueError` from the
+/// `error` and `message` of the reply), after the empty line it prints
+/// for every event.
+pub const OVERSIZE_TEXT: &str =
+    "\n** Wazuh-logtest error 5: (7315): Failure to receive message: size is bigger than expected\n";
+
 /// The banner `wazuh-logtest` prints first.
 pub const BANNER: &str = "Starting wazuh-logtest v4.14.7\nType one log per line\n";
 
@@ -199,7 +217,7 @@ fn py_repr(doc: &Doc, n: u32) -> String {
         Kind::True => "True".into(),
         Kind::False => "False".into(),
         Kind::Number(d, _) => py_number(doc, n, d),
-        Kind::String(a, b) => py_str_repr(&String::from_utf8_lossy(doc.str_at((a, b)))),
+        Kind::String(a, b) => pyrepr::str_repr(&String::from_utf8_lossy(doc.str_at((a, b)))),
         Kind::Array => {
             let items: Vec<String> = doc.children(n).map(|c| py_repr(doc, c)).collect();
             format!("[{}]", items.join(", "))
@@ -211,7 +229,7 @@ fn py_repr(doc: &Doc, n: u32) -> String {
                     let k = doc.node(c).key.map(|k| doc.str_at(k)).unwrap_or(b"");
                     format!(
                         "{}: {}",
-                        py_str_repr(&String::from_utf8_lossy(k)),
+                        pyrepr::str_repr(&String::from_utf8_lossy(k)),
                         py_repr(doc, c)
                     )
                 })
@@ -231,82 +249,8 @@ fn py_number(doc: &Doc, n: u32, d: f64) -> String {
     crate::cjson::print_number(d, vi, &mut text);
     let text = String::from_utf8_lossy(&text).into_owned();
     if text.contains(['.', 'e', 'n']) {
-        py_float(d)
+        pyrepr::float_repr(d)
     } else {
         text
-    }
-}
-
-/// Python's `repr(float)`.
-pub fn py_float(d: f64) -> String {
-    if d.is_nan() {
-        return "nan".into();
-    }
-    if d.is_infinite() {
-        return if d < 0.0 { "-inf".into() } else { "inf".into() };
-    }
-    if d == 0.0 {
-        return if d.is_sign_negative() {
-            "-0.0".into()
-        } else {
-            "0.0".into()
-        };
-    }
-    let e = format!("{d:e}");
-    let (mant, exp) = e.split_once('e').expect("exponent");
-    let x: i32 = exp.parse().expect("digits");
-    if (-4..16).contains(&x) {
-        let mut s = format!("{d}");
-        if !s.contains('.') {
-            s.push_str(".0");
-        }
-        s
-    } else {
-        let sign = if x < 0 { '-' } else { '+' };
-        format!("{mant}e{sign}{:02}", x.abs())
-    }
-}
-
-/// Python's `repr(str)`.
-pub fn py_str_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn python_reprs() {
-        assert_eq!(py_str_repr("a"), "'a'");
-        assert_eq!(py_str_repr("it's"), "\"it's\"");
-        assert_eq!(py_float(1.5), "1.5");
-        assert_eq!(py_float(1e-7), "1e-07");
-        assert_eq!(py_float(3e9), "3000000000.0");
-        assert_eq!(py_float(1e16), "1e+16");
     }
 }

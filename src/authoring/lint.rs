@@ -2,13 +2,18 @@
 //! accepts but that can never fire:
 //!
 //! - **shadowed**: under every parent it hangs from, an earlier sibling
-//!   (in Wazuh's tree order) whose conditions are a subset of its own takes
-//!   every event it would take;
+//!   (in Wazuh's tree order) takes every event it would take: each of the
+//!   earlier rule's conditions is one of its own, or a plain-literal
+//!   pattern that accepts every value its own conditions (or its
+//!   ancestors', or the keys of a `<list>` on the way) allow — `osmatch`
+//!   `ResourceDeleted` before `ResourceDeletedNotRecorded`;
 //! - **contradicted**: one of its conditions rejects every value that the
 //!   conditions of its ancestors (or its own other conditions on the same
 //!   field) allow — e.g. `<field name="aws.eventName">^StopLogging$</field>`
 //!   under a parent that requires `^ConsoleLogin$`, or a `<decoded_as>`
-//!   other than the parent's;
+//!   other than the parent's; or a condition that no key of a `<list>`
+//!   lookup on the same value (`match_key`, `match_key_value`,
+//!   `address_match_key` without subnet keys) satisfies;
 //! - **a pattern that cannot match**: a `pcre2` pattern that compiles but
 //!   accepts no text at all (`a^b`, `x$y`), found by building its DFA;
 //! - rules below one of those.
@@ -19,8 +24,34 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::process::ExitCode;
 
-use engine::rules::{Cond, Rule, Rules, Search};
+use engine::expr::LiteralAlt;
+use engine::lists::Lookup;
+use engine::rules::{Cond, ListCond, ListField, Rule, Rules, Search};
 use engine::{Ruleset, Severity};
+
+/// Why a rule can never fire, in one word (the `kind` of `--format json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    /// An earlier sibling takes every event it would take.
+    Shadowed,
+    /// Its conditions and its ancestors' cannot all hold.
+    Contradicted,
+    /// A pcre2 pattern that accepts no text.
+    PatternNeverMatches,
+    /// Its parent can never fire.
+    ParentNeverFires,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Shadowed => "shadowed",
+            Kind::Contradicted => "contradicted",
+            Kind::PatternNeverMatches => "pattern-never-matches",
+            Kind::ParentNeverFires => "parent-never-fires",
+        }
+    }
+}
 
 /// One rule that can never fire, and why.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -30,6 +61,7 @@ pub struct Finding {
     pub rule: u32,
     /// Why, after "rule N can never fire: ".
     pub why: String,
+    pub kind: Kind,
 }
 
 impl fmt::Display for Finding {
@@ -138,9 +170,10 @@ fn slot_tag(slot: &str) -> String {
     }
 }
 
-/// Can every condition in `conds` hold on one value? `false` only when one
-/// of them accepts a few known values and none of those passes all others.
-fn satisfiable(conds: &[&Cond]) -> bool {
+/// Can every condition in `conds` and every lookup in `lists` hold on one
+/// value? `false` only when one of the conditions accepts a few known
+/// values and none of those passes all the others.
+fn satisfiable(rs: &Ruleset, conds: &[&Cond], lists: &[OnPath]) -> bool {
     for (i, c) in conds.iter().enumerate() {
         if c.negate {
             continue;
@@ -150,17 +183,156 @@ fn satisfiable(conds: &[&Cond]) -> bool {
         };
         let ci = c.expr.case_insensitive();
         let feasible = values.iter().any(|v| {
-            conds.iter().enumerate().all(|(j, o)| {
-                // A value known only up to case says nothing to a
-                // case-sensitive test.
-                j == i || (ci && !o.expr.case_insensitive()) || o.test(v)
-            })
+            // A value known only up to case says nothing to a
+            // case-sensitive test (nor to a list lookup, which compares
+            // bytes).
+            conds
+                .iter()
+                .enumerate()
+                .all(|(j, o)| j == i || (ci && !o.expr.case_insensitive()) || o.test(v))
+                && (ci || lists.iter().all(|(_, l)| looked_up(rs, l, v)))
         });
         if !feasible {
             return false;
         }
     }
     true
+}
+
+/// A `<list>` lookup on the way to a rule: the id of the rule that has it,
+/// and the lookup.
+type OnPath<'a> = (u32, &'a ListCond);
+
+/// Does the lookup pass for this value (`OS_DBSearch`)?
+fn looked_up(rs: &Ruleset, l: &ListCond, v: &[u8]) -> bool {
+    engine::lists::search(&rs.lists[l.list], l.lookup, l.check.as_ref(), v)
+}
+
+/// The slot of [`slots`] a `<list>` looks up (`None` for the IP, port and
+/// user lookups, left out there too).
+fn list_slot(l: &ListCond) -> Option<String> {
+    use engine::event::Static;
+    Some(match &l.field {
+        ListField::Static(s) => match s {
+            Static::Id => "id",
+            Static::Protocol => "protocol",
+            Static::Action => "action",
+            Static::Url => "url",
+            Static::Data => "data",
+            Static::ExtraData => "extra_data",
+            Static::Status => "status",
+            Static::SystemName => "system_name",
+            _ => return None,
+        }
+        .to_string(),
+        ListField::Hostname => "hostname".into(),
+        ListField::ProgramName => "program_name".into(),
+        ListField::User => return None,
+        ListField::Dynamic(n) => format!("field name=\"{}\"", String::from_utf8_lossy(n)),
+    })
+}
+
+/// The only values a lookup lets through, when they are a list's keys:
+/// `match_key` (every key), `match_key_value` (the keys whose value passes
+/// `check_value`), `address_match_key` when no key is a subnet prefix
+/// (ending in `.`). The negative lookups and the inverted
+/// `address_match_key_value` bound nothing, nor does an empty list: it is
+/// one shipped for the user to fill (the pack's `trusted-accounts`).
+fn list_keys<'r>(rs: &'r Ruleset, l: &ListCond) -> Option<Vec<&'r [u8]>> {
+    let list = &rs.lists[l.list];
+    if list.is_empty() {
+        return None;
+    }
+    let keys = match l.lookup {
+        Lookup::MatchKey => list.entries().map(|(k, _)| k).collect(),
+        Lookup::MatchKeyValue => list
+            .entries()
+            .filter(|(_, v)| l.check.as_ref().is_some_and(|c| c.is_match(v)))
+            .map(|(k, _)| k)
+            .collect(),
+        Lookup::AddressMatchKey if !list.entries().any(|(k, _)| k.ends_with(b".")) => {
+            list.entries().map(|(k, _)| k).collect()
+        }
+        _ => return None,
+    };
+    Some(keys)
+}
+
+/// When a lookup limits the value to a list's keys: the lookup (the one
+/// with the fewest keys) and those of its keys that pass every condition
+/// and lookup on the value. Exact: each key is tested as the engine would.
+fn bounded<'r, 'p>(
+    rs: &'r Ruleset,
+    conds: &[&Cond],
+    lists: &[OnPath<'p>],
+) -> Option<(OnPath<'p>, Vec<&'r [u8]>)> {
+    let (by, keys) = lists
+        .iter()
+        .filter_map(|&(id, l)| list_keys(rs, l).map(|k| ((id, l), k)))
+        .min_by_key(|(_, k)| k.len())?;
+    let keys = keys
+        .into_iter()
+        .filter(|k| {
+            conds.iter().all(|c| c.test(k)) && lists.iter().all(|(_, l)| looked_up(rs, l, k))
+        })
+        .collect();
+    Some((by, keys))
+}
+
+/// Does every value that `b` accepts pass `a`? `true` only when that is
+/// certain: `b` accepts a few known values and each passes `a`, or both
+/// are unions of plain literals and each of `b`'s alternatives lies within
+/// one of `a`'s.
+fn cond_implies(b: &Cond, a: &Cond) -> bool {
+    if b.negate {
+        return false;
+    }
+    let b_ci = b.expr.case_insensitive();
+    let a_ci = a.expr.case_insensitive();
+    // A value known up to case (lowered) stands for all its spellings: only
+    // a case-insensitive test gives one answer for all of them.
+    if let Some(values) = b.expr.exact_values() {
+        if !b_ci || a_ci {
+            return values.iter().all(|v| a.test(v));
+        }
+    }
+    if a.negate {
+        return false;
+    }
+    let (Some(sb), Some(sa)) = (b.expr.literal_shape(), a.expr.literal_shape()) else {
+        return false;
+    };
+    sb.alts.iter().all(|y| {
+        sa.alts
+            .iter()
+            .any(|x| alt_within(y, sb.case_insensitive, x, sa.case_insensitive))
+    })
+}
+
+/// Does every value with the literal `y` where `y` anchors it also have
+/// `x` where `x` anchors it? (`_ci`: compared ignoring ASCII case; a
+/// case-insensitive `y` only lies within a case-insensitive `x`.)
+fn alt_within(y: &LiteralAlt, y_ci: bool, x: &LiteralAlt, x_ci: bool) -> bool {
+    if x.lit.is_empty() && !x.begin && !x.end {
+        return true;
+    }
+    if y_ci && !x_ci {
+        return false;
+    }
+    let lower = |v: &[u8]| -> Vec<u8> {
+        if x_ci {
+            v.to_ascii_lowercase()
+        } else {
+            v.to_vec()
+        }
+    };
+    let (xl, yl) = (lower(&x.lit), lower(&y.lit));
+    match (x.begin, x.end) {
+        (false, false) => memchr::memmem::find(&yl, &xl).is_some(),
+        (true, false) => y.begin && yl.starts_with(&xl),
+        (false, true) => y.end && yl.ends_with(&xl),
+        (true, true) => y.begin && y.end && yl == xl,
+    }
 }
 
 /// Does a `pcre2` pattern accept no text at all? Decided on a DFA of the
@@ -230,15 +402,61 @@ fn pcre2_escapes(pattern: &str) -> String {
 }
 
 /// What is known about the values on the way down the tree: per slot, the
-/// conditions of the ancestors; and the ancestors' `<decoded_as>`.
+/// conditions and `<list>` lookups of the ancestors; and the ancestors'
+/// `<decoded_as>`.
 #[derive(Clone, Default)]
 struct Path<'a> {
     slots: HashMap<String, Vec<&'a Cond>>,
+    lists: HashMap<String, Vec<OnPath<'a>>>,
     decoded_as: u32,
 }
 
+impl<'a> Path<'a> {
+    /// The conditions and lookups on one slot: the ancestors' and `r`'s.
+    fn on(&self, r: &'a Rule, slot: &str) -> (Vec<&'a Cond>, Vec<OnPath<'a>>) {
+        let mut conds = self.slots.get(slot).cloned().unwrap_or_default();
+        conds.extend(
+            slots(r)
+                .into_iter()
+                .filter(|(s, _)| s == slot)
+                .map(|(_, c)| c),
+        );
+        let mut lists = self.lists.get(slot).cloned().unwrap_or_default();
+        lists.extend(
+            r.lists
+                .iter()
+                .filter(|l| list_slot(l).as_deref() == Some(slot))
+                .map(|l| (r.id, l)),
+        );
+        (conds, lists)
+    }
+}
+
+/// The value a slot stands for, in a message: `aws.eventName`, `the log`.
+fn slot_value(slot: &str) -> String {
+    match slot {
+        "log" => "the log".into(),
+        s => s
+            .strip_prefix("field name=\"")
+            .and_then(|n| n.strip_suffix('"'))
+            .unwrap_or(s)
+            .to_string(),
+    }
+}
+
+fn lookup_name(l: Lookup) -> &'static str {
+    match l {
+        Lookup::MatchKey => "match_key",
+        Lookup::NotMatchKey => "not_match_key",
+        Lookup::MatchKeyValue => "match_key_value",
+        Lookup::AddressMatchKey => "address_match_key",
+        Lookup::NotAddressMatchKey => "not_address_match_key",
+        Lookup::AddressMatchKeyValue => "address_match_key_value",
+    }
+}
+
 /// Why one occurrence of a rule (under one parent) can never fire.
-fn contradiction(rs: &Ruleset, r: &Rule, path: &Path) -> Option<String> {
+fn contradiction<'a>(rs: &Ruleset, r: &'a Rule, path: &Path<'a>) -> Option<String> {
     if r.decoded_as != 0 && path.decoded_as != 0 && r.decoded_as != path.decoded_as {
         let name = |id: u32| {
             rs.decoders
@@ -252,18 +470,82 @@ fn contradiction(rs: &Ruleset, r: &Rule, path: &Path) -> Option<String> {
             name(path.decoded_as)
         ));
     }
-    let mine = slots(r);
-    for (slot, _) in &mine {
-        let mut all: Vec<&Cond> = path.slots.get(slot).cloned().unwrap_or_default();
-        all.extend(mine.iter().filter(|(s, _)| s == slot).map(|(_, c)| *c));
-        if !satisfiable(&all) {
+    let mut mine: Vec<String> = slots(r).into_iter().map(|(s, _)| s).collect();
+    mine.extend(r.lists.iter().filter_map(list_slot));
+    mine.sort();
+    mine.dedup();
+    for slot in &mine {
+        let (conds, lists) = path.on(r, slot);
+        if !satisfiable(rs, &conds, &lists) {
             return Some(format!(
                 "no value satisfies both its {} condition and those of its parents",
                 slot_tag(slot)
             ));
         }
+        if let Some(((by, l), keys)) = bounded(rs, &conds, &lists) {
+            if keys.is_empty() {
+                let whose = if by == r.id {
+                    "its".to_string()
+                } else {
+                    format!("rule {by}'s")
+                };
+                let what = if conds.is_empty() {
+                    "its lookups".to_string()
+                } else {
+                    format!("the {} conditions", slot_tag(slot))
+                };
+                return Some(format!(
+                    "{} is limited to the keys of list {} by {whose} <list lookup=\"{}\">, and no key passes {what}",
+                    slot_value(slot),
+                    rs.lists[l.list].name,
+                    lookup_name(l.lookup),
+                ));
+            }
+        }
     }
     None
+}
+
+/// Does `e`, tried before `r` under the same parent, take every event `r`
+/// would? `Some(slots)` when it does: the slots where one of `e`'s
+/// patterns accepts every value `r` allows without being one of `r`'s
+/// conditions (empty when `e`'s conditions are all `r`'s).
+fn takes_all<'a>(
+    rs: &Ruleset,
+    e: &'a Rule,
+    e_conds: &HashSet<String>,
+    r: &'a Rule,
+    r_conds: &HashSet<String>,
+    path: &Path<'a>,
+) -> Option<Vec<String>> {
+    let e_slots = slots(e);
+    let slot_texts: HashSet<String> = e_slots
+        .iter()
+        .map(|(name, c)| format!("{name}={c:?}"))
+        .collect();
+    if e_conds
+        .iter()
+        .any(|t| !slot_texts.contains(t) && !r_conds.contains(t))
+    {
+        return None;
+    }
+    let mut implied = Vec::new();
+    for (slot, c) in &e_slots {
+        if r_conds.contains(&format!("{slot}={c:?}")) {
+            continue;
+        }
+        let (conds, lists) = path.on(r, slot);
+        let by_cond = conds.iter().any(|b| cond_implies(b, c));
+        let by_keys = || {
+            bounded(rs, &conds, &lists)
+                .is_some_and(|(_, keys)| !keys.is_empty() && keys.iter().all(|k| c.test(k)))
+        };
+        if !by_cond && !by_keys() {
+            return None;
+        }
+        implied.push(slot.clone());
+    }
+    Some(implied)
 }
 
 /// Every rule that can never fire.
@@ -293,6 +575,7 @@ pub fn findings(rs: &Ruleset) -> Vec<Finding> {
                             "its {} pcre2 pattern {p:?} cannot match any text",
                             slot_tag(&slot)
                         ),
+                        kind: Kind::PatternNeverMatches,
                     });
                     break;
                 }
@@ -301,7 +584,7 @@ pub fn findings(rs: &Ruleset) -> Vec<Finding> {
     }
 
     // Occurrences in the tree: per rule, how many, how many dead, last cause.
-    let mut tally: HashMap<usize, (usize, usize, String)> = HashMap::new();
+    let mut tally: Tally = HashMap::new();
     let conds: Vec<HashSet<String>> = rules.list.iter().map(conditions).collect();
     let mut walker = Walker {
         rs,
@@ -315,14 +598,16 @@ pub fn findings(rs: &Ruleset) -> Vec<Finding> {
     let mut more: Vec<Finding> = tally
         .into_iter()
         .filter(|(ri, (n, dead, _))| *n > 0 && n == dead && !dead_pattern.contains(ri))
-        .map(|(ri, (_, _, why))| {
+        .filter_map(|(ri, (_, _, why))| {
             let r = &rules.list[ri];
-            Finding {
+            let (kind, why) = why?;
+            Some(Finding {
                 file: r.file.clone(),
                 line: r.line,
                 rule: r.id,
                 why,
-            }
+                kind,
+            })
         })
         .collect();
     out.append(&mut more);
@@ -330,13 +615,17 @@ pub fn findings(rs: &Ruleset) -> Vec<Finding> {
     out
 }
 
+/// Per rule: the occurrences in the tree, how many of them are dead, and
+/// the last cause found.
+type Tally = HashMap<usize, (usize, usize, Option<(Kind, String)>)>;
+
 /// Walks every path of the rule tree once.
 struct Walker<'a, 'b> {
     rs: &'a Ruleset,
     rules: &'a Rules,
     /// Every rule's [`conditions`], computed once.
     conds: &'a [HashSet<String>],
-    tally: &'b mut HashMap<usize, (usize, usize, String)>,
+    tally: &'b mut Tally,
     dead_pattern: &'b HashSet<usize>,
     /// Paths walked (a guard against pathological trees).
     visits: usize,
@@ -347,8 +636,8 @@ impl<'a> Walker<'a, '_> {
     /// dead (`dead_parent`: its id).
     fn siblings(&mut self, list: &[usize], path: &Path<'a>, dead_parent: Option<u32>) {
         let rules = self.rules;
-        // Earlier siblings that always take their events: their conditions.
-        let mut takers: Vec<(u32, &HashSet<String>)> = Vec::new();
+        // Earlier siblings that always take their events.
+        let mut takers: Vec<usize> = Vec::new();
         for &n in list {
             self.visits += 1;
             if self.visits > 1_000_000 {
@@ -359,31 +648,44 @@ impl<'a> Walker<'a, '_> {
             let conds = &self.conds[ri];
             let mut why = None;
             if let Some(p) = dead_parent {
-                why = Some(format!("its parent rule {p} can never fire"));
+                why = Some((
+                    Kind::ParentNeverFires,
+                    format!("its parent rule {p} can never fire"),
+                ));
             }
             if why.is_none() {
-                if let Some((by, theirs)) = takers.iter().find(|(_, t)| t.is_subset(conds)) {
-                    why = Some(if theirs.len() == conds.len() {
-                        format!("rule {by}, tried before it under the same parent, has the same conditions")
-                    } else {
-                        format!("rule {by}, tried before it under the same parent, takes every event it would (its conditions are a subset of this rule's)")
-                    });
-                }
+                why = contradiction(self.rs, r, path).map(|w| (Kind::Contradicted, w));
             }
             if why.is_none() {
-                why = contradiction(self.rs, r, path);
+                why = takers.iter().find_map(|&ti| {
+                    let t = &rules.list[ti];
+                    let theirs = &self.conds[ti];
+                    let implied = takes_all(self.rs, t, theirs, r, conds, path)?;
+                    let by = t.id;
+                    Some((
+                        Kind::Shadowed,
+                        if !implied.is_empty() {
+                            let tags: Vec<String> = implied.iter().map(|s| slot_tag(s)).collect();
+                            format!("rule {by}, tried before it under the same parent, takes every event it would (its {} condition accepts every value this rule allows there; its other conditions are this rule's)", tags.join(", "))
+                        } else if theirs.len() == conds.len() {
+                            format!("rule {by}, tried before it under the same parent, has the same conditions")
+                        } else {
+                            format!("rule {by}, tried before it under the same parent, takes every event it would (its conditions are a subset of this rule's)")
+                        },
+                    ))
+                });
             }
             let dead = why.is_some() || self.dead_pattern.contains(&ri);
-            let e = self.tally.entry(ri).or_insert((0, 0, String::new()));
+            let e = self.tally.entry(ri).or_insert((0, 0, None));
             e.0 += 1;
             if dead {
                 e.1 += 1;
             }
-            if let Some(w) = why {
-                e.2 = w;
+            if why.is_some() {
+                e.2 = why;
             }
             if !dead && always_takes(r) {
-                takers.push((r.id, conds));
+                takers.push(ri);
             }
             let children = &rules.nodes[n].children;
             if children.is_empty() {
@@ -392,6 +694,11 @@ impl<'a> Walker<'a, '_> {
             let mut below = path.clone();
             for (slot, c) in slots(r) {
                 below.slots.entry(slot).or_default().push(c);
+            }
+            for l in &r.lists {
+                if let Some(slot) = list_slot(l) {
+                    below.lists.entry(slot).or_default().push((r.id, l));
+                }
             }
             if r.decoded_as != 0 {
                 below.decoded_as = r.decoded_as;
@@ -410,22 +717,30 @@ pub fn lint(a: crate::cli::LintArgs) -> anyhow::Result<ExitCode> {
         .count();
     let found = findings(&rs);
     let warnings = problems.len() - errors + found.len();
-    for p in &problems {
-        if p.severity == Severity::Error || !a.quiet_warnings {
-            println!("{p}");
+    match a.format {
+        crate::cli::LintFormat::Text => {
+            for p in &problems {
+                if p.severity == Severity::Error || !a.quiet_warnings {
+                    println!("{p}");
+                }
+            }
+            if !a.quiet_warnings {
+                for f in &found {
+                    println!("{f}");
+                }
+            }
+            println!(
+                "{name}: {} rules, {} decoders, {} lists; {errors} errors, {warnings} warnings",
+                rs.rules.list.len(),
+                rs.decoders.len(),
+                rs.lists.len()
+            );
+        }
+        crate::cli::LintFormat::Json => {
+            let report = json_report(&rs, &name, &problems, &found, a.quiet_warnings);
+            println!("{}", serde_json::to_string_pretty(&report)?);
         }
     }
-    if !a.quiet_warnings {
-        for f in &found {
-            println!("{f}");
-        }
-    }
-    println!(
-        "{name}: {} rules, {} decoders, {} lists; {errors} errors, {warnings} warnings",
-        rs.rules.list.len(),
-        rs.decoders.len(),
-        rs.lists.len()
-    );
     Ok(if errors > 0 {
         ExitCode::from(2)
     } else if warnings > 0 && a.deny_warnings {
@@ -435,9 +750,189 @@ pub fn lint(a: crate::cli::LintArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// The `--format json` object: the counts, then every problem as
+/// `{file, line, rule, severity, kind, message}`. Load problems have the
+/// kind `load` and the rule id when the message names one (else null);
+/// the rules that can never fire have one of [`Kind`]'s.
+fn json_report(
+    rs: &Ruleset,
+    name: &str,
+    problems: &[engine::LoadError],
+    found: &[Finding],
+    quiet_warnings: bool,
+) -> serde_json::Value {
+    use serde_json::json;
+    let errors = problems
+        .iter()
+        .filter(|p| p.severity == Severity::Error)
+        .count();
+    let mut items = Vec::new();
+    for p in problems {
+        if p.severity == Severity::Warning && quiet_warnings {
+            continue;
+        }
+        let severity = match p.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        items.push(json!({
+            "file": p.file,
+            "line": p.line,
+            "rule": rule_named(&p.message),
+            "severity": severity,
+            "kind": "load",
+            "element": p.element,
+            "message": p.message,
+        }));
+    }
+    if !quiet_warnings {
+        for f in found {
+            items.push(json!({
+                "file": f.file,
+                "line": f.line,
+                "rule": f.rule,
+                "severity": "warning",
+                "kind": f.kind.as_str(),
+                "message": format!("rule {} can never fire: {}", f.rule, f.why),
+            }));
+        }
+    }
+    json!({
+        "ruleset": name,
+        "rules": rs.rules.list.len(),
+        "decoders": rs.decoders.len(),
+        "lists": rs.lists.len(),
+        "errors": errors,
+        "warnings": problems.len() - errors + found.len(),
+        "findings": items,
+    })
+}
+
+/// The rule id a load message is about (`rule 80299: ...`, `rule id 80299
+/// is duplicated`), when it names one.
+fn rule_named(message: &str) -> Option<u32> {
+    let rest = &message[message.find("rule ")? + 5..];
+    let rest = rest.strip_prefix("id ").unwrap_or(rest);
+    let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+    digits.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::pcre2_cannot_match;
+    use super::{cond_implies, pcre2_cannot_match};
+    use engine::expr::{Expr, ExprType};
+    use engine::rules::Cond;
+
+    fn cond(ty: ExprType, p: &str, negate: bool) -> Cond {
+        Cond {
+            expr: Expr::compile(ty, p.as_bytes(), false).unwrap(),
+            negate,
+        }
+    }
+
+    #[test]
+    fn literal_patterns_that_accept_all_another_accepts() {
+        use ExprType::{OsMatch as M, OsRegex as R, Pcre2 as P, String as S};
+        let implies = |b: (ExprType, &str), a: (ExprType, &str)| {
+            cond_implies(&cond(b.0, b.1, false), &cond(a.0, a.1, false))
+        };
+        // 80456 before 80457: a substring, ignoring case.
+        assert!(implies(
+            (R, "ResourceDeletedNotRecorded"),
+            (R, "ResourceDeleted")
+        ));
+        assert!(implies((M, "^Connection denied from"), (M, "DENIED")));
+        assert!(implies((M, "Connection denied from"), (M, "x|denied from")));
+        assert!(implies((M, "^abc$"), (M, "^ab")));
+        assert!(implies((M, "^abc$"), (M, "bc$")));
+        assert!(implies((M, "^abc"), (M, "^ab")));
+        assert!(implies((M, "abc$"), (M, "bc$")));
+        assert!(implies((M, "^a$|^b$"), (M, "^a$|^b$|^c$")));
+        assert!(implies((S, "Stop"), (M, "^stop$")));
+        assert!(implies((P, "^Stop$"), (M, "stop")));
+        // `$` alone or an empty alternative accepts every value.
+        assert!(implies((M, "anything"), (M, "^0|$")));
+        // Exact values are tested as they are, by any engine.
+        assert!(implies((M, "^1033$"), (R, r"^\d+$")));
+        assert!(implies((S, "GetObject"), (P, "^Get")));
+
+        assert!(!implies(
+            (R, "ResourceDeleted"),
+            (R, "ResourceDeletedNotRecorded")
+        ));
+        assert!(!implies((M, "abc"), (M, "^ab")));
+        assert!(!implies((M, "abc"), (M, "bc$")));
+        assert!(!implies((M, "^abc"), (M, "bc$")));
+        assert!(!implies((M, "^abc"), (M, "^abc$")));
+        assert!(!implies((M, "^a$|^d$"), (M, "^a$|^b$")));
+        // A case-insensitive value has spellings a case-sensitive test rejects.
+        assert!(!implies((M, "stop"), (P, "Stop")));
+        assert!(!implies((M, "^stop$"), (S, "stop")));
+        // Patterns that are not plain literals say nothing.
+        assert!(!implies((R, r"\w+abc"), (R, "abc")));
+        assert!(!implies((M, "abc"), (R, r"\w+")));
+        assert!(!implies((M, "abc"), (P, "b")));
+        // Negation, in the attribute or osmatch's `!`.
+        assert!(!cond_implies(&cond(M, "abc", true), &cond(M, "abc", true)));
+        assert!(!implies((M, "abc"), (M, "!x")));
+        assert!(!implies((M, "!abc"), (M, "abc")));
+        assert!(cond_implies(&cond(M, "^ab$", false), &cond(M, "x", true)));
+        assert!(!cond_implies(&cond(M, "^ab$", false), &cond(M, "b", true)));
+    }
+
+    /// Soundness against the engine itself: whenever `cond_implies(b, a)`,
+    /// every subject (all strings of up to 4 bytes over a small alphabet)
+    /// that `b` accepts, `a` accepts too.
+    #[test]
+    fn implication_never_claims_what_the_engine_denies() {
+        let lits = ["", "a", "b", "A", "ab", "ba", "aA", "aba"];
+        let mut patterns: Vec<(ExprType, String)> = Vec::new();
+        for l in lits {
+            for (pre, post) in [("", ""), ("^", ""), ("", "$"), ("^", "$")] {
+                let p = format!("{pre}{l}{post}");
+                for ty in [ExprType::OsMatch, ExprType::OsRegex, ExprType::Pcre2] {
+                    if Expr::compile(ty, p.as_bytes(), false).is_ok() {
+                        patterns.push((ty, p.clone()));
+                    }
+                }
+                patterns.push((ExprType::OsMatch, format!("{p}|b$")));
+            }
+            patterns.push((ExprType::String, l.to_string()));
+        }
+        let mut subjects: Vec<Vec<u8>> = vec![Vec::new()];
+        let mut frontier: Vec<Vec<u8>> = vec![Vec::new()];
+        for _ in 0..4 {
+            let mut next = Vec::new();
+            for s in &frontier {
+                for c in [b'a', b'b', b'A', b'x'] {
+                    let mut t = s.clone();
+                    t.push(c);
+                    next.push(t);
+                }
+            }
+            subjects.extend(next.iter().cloned());
+            frontier = next;
+        }
+        let mut claimed = 0;
+        for (tb, pb) in &patterns {
+            for (ta, pa) in &patterns {
+                let b = cond(*tb, pb, false);
+                let a = cond(*ta, pa, false);
+                if !cond_implies(&b, &a) {
+                    continue;
+                }
+                claimed += 1;
+                for s in &subjects {
+                    assert!(
+                        !b.test(s) || a.test(s),
+                        "{tb:?} {pb:?} implies {ta:?} {pa:?}, but {:?}",
+                        String::from_utf8_lossy(s)
+                    );
+                }
+            }
+        }
+        assert!(claimed > 200, "{claimed}");
+    }
 
     #[test]
     fn pcre2_patterns_that_accept_nothing() {

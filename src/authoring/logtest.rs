@@ -40,6 +40,27 @@ pub fn run(a: LogtestArgs) -> anyhow::Result<ExitCode> {
         if ev.is_empty() {
             continue;
         }
+        // wazuh-logtest's request: the session's token once there is one,
+        // the options with -v.
+        let mut params = serde_json::Map::new();
+        params.insert("location".into(), a.location.clone().into());
+        params.insert("log_format".into(), "syslog".into());
+        params.insert("event".into(), ev.clone().into());
+        if a.verbose {
+            params.insert("options".into(), serde_json::json!({"rules_debug": true}));
+        }
+        if !first {
+            params.insert("token".into(), token.clone().into());
+        }
+        if !request_fits("wazuh-logtest", "wazuh-logtest", params) {
+            if a.json {
+                writeln!(out, "{}", logtest::OVERSIZE_REPLY)?;
+            } else {
+                write!(out, "{}", logtest::OVERSIZE_TEXT)?;
+            }
+            out.flush()?;
+            continue;
+        }
         let (secs, nanos) = clock::now();
         engine.process(a.location.as_bytes(), ev.as_bytes(), secs, nanos);
         for w in limits.fresh(&rs) {
@@ -76,6 +97,38 @@ pub fn run(a: LogtestArgs) -> anyhow::Result<ExitCode> {
         writeln!(out)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Does a `log_processing` request with these parameters fit in what
+/// analysisd's logtest socket reads ([`logtest::REQUEST_MAX`])? Sized as
+/// Wazuh's Python clients send it: `json.dumps` of the protocol message,
+/// whose `origin` names the client (`wazuh-logtest`; `Logtest`/`API` for
+/// the API), so non-ASCII characters count as `\uXXXX` escapes.
+pub fn request_fits(
+    name: &str,
+    module: &str,
+    parameters: serde_json::Map<String, serde_json::Value>,
+) -> bool {
+    let message = serde_json::json!({
+        "version": 1,
+        "origin": {"name": name, "module": module},
+        "command": "log_processing",
+        "parameters": parameters,
+    });
+    collector::pyjson::dumps(&message).len() <= logtest::REQUEST_MAX
+}
+
+/// [`request_fits`] for the request Wazuh's API (`POST /logtest`) would
+/// send to the socket for this event (`run_logtest`'s parameters).
+pub fn api_request_fits(event: &str, location: &str, token: Option<&str>) -> bool {
+    let mut params = serde_json::Map::new();
+    if let Some(t) = token {
+        params.insert("token".into(), t.into());
+    }
+    params.insert("event".into(), event.into());
+    params.insert("log_format".into(), "syslog".into());
+    params.insert("location".into(), location.into());
+    request_fits("Logtest", "API", params)
 }
 
 /// Eight hex digits, as Wazuh's session tokens.

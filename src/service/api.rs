@@ -9,7 +9,9 @@
 //! - `GET /metrics`: Prometheus text format.
 //! - `POST /logtest`: the JSON reply of `trailwatch logtest --json` for
 //!   `{"event": "...", "location": "...", "token": "..."}` (or a bare
-//!   event as the body); a token keeps a session across requests.
+//!   event as the body); a token keeps a session across requests. A request
+//!   Wazuh's API would send over the socket's 65,535 bytes gets 400 and
+//!   analysisd's error reply (7315).
 //! - `GET /alerts?since=EPOCH&level=N`: recent alerts (the last 1,000).
 //! - `GET /?level=N&rule=ID&identity=ARN`: the live page, the HTML report
 //!   of the last 24 hours of alerts.json ([`crate::service::live`]).
@@ -311,6 +313,11 @@ async fn logtest_route(State(api): State<Arc<Api>>, headers: HeaderMap, body: St
             StatusCode::BAD_REQUEST,
             serde_json::json!({"error": "no event given"}).to_string(),
         );
+    }
+    // Over what analysisd's logtest socket reads: its error reply, as
+    // Wazuh's API gets it (no session created or touched).
+    if !crate::authoring::logtest::api_request_fits(&event, &location, token.as_deref()) {
+        return json_response(StatusCode::BAD_REQUEST, logtest::OVERSIZE_REPLY.into());
     }
     let shared = &api.shared;
     let mut sessions = api.sessions.lock().unwrap_or_else(|p| p.into_inner());

@@ -177,6 +177,25 @@ pub struct Found {
     pub captures: Vec<(usize, usize)>,
 }
 
+/// One alternative of a pattern that is a plain literal: the values that
+/// contain `lit` (at the start with `begin`, at the end with `end`, equal to
+/// it with both). An empty unanchored literal accepts every value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiteralAlt {
+    pub lit: Vec<u8>,
+    pub begin: bool,
+    pub end: bool,
+}
+
+/// The values a pattern accepts, when it is a union of plain literals
+/// ([`Expr::literal_shape`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiteralShape {
+    /// Compared ignoring ASCII case (the literals are then lowered).
+    pub case_insensitive: bool,
+    pub alts: Vec<LiteralAlt>,
+}
+
 /// A compiled expression of any type.
 #[derive(Debug, Clone)]
 pub enum Expr {
@@ -234,6 +253,38 @@ impl Expr {
             Expr::OsRegex(r) => r.exact_values(),
             Expr::String(x) => Some(vec![x.clone()]),
             Expr::Pcre2(p) => pcre2_exact_values(p.as_str()),
+            Expr::Ip(_) => None,
+        }
+    }
+
+    /// The values the expression accepts as a union of plain literals
+    /// (`osmatch` always unless negated with `!`; `osregex` when every
+    /// alternative is made of literal bytes; a string; `pcre2` of the
+    /// [`Expr::exact_values`] form). Used by `trailwatch lint` to decide
+    /// that one pattern accepts everything another does.
+    pub fn literal_shape(&self) -> Option<LiteralShape> {
+        let exact = |values: Vec<Vec<u8>>| LiteralShape {
+            case_insensitive: false,
+            alts: values
+                .into_iter()
+                .map(|lit| LiteralAlt {
+                    lit,
+                    begin: true,
+                    end: true,
+                })
+                .collect(),
+        };
+        match self {
+            Expr::OsMatch(m) => m.literal_alts().map(|alts| LiteralShape {
+                case_insensitive: true,
+                alts,
+            }),
+            Expr::OsRegex(r) => r.literal_alts().map(|alts| LiteralShape {
+                case_insensitive: true,
+                alts,
+            }),
+            Expr::String(x) => Some(exact(vec![x.clone()])),
+            Expr::Pcre2(p) => pcre2_exact_values(p.as_str()).map(exact),
             Expr::Ip(_) => None,
         }
     }

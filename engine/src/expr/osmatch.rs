@@ -88,6 +88,30 @@ impl OsMatch {
             .collect()
     }
 
+    /// The alternatives as plain literals (lowered), `None` when negated.
+    pub fn literal_alts(&self) -> Option<Vec<super::LiteralAlt>> {
+        if self.negate {
+            return None;
+        }
+        let lit = |lit: &[u8], begin, end| super::LiteralAlt {
+            lit: lit.to_vec(),
+            begin,
+            end,
+        };
+        Some(
+            self.alts
+                .iter()
+                .map(|a| match a {
+                    Alt::Exact(v) => lit(v, true, true),
+                    Alt::Prefix(v) => lit(v, true, false),
+                    Alt::Suffix(v) => lit(v, false, true),
+                    Alt::Contains(v) => lit(v, false, false),
+                    Alt::Always => lit(b"", false, false),
+                })
+                .collect(),
+        )
+    }
+
     /// Tests the subject.
     pub fn is_match(&self, subject: &[u8]) -> bool {
         let hit = self.alts.iter().any(|alt| match alt {

@@ -237,6 +237,26 @@ impl OsRegex {
             .collect()
     }
 
+    /// The alternatives as plain literals (lowered), when each is made of
+    /// literal bytes only and is not empty; `None` otherwise.
+    pub fn literal_alts(&self) -> Option<Vec<super::LiteralAlt>> {
+        self.alts
+            .iter()
+            .map(|a| {
+                let body = &a.code[..a.code.len() - PAD];
+                let plain = !body.is_empty()
+                    && !body
+                        .iter()
+                        .any(|&c| matches!(c, b'\\' | b'(' | b'+' | b'*' | 0));
+                plain.then(|| super::LiteralAlt {
+                    lit: body.to_vec(),
+                    begin: a.begin,
+                    end: a.end,
+                })
+            })
+            .collect()
+    }
+
     /// Does the expression match anywhere in `s`?
     pub fn is_match(&self, s: &[u8]) -> bool {
         self.alts.iter().any(|a| run(a, s, None).is_some())
