@@ -73,6 +73,14 @@ pub struct Mailer {
     transport: AsyncSmtpTransport<Tokio1Executor>,
 }
 
+/// Whether `s` is a mail address lettre will send to (`a@b.c` or
+/// `Name <a@b.c>`); the message says what is wrong.
+pub fn check_address(s: &str) -> Result<(), String> {
+    s.parse::<Mailbox>()
+        .map(|_| ())
+        .map_err(|e| format!("'{s}' is not an email address ({e}); expected e.g. ops@example.com"))
+}
+
 fn mailbox(what: &str, s: &str) -> Result<Mailbox, String> {
     s.parse::<Mailbox>()
         .map_err(|e| format!("{what} '{s}' is not an email address: {e}"))
