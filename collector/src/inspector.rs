@@ -120,7 +120,7 @@ impl Micros {
         Micros(days * 86_400_000_000)
     }
 
-    fn secs(self) -> i64 {
+    pub fn secs(self) -> i64 {
         self.0.div_euclid(1_000_000)
     }
 

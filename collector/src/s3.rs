@@ -8,7 +8,8 @@ use crate::awserr::Call;
 use crate::config::Credentials;
 use crate::store::{ListPage, ListRequest, Object, Store, StoreError};
 use aws_config::retry::RetryConfig;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+pub use aws_config::SdkConfig;
+use aws_config::{BehaviorVersion, Region};
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::Client;
@@ -91,6 +92,13 @@ pub async fn sdk_config(creds: &Credentials) -> Result<SdkConfig, ConnectError> 
             .build();
     }
     Ok(config)
+}
+
+/// [`sdk_config`] without retries: `check-config --probe` reports the
+/// first failure at once.
+pub async fn sdk_config_once(creds: &Credentials) -> Result<SdkConfig, ConnectError> {
+    let c = sdk_config(creds).await?;
+    Ok(c.to_builder().retry_config(RetryConfig::disabled()).build())
 }
 
 fn aws_dir_file(var: &str, name: &str) -> Option<PathBuf> {

@@ -78,7 +78,7 @@ pub struct Mailer {
 pub fn check_address(s: &str) -> Result<(), String> {
     s.parse::<Mailbox>()
         .map(|_| ())
-        .map_err(|e| format!("'{s}' is not an email address ({e}); expected e.g. ops@example.com"))
+        .map_err(|_| format!("'{s}' is not an email address; expected e.g. ops@example.com"))
 }
 
 fn mailbox(what: &str, s: &str) -> Result<Mailbox, String> {
@@ -121,6 +121,25 @@ impl Mailer {
                 .transpose()?,
             transport: b.build(),
         })
+    }
+
+    /// `check-config --probe`: connects, says EHLO, starts TLS and logs in
+    /// as configured, then QUIT; no mail is sent.
+    pub async fn probe(&self) -> Result<(), String> {
+        match self.transport.test_connection().await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err("the server did not answer NOOP".into()),
+            Err(e) => {
+                let mut text = e.to_string();
+                let mut src = std::error::Error::source(&e);
+                while let Some(s) = src {
+                    text.push_str(": ");
+                    text.push_str(&s.to_string());
+                    src = s.source();
+                }
+                Err(crate::webhook::escape_controls(&text))
+            }
+        }
     }
 
     /// Sends one mail to `to`. `message_id` (`<key@trailwatch>`) names it

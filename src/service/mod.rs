@@ -3,6 +3,7 @@
 //! `replay`, and the HTTP API.
 
 pub mod api;
+pub mod check;
 pub mod lock;
 pub mod pipeline;
 pub mod run;

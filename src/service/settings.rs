@@ -59,8 +59,6 @@ pub struct Settings {
     pub warnings: Vec<String>,
     /// Wazuh blocks read past on purpose (`syscheck`, `wodle name="syscollector"`).
     pub skipped: Vec<String>,
-    /// The `<wodle name="aws-s3">` line (0 without one).
-    pub wodle_line: usize,
 }
 
 /// Every problem of a configuration file, in file order.
@@ -553,7 +551,9 @@ pub fn parse(file: &Path, text: &str) -> Result<Settings, Problems> {
         } else {
             None
         };
-        if let Some(m) = missing {
+        // After another problem (a bad <email_to>, say) this would only
+        // repeat it.
+        if let Some(m) = missing.filter(|_| cx.errors.is_empty()) {
             let e = cx.error(n, m);
             cx.errors.push(e);
         }
@@ -583,7 +583,6 @@ pub fn parse(file: &Path, text: &str) -> Result<Settings, Problems> {
         api,
         warnings: cx.warnings,
         skipped,
-        wodle_line,
     })
 }
 
@@ -808,6 +807,9 @@ impl Settings {
         let mut s = String::new();
         let mut line = |k: &str, v: String| s.push_str(&format!("{k:<22} {v}\n"));
         line("configuration", self.file.display().to_string());
+        if !self.skipped.is_empty() {
+            line("skipped (not used)", self.skipped.join(", "));
+        }
         line("relative paths from", self.base_dir.display().to_string());
         line("state directory", self.state_dir.display().to_string());
         line(
@@ -966,7 +968,12 @@ impl Settings {
 mod tests {
     use super::*;
 
+    /// The first problem only.
     fn parse_str(text: &str) -> R<Settings> {
+        parse(Path::new("test.conf"), text).map_err(|mut p| p.0.remove(0))
+    }
+
+    fn parse_all(text: &str) -> Result<Settings, Problems> {
         parse(Path::new("test.conf"), text)
     }
 
@@ -1012,6 +1019,42 @@ mod tests {
         assert_eq!(s.integrations[0].kind, IntegrationKind::Slack);
         assert_eq!(s.integrations[0].groups, ["authentication_failed", "aws"]);
         assert!(s.wodle.is_none() && s.ruleset.is_none() && s.warnings.is_empty());
+        assert_eq!(s.skipped, ["syscheck"]);
+    }
+
+    /// Each typo class is refused at its line, all of them in one pass,
+    /// with the tag it most likely meant.
+    #[test]
+    fn unknown_blocks_and_tags_are_errors_with_a_suggestion() {
+        let e = parse_all(
+            "<ossec_config>\n<integrations>\n</integrations>\n<trailwatch><api>\n<listen>127.0.0.1:1</listen></api></trailwatch>\n<integration><name>slack</name><hook_url>http://h/x</hook_url>\n<min_level>3</min_level></integration>\n<global><smtp_prot>25</smtp_prot></global>\n<email_alerts><email_to>nobody</email_to></email_alerts>\n<remote/><wodle name=\"syscollector\"/>\n</ossec_config>",
+        )
+        .unwrap_err();
+        let got: Vec<String> = e.0.iter().map(|p| p.to_string()).collect();
+        assert_eq!(
+            got,
+            [
+                "test.conf:2: <integrations>: Invalid element in the configuration (Wazuh refuses it too). Did you mean <integration>?",
+                "test.conf:5: <listen>: no such tag in <api>. Did you mean <bind>?",
+                "test.conf:7: <min_level>: no such tag in <integration>. Did you mean <level>?",
+                "test.conf:8: <smtp_prot>: no such tag in <global>. Did you mean <smtp_port>?",
+                "test.conf:9: <email_to>: 'nobody' is not an email address; expected e.g. ops@example.com",
+            ]
+        );
+        let e = parse_str("").unwrap_err();
+        assert!(e.to_string().contains("the file is empty"), "{e}");
+        let e = parse_str("ossec_config:\n  global: {}\n").unwrap_err();
+        assert!(e.to_string().contains("not YAML"), "{e}");
+    }
+
+    #[test]
+    fn edit_distance_suggestions() {
+        use collector::config::closest;
+        assert_eq!(closest("integrations", BLOCKS), Some("integration"));
+        assert_eq!(closest("smtp_prot", GLOBAL_TAGS), Some("smtp_port"));
+        assert_eq!(closest("min_level", INTEGRATION_TAGS), Some("level"));
+        assert_eq!(closest("hook", INTEGRATION_TAGS), Some("hook_url"));
+        assert_eq!(closest("frobnicate", INTEGRATION_TAGS), None);
     }
 
     #[test]
@@ -1033,12 +1076,11 @@ mod tests {
         assert!(e.message.contains("sendmail program"), "{e}");
         let e = parse_str("<ossec_config><trailwatch><api><bind>0.0.0.0:8080</bind></api></trailwatch></ossec_config>").unwrap_err();
         assert!(e.message.contains("without a token"), "{e}");
-        let s =
-            parse_str("<ossec_config><global><smtp_sever>x</smtp_sever></global></ossec_config>")
-                .unwrap();
+        let e = parse_str("<ossec_config><global><smtp_sever>x</smtp_sever></global></ossec_config>")
+            .unwrap_err();
         assert_eq!(
-            s.warnings,
-            ["test.conf:1: <smtp_sever>: unknown tag in <global>; ignored"]
+            e.to_string(),
+            "test.conf:1: <smtp_sever>: no such tag in <global>. Did you mean <smtp_server>?"
         );
     }
 }
