@@ -126,7 +126,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let Some(wodle) = conf.wodle.as_ref() else {
         bail!(
-            "{}:1: <wodle>: no <wodle name=\"aws-s3\"> block: nothing to collect (see `trailwatch run --help`)",
+            "{}:1: <wodle>: no <wodle name=\"aws-s3\"> block: `run` has nothing to collect (add a <bucket>, <service> or <subscriber>; `trailwatch init` writes an example)",
             a.config.display()
         );
     };
