@@ -62,7 +62,6 @@ pub fn run(a: CollectArgs) -> anyhow::Result<ExitCode> {
             .init();
     }
     let conf = config::load(&a.config)?;
-    config::check_profiles(&a.config, &conf)?;
     for w in &conf.warnings {
         eprintln!("trailwatch: warning: {w}");
     }

@@ -134,7 +134,9 @@ fn each_bad_configuration_is_refused_at_its_line_by_check_config_and_run() {
     for (name, text, expected) in bad_configurations() {
         let expected = expected.replace("HOME", &home);
         std::fs::write(dir.path().join(name), &text).unwrap();
-        let out = command(dir.path(), &["check-config", name]).output().unwrap();
+        let out = command(dir.path(), &["check-config", name])
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(2), "{name}: {}", stderr(&out));
         let err = stderr(&out);
         assert_eq!(err.lines().next(), Some(expected.as_str()), "{name}");
@@ -153,7 +155,10 @@ fn each_bad_configuration_is_refused_at_its_line_by_check_config_and_run() {
             stderr(&out)
         );
     }
-    assert!(!dir.path().join("trailwatch-state").exists(), "nothing started");
+    assert!(
+        !dir.path().join("trailwatch-state").exists(),
+        "nothing started"
+    );
 }
 
 #[test]
@@ -163,9 +168,12 @@ fn every_problem_is_listed_and_json_carries_file_line_and_tag() {
         "<ossec_config>\n{WODLE}\n<integrations/>\n<global>\n  <smtp_prot>25</smtp_prot>\n</global>\n<syscheck><disabled>yes</disabled></syscheck>\n</ossec_config>\n"
     );
     std::fs::write(dir.path().join("two.conf"), text).unwrap();
-    let out = command(dir.path(), &["check-config", "--format", "json", "two.conf"])
-        .output()
-        .unwrap();
+    let out = command(
+        dir.path(),
+        &["check-config", "--format", "json", "two.conf"],
+    )
+    .output()
+    .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let j: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(j["ok"], false);
@@ -299,7 +307,10 @@ logs.create_log_stream(logGroupName='tw-group', logStreamName='s1')",
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
-    assert!(text.contains("TARGET") && text.contains("configuration OK"), "{text}");
+    assert!(
+        text.contains("TARGET") && text.contains("configuration OK"),
+        "{text}"
+    );
     let out = command(dir.path(), &["check-config", "--probe", "--format", "json"])
         .arg(&conf)
         .output()
@@ -307,13 +318,19 @@ logs.create_log_stream(logGroupName='tw-group', logStreamName='s1')",
     let all = probes(&out);
     let result = |t: &str| {
         let p = probe(&all, t);
-        (p["result"].as_str().unwrap(), p["detail"].as_str().unwrap().to_string())
+        (
+            p["result"].as_str().unwrap(),
+            p["detail"].as_str().unwrap().to_string(),
+        )
     };
     let (r, d) = result("bucket acme-trail");
     assert_eq!(r, "ok", "{d}");
     assert!(d.contains("first: AWSLogs/111122223333/CloudTrail"), "{d}");
     let (r, d) = result("queue tw-queue");
-    assert_eq!((r, d.as_str()), ("ok", "found; about 0 messages waiting (none received)"));
+    assert_eq!(
+        (r, d.as_str()),
+        ("ok", "found; about 0 messages waiting (none received)")
+    );
     let (r, d) = result("log group tw-group (us-east-1)");
     assert_eq!((r, d.as_str()), ("ok", "listed (first stream: s1)"));
     let smtp_rows: Vec<_> = all
@@ -331,7 +348,10 @@ logs.create_log_stream(logGroupName='tw-group', logStreamName='s1')",
         .iter()
         .map(|q| (q.method.clone(), q.probe))
         .collect();
-    assert_eq!(seen, [("HEAD".to_string(), true), ("HEAD".to_string(), true)]);
+    assert_eq!(
+        seen,
+        [("HEAD".to_string(), true), ("HEAD".to_string(), true)]
+    );
     assert!(smtp.mails().is_empty());
 }
 
@@ -339,7 +359,10 @@ logs.create_log_stream(logGroupName='tw-group', logStreamName='s1')",
 fn probe_failures_say_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
     let moto = Moto::start();
-    boto(&moto.endpoint, "boto3.client('s3', **kw).create_bucket(Bucket='acme-trail')");
+    boto(
+        &moto.endpoint,
+        "boto3.client('s3', **kw).create_bucket(Bucket='acme-trail')",
+    );
     let closed = smtp::free_port();
     let ep = &moto.endpoint;
     let https = ep.replace("http://", "https://");
@@ -376,8 +399,10 @@ fn probe_failures_say_what_to_do() {
     );
     let d = failed("bucket tls-one");
     assert!(
-        d.contains(&format!("TLS with {} failed", https.trim_start_matches("https://")))
-            && d.contains("does not seem to speak TLS: if it is plain HTTP, write http://"),
+        d.contains(&format!(
+            "TLS with {} failed",
+            https.trim_start_matches("https://")
+        )) && d.contains("does not seem to speak TLS: if it is plain HTTP, write http://"),
         "{d}"
     );
     let d = failed("bucket no-creds");
@@ -392,7 +417,9 @@ fn probe_failures_say_what_to_do() {
     assert!(d.contains("Queue does not exist"), "{d}");
     let d = failed(&format!("smtp 127.0.0.1:{closed}"));
     assert!(
-        d.starts_with(&format!("cannot connect to 127.0.0.1:{closed}: Connection refused")),
+        d.starts_with(&format!(
+            "cannot connect to 127.0.0.1:{closed}: Connection refused"
+        )),
         "{d}"
     );
     let d = failed("integration custom-down");

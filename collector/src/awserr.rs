@@ -44,8 +44,14 @@ pub const POLICY: &[(&str, Option<&str>)] = &[
     ("sqs:ReceiveMessage", Some("ReadS3NotificationsFromSqs")),
     ("sqs:DeleteMessage", Some("ReadS3NotificationsFromSqs")),
     ("sqs:GetQueueAttributes", Some("ReadS3NotificationsFromSqs")),
-    ("sts:AssumeRole", Some("AssumeTheReadingRoleWhenIamRoleArnIsSet")),
-    ("ec2:DescribeFlowLogs", Some("VpcFlowLogBucketsNeedTheFlowLogIds")),
+    (
+        "sts:AssumeRole",
+        Some("AssumeTheReadingRoleWhenIamRoleArnIsSet"),
+    ),
+    (
+        "ec2:DescribeFlowLogs",
+        Some("VpcFlowLogBucketsNeedTheFlowLogIds"),
+    ),
     ("logs:DescribeLogStreams", Some("ReadCloudWatchLogsService")),
     ("logs:GetLogEvents", Some("ReadCloudWatchLogsService")),
     ("logs:DeleteLogStream", None),
@@ -153,10 +159,7 @@ pub fn denied(call: &Call, code: &str, message: &str, status: u16) -> String {
             "the user or role needs {action} (not in dist/iam-policy.json, which only reads: add it for this option)"
         ),
     };
-    format!(
-        "{action} on {} was refused ({why}); {grant}",
-        call.resource
-    )
+    format!("{action} on {} was refused ({why}); {grant}", call.resource)
 }
 
 /// The message for a request that never reached the endpoint.
@@ -297,7 +300,10 @@ mod tests {
         assert_eq!(host_port("http://127.0.0.1:5000"), "127.0.0.1:5000");
         assert_eq!(host_port("https://s3.example.com/x"), "s3.example.com:443");
         assert_eq!(host_port("http://minio"), "minio:80");
-        assert_eq!(host_port("vpce-1.s3.amazonaws.com"), "vpce-1.s3.amazonaws.com:443");
+        assert_eq!(
+            host_port("vpce-1.s3.amazonaws.com"),
+            "vpce-1.s3.amazonaws.com:443"
+        );
     }
 
     /// Every statement named here exists in dist/iam-policy.json and
@@ -331,20 +337,32 @@ mod tests {
         for (action, sid) in POLICY {
             match sid {
                 Some(sid) => assert!(grants(sid).iter().any(|a| a == action), "{action} in {sid}"),
-                None => assert!(!all.iter().any(|a| a == action), "{action} is in the policy now"),
+                None => assert!(
+                    !all.iter().any(|a| a == action),
+                    "{action} is in the policy now"
+                ),
             }
         }
     }
 
     #[test]
     fn access_denied_names_action_resource_and_statement() {
-        let call = Call::new("s3:ListBucket", "arn:aws:s3:::b", "s3.us-east-1.amazonaws.com:443".into());
+        let call = Call::new(
+            "s3:ListBucket",
+            "arn:aws:s3:::b",
+            "s3.us-east-1.amazonaws.com:443".into(),
+        );
         let m = denied(&call, "", "", 403);
         assert_eq!(
             m,
             "s3:ListBucket on arn:aws:s3:::b was refused (HTTP 403 with no reason given (a HEAD answer has no body)); dist/iam-policy.json grants s3:ListBucket in its statement \"ListTheLogBucket\": give it to the user or role, and check that no bucket, key or organization policy denies it"
         );
-        let m = denied(&call, "AccessDenied", "The ciphertext refers to a customer master key that does not exist (KMS)", 403);
+        let m = denied(
+            &call,
+            "AccessDenied",
+            "The ciphertext refers to a customer master key that does not exist (KMS)",
+            403,
+        );
         assert!(m.starts_with("kms:Decrypt on arn:aws:s3:::b"), "{m}");
     }
 }

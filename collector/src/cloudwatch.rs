@@ -8,11 +8,11 @@
 //! the recorded start.  Unlike Wazuh, which commits once at the end of the
 //! run, the position is saved after each page of events the consumer took.
 
+use crate::awserr::Call;
 use crate::bucket::{FileBatch, Sink};
 use crate::discard::Discard;
 use crate::layout::Day;
 use crate::state::{State, StateError};
-use crate::awserr::Call;
 use crate::store::StoreError;
 use std::future::Future;
 
@@ -351,8 +351,13 @@ impl CloudWatchLogs {
     }
 }
 
-fn api_error<E: aws_sdk_cloudwatchlogs::error::ProvideErrorMetadata + std::error::Error + 'static>(
-    e: aws_sdk_cloudwatchlogs::error::SdkError<E, aws_sdk_cloudwatchlogs::config::http::HttpResponse>,
+fn api_error<
+    E: aws_sdk_cloudwatchlogs::error::ProvideErrorMetadata + std::error::Error + 'static,
+>(
+    e: aws_sdk_cloudwatchlogs::error::SdkError<
+        E,
+        aws_sdk_cloudwatchlogs::config::http::HttpResponse,
+    >,
     call: &Call,
 ) -> StoreError {
     crate::awserr::sdk_error(&e, call)

@@ -1112,7 +1112,9 @@ pub fn did_you_mean(name: &str, known: &[&str]) -> String {
 /// `AWS_SHARED_CREDENTIALS_FILE` (default `~/.aws/credentials`, sections
 /// `[NAME]`).
 pub fn profile_files() -> [(PathBuf, bool); 2] {
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
     let pick = |var: &str, default: &str| {
         std::env::var_os(var)
             .filter(|v| !v.is_empty())

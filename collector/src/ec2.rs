@@ -138,18 +138,14 @@ impl Signed {
             .map_err(|e| StoreError::Other(e.to_string()))?
             .into_parts();
         instructions.apply_to_request_http1x(&mut request);
-        let response = self
-            .client
-            .request(request)
-            .await
-            .map_err(|e| {
-                let call = crate::awserr::Call::new(
-                    self.action(),
-                    url.to_string(),
-                    crate::awserr::host_port(url),
-                );
-                crate::awserr::unreachable(&call, &crate::awserr::chain(&e))
-            })?;
+        let response = self.client.request(request).await.map_err(|e| {
+            let call = crate::awserr::Call::new(
+                self.action(),
+                url.to_string(),
+                crate::awserr::host_port(url),
+            );
+            crate::awserr::unreachable(&call, &crate::awserr::chain(&e))
+        })?;
         let status = response.status().as_u16();
         let text = response
             .into_body()

@@ -292,10 +292,12 @@ impl S3Store {
                             ..self
                         })
                     }
-                    _ => Err(match classify(&e, &self.call("s3:ListBucket", bucket, None)) {
-                        StoreError::NoSuchKey => StoreError::NoSuchBucket,
-                        other => other,
-                    }),
+                    _ => Err(
+                        match classify(&e, &self.call("s3:ListBucket", bucket, None)) {
+                            StoreError::NoSuchKey => StoreError::NoSuchBucket,
+                            other => other,
+                        },
+                    ),
                 }
             }
         }

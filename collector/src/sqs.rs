@@ -3,12 +3,12 @@
 //! handed to the consumer and only then is the notification deleted, so a
 //! crash leaves it in the queue to be read again.  There is no other state.
 
+use crate::awserr::Call;
 use crate::bucket::{FileBatch, Sink};
 use crate::discard::Discard;
 use crate::envelope::subscriber_message;
 use crate::formats::{parse_securityhub_object, parse_subscriber_object, FileError};
 use crate::pyjson;
-use crate::awserr::Call;
 use crate::store::{Store, StoreError};
 use std::future::Future;
 

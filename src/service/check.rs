@@ -144,10 +144,7 @@ pub fn run(mut a: CheckConfigArgs) -> anyhow::Result<ExitCode> {
                     a.config.display()
                 );
             } else {
-                eprintln!(
-                    "trailwatch: {failed} of {} probes failed",
-                    probes.len()
-                );
+                eprintln!("trailwatch: {failed} of {} probes failed", probes.len());
             }
         }
     }
@@ -165,7 +162,10 @@ pub fn probe_table(probes: &[Probe]) -> String {
     };
     let tw = w(|p| p.target.chars().count(), "TARGET");
     let cw = w(|p| p.check.chars().count(), "CHECK");
-    let mut s = format!("{:<tw$}  {:<cw$}  {:<6}  DETAIL\n", "TARGET", "CHECK", "RESULT");
+    let mut s = format!(
+        "{:<tw$}  {:<cw$}  {:<6}  DETAIL\n",
+        "TARGET", "CHECK", "RESULT"
+    );
     for p in probes {
         s.push_str(&format!(
             "{:<tw$}  {:<cw$}  {:<6}  {}\n",
@@ -377,8 +377,11 @@ async fn probe_smtp(e: &outputs::settings::EmailSettings) -> Vec<Probe> {
     let target = format!("smtp {}:{}", e.smtp_server, e.smtp_port);
     let mut out = Vec::new();
     let addr = (e.smtp_server.as_str(), e.smtp_port);
-    let connect = tokio::time::timeout(Duration::from_secs(10), tokio::net::TcpStream::connect(addr))
-        .await;
+    let connect = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::net::TcpStream::connect(addr),
+    )
+    .await;
     let r = match connect {
         Err(_) => Err("no answer within 10 s".to_string()),
         Ok(Err(err)) => Err(format!(
@@ -417,15 +420,17 @@ async fn probe_smtp(e: &outputs::settings::EmailSettings) -> Vec<Probe> {
     out
 }
 
-async fn probe_hook(poster: &outputs::webhook::Poster, h: &outputs::settings::Integration) -> Probe {
+async fn probe_hook(
+    poster: &outputs::webhook::Poster,
+    h: &outputs::settings::Integration,
+) -> Probe {
     let url = if h.hook_url.is_empty() {
         outputs::webhook::PAGERDUTY_EVENTS.to_string()
     } else {
         outputs::webhook::redact_url(&h.hook_url)
     };
-    let r = poster
-        .probe(h)
-        .await
-        .map(|status| format!("reached: HTTP {status} (HEAD with X-Trailwatch-Probe: 1; no alert sent)"));
+    let r = poster.probe(h).await.map(|status| {
+        format!("reached: HTTP {status} (HEAD with X-Trailwatch-Probe: 1; no alert sent)")
+    });
     row(&format!("integration {} {url}", h.name), "HEAD", r)
 }

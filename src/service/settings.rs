@@ -473,7 +473,8 @@ pub fn parse(file: &Path, text: &str) -> Result<Settings, Problems> {
             wodle::check_profiles(file, &w)?;
             Ok(w)
         });
-        cx.keep(w).inspect(|w| cx.warnings.extend(w.warnings.iter().cloned()))
+        cx.keep(w)
+            .inspect(|w| cx.warnings.extend(w.warnings.iter().cloned()))
     } else {
         None
     };
@@ -1076,8 +1077,9 @@ mod tests {
         assert!(e.message.contains("sendmail program"), "{e}");
         let e = parse_str("<ossec_config><trailwatch><api><bind>0.0.0.0:8080</bind></api></trailwatch></ossec_config>").unwrap_err();
         assert!(e.message.contains("without a token"), "{e}");
-        let e = parse_str("<ossec_config><global><smtp_sever>x</smtp_sever></global></ossec_config>")
-            .unwrap_err();
+        let e =
+            parse_str("<ossec_config><global><smtp_sever>x</smtp_sever></global></ossec_config>")
+                .unwrap_err();
         assert_eq!(
             e.to_string(),
             "test.conf:1: <smtp_sever>: no such tag in <global>. Did you mean <smtp_server>?"
