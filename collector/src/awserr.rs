@@ -86,6 +86,17 @@ pub fn host_port(url: &str) -> String {
     }
 }
 
+/// A message on one line (the SDK lists the credential providers it tried
+/// one per line).
+pub fn one_line(s: &str) -> String {
+    s.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+        .replace(":; ", ": ")
+}
+
 /// The messages of an error and its causes, each once.
 pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
@@ -146,7 +157,10 @@ pub fn denied(call: &Call, code: &str, message: &str, status: u16) -> String {
         call.action
     };
     let why = match (code.is_empty(), message.is_empty()) {
-        (true, true) => format!("HTTP {status} with no reason given (a HEAD answer has no body)"),
+        (true, true) if call.action == "s3:ListBucket" => {
+            format!("HTTP {status} with no reason given (S3 answers HeadBucket without a body)")
+        }
+        (true, true) => format!("HTTP {status} with no reason given"),
         (false, true) => format!("{code}, HTTP {status}"),
         (true, false) => format!("HTTP {status}: {message}"),
         (false, false) => format!("{code}, HTTP {status}: {message}"),
@@ -207,6 +221,7 @@ where
                 d.as_connector_error().map(|c| c as _);
             let whole = chain(e);
             let detail = cause.map(chain).unwrap_or_else(|| whole.clone());
+            let detail = one_line(&detail);
             let no_creds = find::<aws_credential_types::provider::error::CredentialsError>(e)
                 .is_some()
                 || whole.contains("credentials")
@@ -355,7 +370,7 @@ mod tests {
         let m = denied(&call, "", "", 403);
         assert_eq!(
             m,
-            "s3:ListBucket on arn:aws:s3:::b was refused (HTTP 403 with no reason given (a HEAD answer has no body)); dist/iam-policy.json grants s3:ListBucket in its statement \"ListTheLogBucket\": give it to the user or role, and check that no bucket, key or organization policy denies it"
+            "s3:ListBucket on arn:aws:s3:::b was refused (HTTP 403 with no reason given (S3 answers HeadBucket without a body)); dist/iam-policy.json grants s3:ListBucket in its statement \"ListTheLogBucket\": give it to the user or role, and check that no bucket, key or organization policy denies it"
         );
         let m = denied(
             &call,

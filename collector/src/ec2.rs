@@ -109,7 +109,7 @@ impl Signed {
         let creds = provider
             .provide_credentials()
             .await
-            .map_err(|e| no_creds(crate::awserr::chain(&e)))?;
+            .map_err(|e| no_creds(crate::awserr::one_line(&crate::awserr::chain(&e))))?;
         let identity = creds.into();
         let params = v4::SigningParams::builder()
             .identity(&identity)
