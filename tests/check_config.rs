@@ -437,7 +437,9 @@ fn probe_failures_say_what_to_do() {
 
 /// moto with its IAM checks on: a user allowed only s3:GetObject is
 /// refused the listing; the message names the action, the bucket and the
-/// statement of dist/iam-policy.json that grants it.
+/// statement of dist/iam-policy.json that grants it (HeadBucket's 403 has
+/// no body: the one-key listing after it says why). An unknown key is
+/// told apart.
 #[test]
 fn access_denied_names_the_action_the_resource_and_the_policy_statement() {
     let dir = tempfile::tempdir().unwrap();
@@ -462,8 +464,8 @@ open('{}', 'w').write(k['AccessKeyId'] + ' ' + k['SecretAccessKey'])",
         dir.path(),
         "denied.conf",
         &format!(
-            "<wodle name=\"aws-s3\"><bucket type=\"cloudtrail\"><name>acme-trail</name><access_key>{id}</access_key><secret_key>{secret}</secret_key><service_endpoint>{}</service_endpoint></bucket></wodle>",
-            moto.endpoint
+            "<wodle name=\"aws-s3\"><bucket type=\"cloudtrail\"><name>acme-trail</name><access_key>{id}</access_key><secret_key>{secret}</secret_key><service_endpoint>{ep}</service_endpoint></bucket>\n<bucket type=\"cloudtrail\"><name>acme-trail</name><access_key>AKIAUNKNOWN</access_key><secret_key>x</secret_key><service_endpoint>{ep}</service_endpoint></bucket></wodle>",
+            ep = moto.endpoint
         ),
     );
     let out = command(dir.path(), &["check-config", "--probe", "--format", "json"])
@@ -472,10 +474,17 @@ open('{}', 'w').write(k['AccessKeyId'] + ' ' + k['SecretAccessKey'])",
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let all = probes(&out);
-    let d = probe(&all, "bucket acme-trail")["detail"].as_str().unwrap();
+    let d = all[0]["detail"].as_str().unwrap();
     assert!(
-        d.starts_with("access denied: s3:ListBucket on arn:aws:s3:::acme-trail was refused (")
+        d.starts_with("access denied: s3:ListBucket on arn:aws:s3:::acme-trail was refused (AccessDenied, HTTP 403: ")
             && d.ends_with("dist/iam-policy.json grants s3:ListBucket in its statement \"ListTheLogBucket\": give it to the user or role, and check that no bucket, key or organization policy denies it"),
+        "{d}"
+    );
+    // An access key AWS does not know: said so, not "access denied".
+    let d = all[1]["detail"].as_str().unwrap();
+    assert!(
+        d.contains("(InvalidAccessKeyId, HTTP 403: ")
+            && d.ends_with("the access key is unknown to AWS or its secret does not match: check <access_key>/<secret_key>, the profile's keys, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"),
         "{d}"
     );
 }

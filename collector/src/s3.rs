@@ -292,6 +292,22 @@ impl S3Store {
                             ..self
                         })
                     }
+                    // A HEAD answer has no body: a 403 says neither why
+                    // (unknown key, bad signature, policy) nor what; a
+                    // one-key listing does.
+                    _ if e.raw_response().is_some_and(|r| r.status().as_u16() == 403) => {
+                        let listed = self
+                            .client
+                            .list_objects_v2()
+                            .bucket(bucket)
+                            .max_keys(1)
+                            .send()
+                            .await;
+                        match listed {
+                            Ok(_) => Ok(self),
+                            Err(l) => Err(classify(&l, &self.call("s3:ListBucket", bucket, None))),
+                        }
+                    }
                     _ => Err(
                         match classify(&e, &self.call("s3:ListBucket", bucket, None)) {
                             StoreError::NoSuchKey => StoreError::NoSuchBucket,
