@@ -212,8 +212,22 @@ sudo trailwatch init /etc/trailwatch --state-dir /var/lib/trailwatch --logs-dir 
     /// Validate a configuration and print the effective settings.
     ///
     /// Reads the file as `trailwatch run` would (every block it uses, the
-    /// ruleset it names); a bad value is reported as FILE:LINE: <tag>:
-    /// message and the exit status is 2.
+    /// ruleset it names, the AWS profiles, secret and CA files it points
+    /// to) and refuses what `run` refuses: each problem is printed as
+    /// FILE:LINE: <tag>: message, with "Did you mean <x>?" for a misspelt
+    /// tag, and the exit status is 2. Blocks of Wazuh's ossec.conf that
+    /// trailwatch does not use (syscheck, remote, other wodles) are listed
+    /// as skipped. With --probe, also tries each target without changing
+    /// anything: lists one page of every bucket, queue and log group;
+    /// connects to the SMTP server (EHLO, STARTTLS or TLS, login; no mail
+    /// is sent); sends each webhook a HEAD request with the header
+    /// `X-Trailwatch-Probe: 1` (any HTTP answer counts as reached: the
+    /// receiver can tell it from an alert, which is a POST). Exit status:
+    /// 0 all well, 2 a problem or a failed probe.
+    #[command(after_help = "Examples:\n  \
+trailwatch check-config /etc/trailwatch/trailwatch.conf\n  \
+trailwatch check-config --probe trailwatch.conf\n  \
+trailwatch check-config --format json trailwatch.conf | jq .problems")]
     CheckConfig(CheckConfigArgs),
     /// See and settle the email and webhook deliveries waiting in the
     /// queue (`<state_dir>/outputs.db`).
@@ -355,6 +369,22 @@ pub struct CheckConfigArgs {
     /// The configuration file.
     #[arg(value_name = "FILE")]
     pub config: PathBuf,
+    /// Also try every source, the SMTP server and every webhook (read
+    /// only; no mail or alert is sent) and print a table of the results.
+    #[arg(long)]
+    pub probe: bool,
+    /// Output: text, or one JSON object (problems, warnings, skipped
+    /// blocks, probes).
+    #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+    pub format: CheckFormat,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckFormat {
+    /// The effective settings and the problems, for a person.
+    Text,
+    /// One JSON object, for machines.
+    Json,
 }
 
 #[derive(Args, Debug)]

@@ -47,7 +47,7 @@ fn run(args: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Collect(a) => collect::run(a),
         cli::Command::Replay(a) => replay::run(a),
         cli::Command::Run(a) => service::run::run(a),
-        cli::Command::CheckConfig(a) => service::run::check_config(a),
+        cli::Command::CheckConfig(a) => service::check::run(a),
         cli::Command::Queue(a) => service::queue_cmd::run(a),
         cli::Command::Diff(a) => authoring::diff::run(a),
         cli::Command::Lint(a) => authoring::lint::lint(a),

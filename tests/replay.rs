@@ -209,10 +209,16 @@ fn a_list_missing_from_ruleset_skips_its_rules_as_in_wazuh_and_check_config_says
         .arg(&conf)
         .output()
         .unwrap();
-    assert_eq!(check.status.code(), Some(0));
+    // The file has no aws-s3 wodle: `run` would have nothing to collect,
+    // so check-config refuses it, and still lists the ruleset's warnings.
+    assert_eq!(check.status.code(), Some(2));
     let err = String::from_utf8_lossy(&check.stderr);
     assert!(
         err.contains("list 'etc/lists/amazon/aws-eventnames' is not loaded; rule 80202 is skipped"),
+        "{err}"
+    );
+    assert!(
+        err.contains("ossec.conf:1: <wodle>: no <wodle name=\"aws-s3\"> block"),
         "{err}"
     );
 }

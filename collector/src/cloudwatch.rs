@@ -8,6 +8,7 @@
 //! the recorded start.  Unlike Wazuh, which commits once at the end of the
 //! run, the position is saved after each page of events the consumer took.
 
+use crate::awserr::Call;
 use crate::bucket::{FileBatch, Sink};
 use crate::discard::Discard;
 use crate::layout::Day;
@@ -326,6 +327,9 @@ impl<A: LogsApi, K: Sink> Reader<'_, A, K> {
 #[derive(Debug, Clone)]
 pub struct CloudWatchLogs {
     client: aws_sdk_cloudwatchlogs::Client,
+    region: String,
+    /// `host:port` requests go to (for error messages).
+    host: String,
 }
 
 impl CloudWatchLogs {
@@ -335,31 +339,55 @@ impl CloudWatchLogs {
         if let Some(ep) = endpoint {
             b = b.endpoint_url(ep);
         }
+        let host = match endpoint {
+            Some(ep) => crate::awserr::host_port(ep),
+            None => format!("logs.{region}.amazonaws.com:443"),
+        };
         CloudWatchLogs {
             client: aws_sdk_cloudwatchlogs::Client::from_conf(b.build()),
+            region: region.to_string(),
+            host,
         }
     }
 }
 
 fn api_error<
-    E: aws_sdk_cloudwatchlogs::error::ProvideErrorMetadata + std::fmt::Debug,
-    R: std::fmt::Debug,
+    E: aws_sdk_cloudwatchlogs::error::ProvideErrorMetadata + std::error::Error + 'static,
 >(
-    e: aws_sdk_cloudwatchlogs::error::SdkError<E, R>,
+    e: aws_sdk_cloudwatchlogs::error::SdkError<
+        E,
+        aws_sdk_cloudwatchlogs::config::http::HttpResponse,
+    >,
+    call: &Call,
 ) -> StoreError {
-    use aws_sdk_cloudwatchlogs::error::SdkError;
-    match &e {
-        SdkError::DispatchFailure(d) => StoreError::Endpoint(format!("{d:?}")),
-        SdkError::ServiceError(s) => {
-            let code = s.err().code().unwrap_or("");
-            let text = format!("{code}: {}", s.err().message().unwrap_or(""));
-            match code {
-                "AccessDeniedException" => StoreError::AccessDenied(text),
-                "ThrottlingException" => StoreError::Throttled(text),
-                _ => StoreError::Other(text),
-            }
-        }
-        other => StoreError::Other(format!("{other:?}")),
+    crate::awserr::sdk_error(&e, call)
+}
+
+impl CloudWatchLogs {
+    fn call(&self, action: &'static str, group: &str, stream: Option<&str>) -> Call {
+        let resource = match stream {
+            Some(s) => format!("log group {group}, stream {s} ({})", self.region),
+            None => format!("log group {group} ({})", self.region),
+        };
+        Call::new(action, resource, self.host.clone())
+    }
+
+    /// One page of a group's streams (at most one stream; read only, for
+    /// `check-config --probe`): the name of the first, if any.
+    pub async fn first_stream(&self, group: &str) -> Result<Option<String>, StoreError> {
+        let resp = self
+            .client
+            .describe_log_streams()
+            .log_group_name(group)
+            .limit(1)
+            .send()
+            .await
+            .map_err(|e| api_error(e, &self.call("logs:DescribeLogStreams", group, None)))?;
+        Ok(resp
+            .log_streams()
+            .first()
+            .and_then(|s| s.log_stream_name())
+            .map(str::to_string))
     }
 }
 
@@ -375,7 +403,7 @@ impl LogsApi for CloudWatchLogs {
                 .set_next_token(token.take())
                 .send()
                 .await
-                .map_err(api_error)?;
+                .map_err(|e| api_error(e, &self.call("logs:DescribeLogStreams", group, None)))?;
             out.extend(
                 resp.log_streams()
                     .iter()
@@ -407,7 +435,7 @@ impl LogsApi for CloudWatchLogs {
             .start_from_head(true)
             .send()
             .await
-            .map_err(api_error)?;
+            .map_err(|e| api_error(e, &self.call("logs:GetLogEvents", group, Some(stream))))?;
         Ok(EventsPage {
             events: resp
                 .events()
@@ -431,7 +459,7 @@ impl LogsApi for CloudWatchLogs {
             .send()
             .await
             .map(|_| ())
-            .map_err(api_error)
+            .map_err(|e| api_error(e, &self.call("logs:DeleteLogStream", group, Some(stream))))
     }
 }
 

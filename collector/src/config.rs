@@ -68,6 +68,8 @@ pub struct Credentials {
     pub access_key: Option<String>,
     pub secret_key: Option<String>,
     pub aws_profile: Option<String>,
+    /// Line of `<aws_profile>` (for the error when the profile is missing).
+    pub aws_profile_line: usize,
     pub iam_role_arn: Option<String>,
     pub iam_role_duration: Option<u32>,
     pub external_id: Option<String>,
@@ -505,7 +507,10 @@ impl Cx<'_> {
                     return Err(self.error(
                         n.line,
                         other,
-                        &format!("No such tag '{other}' at module 'aws-s3'."),
+                        &format!(
+                            "No such tag '{other}' at module 'aws-s3'.{}",
+                            did_you_mean(other, WODLE_TAGS)
+                        ),
                     ))
                 }
             }
@@ -554,6 +559,7 @@ impl Cx<'_> {
             "aws_profile" => {
                 if !v.is_empty() {
                     creds.aws_profile = Some(v);
+                    creds.aws_profile_line = n.line;
                 }
             }
             "iam_role_arn" => {
@@ -798,7 +804,10 @@ impl Cx<'_> {
                     return Err(self.error(
                         n.line,
                         other,
-                        &format!("No such child tag '{other}' of bucket at module 'aws-s3'."),
+                        &format!(
+                            "No such child tag '{other}' of bucket at module 'aws-s3'.{}",
+                            did_you_mean(other, BUCKET_TAGS)
+                        ),
                     ))
                 }
             }
@@ -889,7 +898,10 @@ impl Cx<'_> {
                     return Err(self.error(
                         n.line,
                         other,
-                        &format!("No such child tag '{other}' of service at module 'aws-s3'."),
+                        &format!(
+                            "No such child tag '{other}' of service at module 'aws-s3'.{}",
+                            did_you_mean(other, SERVICE_TAGS)
+                        ),
                     ))
                 }
             }
@@ -967,7 +979,10 @@ impl Cx<'_> {
                     return Err(self.error(
                         n.line,
                         other,
-                        &format!("No such child tag '{other}' of subscriber at module 'aws-s3'."),
+                        &format!(
+                            "No such child tag '{other}' of subscriber at module 'aws-s3'.{}",
+                            did_you_mean(other, SUBSCRIBER_TAGS)
+                        ),
                     ))
                 }
             }
@@ -979,6 +994,202 @@ impl Cx<'_> {
         out.credentials = creds;
         Ok(out)
     }
+}
+
+/// Tags of the `<wodle name="aws-s3">` block.
+const WODLE_TAGS: &[&str] = &[
+    "disabled",
+    "run_on_start",
+    "skip_on_error",
+    "interval",
+    "state_dir",
+    "connect_timeout",
+    "first_byte_timeout",
+    "idle_timeout",
+    "skipped_retries",
+    "max_inflated_size",
+    "bucket",
+    "service",
+    "subscriber",
+];
+const BUCKET_TAGS: &[&str] = &[
+    "name",
+    "aws_organization_id",
+    "aws_account_id",
+    "aws_account_alias",
+    "path",
+    "path_suffix",
+    "only_logs_after",
+    "regions",
+    "remove_from_bucket",
+    "reparse",
+    "discard_regex",
+    "aws_profile",
+    "iam_role_arn",
+    "iam_role_duration",
+    "external_id",
+    "sts_endpoint",
+    "service_endpoint",
+];
+const SERVICE_TAGS: &[&str] = &[
+    "aws_account_id",
+    "aws_account_alias",
+    "only_logs_after",
+    "regions",
+    "aws_log_groups",
+    "remove_log_streams",
+    "discard_regex",
+    "aws_profile",
+    "iam_role_arn",
+    "iam_role_duration",
+    "external_id",
+    "sts_endpoint",
+    "service_endpoint",
+];
+const SUBSCRIBER_TAGS: &[&str] = &[
+    "sqs_name",
+    "discard_regex",
+    "aws_profile",
+    "iam_role_arn",
+    "iam_role_duration",
+    "external_id",
+    "sts_endpoint",
+    "service_endpoint",
+];
+
+/// Edits (insert, delete, replace, swap two neighbours) from `a` to `b`.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+/// The known name a misspelt `name` most likely meant: the closest within
+/// a third of its length (at least 2 edits), or one that it contains or
+/// that contains it (`min_level` → `level`).
+pub fn closest<'k>(name: &str, known: &[&'k str]) -> Option<&'k str> {
+    let limit = (name.chars().count() / 3).max(2);
+    known
+        .iter()
+        .filter(|k| **k != name)
+        .map(|k| {
+            let d = edit_distance(name, k);
+            let within = k.len() >= 4 && (name.contains(*k) || k.contains(name));
+            (if within { d.min(limit) } else { d }, *k)
+        })
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+/// " Did you mean <x>?" for a near miss, "" otherwise.
+pub fn did_you_mean(name: &str, known: &[&str]) -> String {
+    closest(name, known)
+        .map(|k| format!(" Did you mean <{k}>?"))
+        .unwrap_or_default()
+}
+
+/// Where the AWS SDK looks for named profiles: `AWS_CONFIG_FILE` (default
+/// `~/.aws/config`, sections `[profile NAME]` or `[default]`) and
+/// `AWS_SHARED_CREDENTIALS_FILE` (default `~/.aws/credentials`, sections
+/// `[NAME]`).
+pub fn profile_files() -> [(PathBuf, bool); 2] {
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    let pick = |var: &str, default: &str| {
+        std::env::var_os(var)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| home.join(".aws").join(default))
+    };
+    [
+        (pick("AWS_CONFIG_FILE", "config"), true),
+        (pick("AWS_SHARED_CREDENTIALS_FILE", "credentials"), false),
+    ]
+}
+
+/// The profiles the SDK would find, with the files it looked at.
+pub fn known_profiles() -> (Vec<String>, Vec<PathBuf>) {
+    let mut names = Vec::new();
+    let mut files = Vec::new();
+    for (path, is_config) in profile_files() {
+        files.push(path.clone());
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        for line in text.lines() {
+            let l = line.trim();
+            let Some(section) = l.strip_prefix('[').and_then(|l| l.strip_suffix(']')) else {
+                continue;
+            };
+            let section = section.trim();
+            let name = if is_config {
+                match section.strip_prefix("profile") {
+                    Some(rest) if rest.starts_with([' ', '\t']) => rest.trim(),
+                    _ if section == "default" => section,
+                    _ => continue,
+                }
+            } else {
+                section
+            };
+            names.push(name.to_string());
+        }
+    }
+    (names, files)
+}
+
+/// Every `<aws_profile>` of the file names a profile the SDK would find.
+pub fn check_profiles(file: &Path, c: &WodleConfig) -> Result<(), ConfigError> {
+    let creds = c
+        .buckets
+        .iter()
+        .map(|b| &b.credentials)
+        .chain(c.services.iter().map(|s| &s.credentials))
+        .chain(c.subscribers.iter().map(|s| &s.credentials));
+    let mut known: Option<(Vec<String>, Vec<PathBuf>)> = None;
+    for cr in creds {
+        let Some(p) = &cr.aws_profile else { continue };
+        let (names, files) = known.get_or_insert_with(known_profiles);
+        if names.iter().any(|n| n == p) {
+            continue;
+        }
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let hint = match closest(p, &refs) {
+            Some(k) => format!(" Did you mean '{k}'?"),
+            None if names.is_empty() => " No profile is defined there.".into(),
+            None => format!(" Profiles there: {}.", names.join(", ")),
+        };
+        return Err(ConfigError {
+            file: file.to_path_buf(),
+            line: cr.aws_profile_line,
+            tag: "aws_profile".into(),
+            message: format!(
+                "profile '{p}' is not in {} nor {} (AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE).{hint}",
+                files[0].display(),
+                files[1].display()
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// `interval`: a positive number with an optional unit.

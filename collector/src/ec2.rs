@@ -78,6 +78,16 @@ impl Signed {
         })
     }
 
+    /// The IAM action of this client's one request (for messages).
+    pub fn action(&self) -> &'static str {
+        match self.service {
+            "inspector2" => "inspector2:ListFindings",
+            "ec2" => "ec2:DescribeFlowLogs",
+            "sts" => "sts:GetCallerIdentity",
+            _ => "request",
+        }
+    }
+
     /// POSTs `body` to `url`, signed; returns the status and the body.
     pub async fn post(
         &self,
@@ -85,14 +95,21 @@ impl Signed {
         content_type: &str,
         body: String,
     ) -> Result<(u16, String), StoreError> {
+        let no_creds = |detail: String| {
+            StoreError::NoCredentials(format!(
+                "no AWS credentials for {} ({url}): {}; {detail}. Set <aws_profile> (or <iam_role_arn>), or run with a role",
+                self.action(),
+                crate::awserr::credential_sources()
+            ))
+        };
         let provider = self
             .config
             .credentials_provider()
-            .ok_or_else(|| StoreError::InvalidCredentials("no credentials".into()))?;
+            .ok_or_else(|| no_creds("no credentials provider".into()))?;
         let creds = provider
             .provide_credentials()
             .await
-            .map_err(|e| StoreError::InvalidCredentials(e.to_string()))?;
+            .map_err(|e| no_creds(crate::awserr::one_line(&crate::awserr::chain(&e))))?;
         let identity = creds.into();
         let params = v4::SigningParams::builder()
             .identity(&identity)
@@ -121,11 +138,14 @@ impl Signed {
             .map_err(|e| StoreError::Other(e.to_string()))?
             .into_parts();
         instructions.apply_to_request_http1x(&mut request);
-        let response = self
-            .client
-            .request(request)
-            .await
-            .map_err(|e| StoreError::Endpoint(format!("{url}: {e}")))?;
+        let response = self.client.request(request).await.map_err(|e| {
+            let call = crate::awserr::Call::new(
+                self.action(),
+                url.to_string(),
+                crate::awserr::host_port(url),
+            );
+            crate::awserr::unreachable(&call, &crate::awserr::chain(&e))
+        })?;
         let status = response.status().as_u16();
         let text = response
             .into_body()
@@ -158,7 +178,14 @@ impl Signed {
         let message = elements(&text, "Message").first().copied().unwrap_or("");
         let what = format!("{action}: {code} (HTTP {status}): {message}");
         Err(match code {
-            "UnauthorizedOperation" | "AccessDenied" => StoreError::AccessDenied(what),
+            "UnauthorizedOperation" | "AccessDenied" => {
+                let call = crate::awserr::Call::new(
+                    self.action(),
+                    format!("{url} ({})", self.region),
+                    crate::awserr::host_port(url),
+                );
+                StoreError::AccessDenied(crate::awserr::denied(&call, code, message, status))
+            }
             "AuthFailure" | "InvalidClientTokenId" | "SignatureDoesNotMatch" => {
                 StoreError::InvalidCredentials(what)
             }

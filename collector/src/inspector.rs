@@ -120,7 +120,7 @@ impl Micros {
         Micros(days * 86_400_000_000)
     }
 
-    fn secs(self) -> i64 {
+    pub fn secs(self) -> i64 {
         self.0.div_euclid(1_000_000)
     }
 
@@ -417,7 +417,14 @@ impl FindingsApi for Inspector2 {
                 .unwrap_or(text.as_str());
             let what = format!("{kind} (HTTP {status}): {msg}");
             return Err(match (status, kind.as_str()) {
-                (403, _) | (_, "AccessDeniedException") => StoreError::AccessDenied(what),
+                (403, _) | (_, "AccessDeniedException") => {
+                    let call = crate::awserr::Call::new(
+                        "inspector2:ListFindings",
+                        self.url.clone(),
+                        crate::awserr::host_port(&self.url),
+                    );
+                    StoreError::AccessDenied(crate::awserr::denied(&call, &kind, msg, status))
+                }
                 (_, "UnrecognizedClientException" | "InvalidSignatureException") => {
                     StoreError::InvalidCredentials(what)
                 }

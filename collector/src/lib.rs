@@ -2,6 +2,7 @@
 //! wodle) does and produces, for every record, the exact message that
 //! module sends to analysisd.  It knows nothing of rules.
 
+pub mod awserr;
 pub mod bucket;
 pub mod cloudwatch;
 pub mod config;

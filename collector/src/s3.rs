@@ -4,10 +4,12 @@
 //! endpoints, retries from `~/.aws/config` (standard with 10 attempts when
 //! the profile says nothing), and the bucket's own region.
 
+use crate::awserr::Call;
 use crate::config::Credentials;
 use crate::store::{ListPage, ListRequest, Object, Store, StoreError};
 use aws_config::retry::RetryConfig;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+pub use aws_config::SdkConfig;
+use aws_config::{BehaviorVersion, Region};
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::Client;
@@ -92,6 +94,13 @@ pub async fn sdk_config(creds: &Credentials) -> Result<SdkConfig, ConnectError> 
     Ok(config)
 }
 
+/// [`sdk_config`] without retries: `check-config --probe` reports the
+/// first failure at once.
+pub async fn sdk_config_once(creds: &Credentials) -> Result<SdkConfig, ConnectError> {
+    let c = sdk_config(creds).await?;
+    Ok(c.to_builder().retry_config(RetryConfig::disabled()).build())
+}
+
 fn aws_dir_file(var: &str, name: &str) -> Option<PathBuf> {
     std::env::var_os(var)
         .map(PathBuf::from)
@@ -135,6 +144,8 @@ pub struct S3Store {
     client: Client,
     config: SdkConfig,
     endpoint: Option<String>,
+    /// `host:port` requests go to (for error messages).
+    host: String,
     /// Longest wait for the next piece of a body.
     idle: Duration,
     /// GetObject in one attempt (the caller retries, body included).
@@ -157,6 +168,7 @@ impl S3Store {
             client: Client::from_conf(b.build()),
             config: config.clone(),
             endpoint: service_endpoint.map(str::to_string),
+            host: crate::awserr::endpoint_of(config, service_endpoint, "s3"),
             idle,
             single_attempt_gets: false,
         }
@@ -280,10 +292,28 @@ impl S3Store {
                             ..self
                         })
                     }
-                    _ => Err(match classify(&e) {
-                        StoreError::NoSuchKey => StoreError::NoSuchBucket,
-                        other => other,
-                    }),
+                    // A HEAD answer has no body: a 403 says neither why
+                    // (unknown key, bad signature, policy) nor what; a
+                    // one-key listing does.
+                    _ if e.raw_response().is_some_and(|r| r.status().as_u16() == 403) => {
+                        let listed = self
+                            .client
+                            .list_objects_v2()
+                            .bucket(bucket)
+                            .max_keys(1)
+                            .send()
+                            .await;
+                        match listed {
+                            Ok(_) => Ok(self),
+                            Err(l) => Err(classify(&l, &self.call("s3:ListBucket", bucket, None))),
+                        }
+                    }
+                    _ => Err(
+                        match classify(&e, &self.call("s3:ListBucket", bucket, None)) {
+                            StoreError::NoSuchKey => StoreError::NoSuchBucket,
+                            other => other,
+                        },
+                    ),
                 }
             }
         }
@@ -292,38 +322,24 @@ impl S3Store {
     pub fn client(&self) -> &Client {
         &self.client
     }
+
+    /// A request's description for its error message.
+    pub fn call(&self, action: &'static str, bucket: &str, key: Option<&str>) -> Call {
+        let resource = match key {
+            Some(k) => format!("arn:aws:s3:::{bucket}/{k}"),
+            None => format!("arn:aws:s3:::{bucket}"),
+        };
+        Call::new(action, resource, self.host.clone())
+    }
 }
 
-/// Maps an SDK error onto the module's error classes.
-fn classify<E: ProvideErrorMetadata + std::fmt::Debug>(
+/// Maps an SDK error onto the module's error classes, with a message a
+/// person can act on.
+fn classify<E: ProvideErrorMetadata + std::error::Error + 'static>(
     e: &SdkError<E, HttpResponse>,
+    call: &Call,
 ) -> StoreError {
-    match e {
-        SdkError::DispatchFailure(d) if d.is_timeout() => StoreError::Timeout(format!("{d:?}")),
-        SdkError::DispatchFailure(d) => StoreError::Endpoint(format!("{d:?}")),
-        SdkError::TimeoutError(_) => StoreError::Timeout("no answer in time".into()),
-        SdkError::ResponseError(r) => StoreError::Body(format!("{r:?}")),
-        SdkError::ServiceError(s) => {
-            let err = s.err();
-            let code = err.code().unwrap_or("");
-            let status = s.raw().status().as_u16();
-            let text = format!("{code} (HTTP {status}): {}", err.message().unwrap_or(""));
-            match code {
-                "NoSuchBucket" => StoreError::NoSuchBucket,
-                "NoSuchKey" => StoreError::NoSuchKey,
-                "SignatureDoesNotMatch" | "InvalidAccessKeyId" => {
-                    StoreError::InvalidCredentials(text)
-                }
-                "AccessDenied" => StoreError::AccessDenied(text),
-                "SlowDown" | "ThrottlingException" | "Throttling" => StoreError::Throttled(text),
-                "RequestTimeTooSkewed" => StoreError::ClockSkew(text),
-                _ if status == 404 => StoreError::NoSuchKey,
-                _ if status == 403 => StoreError::AccessDenied(text),
-                _ => StoreError::Other(text),
-            }
-        }
-        other => StoreError::Other(format!("{other:?}")),
-    }
+    crate::awserr::sdk_error(e, call)
 }
 
 fn day_of(t: Option<&aws_sdk_s3::primitives::DateTime>) -> i64 {
@@ -365,7 +381,7 @@ impl S3Store {
             .config_override(over)
             .send()
             .await
-            .map_err(|e| classify(&e))
+            .map_err(|e| classify(&e, &self.call("s3:GetObject", bucket, Some(key))))
     }
 }
 
@@ -388,7 +404,10 @@ impl Store for S3Store {
         if let Some(n) = req.max_keys {
             call = call.max_keys(n);
         }
-        let out = call.send().await.map_err(|e| classify(&e))?;
+        let out = call
+            .send()
+            .await
+            .map_err(|e| classify(&e, &self.call("s3:ListBucket", bucket, None)))?;
         let objects = out
             .contents()
             .iter()
@@ -451,7 +470,7 @@ impl Store for S3Store {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| classify(&e))
+            .map_err(|e| classify(&e, &self.call("s3:DeleteObject", bucket, Some(key))))
     }
 
     /// `ec2:DescribeFlowLogs` in the region, with the bucket's credentials

@@ -3,6 +3,7 @@
 //! handed to the consumer and only then is the notification deleted, so a
 //! crash leaves it in the queue to be read again.  There is no other state.
 
+use crate::awserr::Call;
 use crate::bucket::{FileBatch, Sink};
 use crate::discard::Discard;
 use crate::envelope::subscriber_message;
@@ -221,21 +222,15 @@ pub async fn run_subscriber<Q: QueueApi, S: Store, K: Sink>(
 pub struct SqsQueue {
     client: aws_sdk_sqs::Client,
     url: String,
+    /// `host:port` requests go to (for error messages).
+    host: String,
 }
 
-fn sqs_error<E: aws_sdk_sqs::error::ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
-    e: aws_sdk_sqs::error::SdkError<E, R>,
+fn sqs_error<E: aws_sdk_sqs::error::ProvideErrorMetadata + std::error::Error + 'static>(
+    e: aws_sdk_sqs::error::SdkError<E, aws_sdk_sqs::config::http::HttpResponse>,
+    call: &Call,
 ) -> StoreError {
-    use aws_sdk_sqs::error::SdkError;
-    match &e {
-        SdkError::DispatchFailure(d) => StoreError::Endpoint(format!("{d:?}")),
-        SdkError::ServiceError(s) => StoreError::Other(format!(
-            "{}: {}",
-            s.err().code().unwrap_or(""),
-            s.err().message().unwrap_or("")
-        )),
-        other => StoreError::Other(format!("{other:?}")),
-    }
+    crate::awserr::sdk_error(&e, call)
 }
 
 impl SqsQueue {
@@ -263,12 +258,14 @@ impl SqsQueue {
             b = b.timeout_config(timeouts.build());
         }
         let client = aws_sdk_sqs::Client::from_conf(b.build());
+        let host = crate::awserr::endpoint_of(config, endpoint, "sqs");
+        let call = Call::new("sqs:GetQueueUrl", format!("queue {name}"), host.clone());
         let out = client
             .get_queue_url()
             .queue_name(name)
             .send()
             .await
-            .map_err(|e| match sqs_error(e) {
+            .map_err(|e| match sqs_error(e, &call) {
                 StoreError::Other(m)
                     if m.contains("NonExistentQueue") || m.contains("QueueDoesNotExist") =>
                 {
@@ -277,7 +274,31 @@ impl SqsQueue {
                 other => other,
             })?;
         let url = out.queue_url().unwrap_or_default().to_string();
-        Ok(SqsQueue { client, url })
+        Ok(SqsQueue { client, url, host })
+    }
+
+    fn call(&self, action: &'static str) -> Call {
+        Call::new(action, self.url.clone(), self.host.clone())
+    }
+
+    /// `GetQueueAttributes`: the number of messages waiting (read only,
+    /// for `check-config --probe`).
+    pub async fn waiting(&self) -> Result<i64, StoreError> {
+        let out = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            .send()
+            .await
+            .map_err(|e| sqs_error(e, &self.call("sqs:GetQueueAttributes")))?;
+        Ok(out
+            .attributes()
+            .and_then(|a| {
+                a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            })
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0))
     }
 }
 
@@ -291,7 +312,7 @@ impl QueueApi for SqsQueue {
             .wait_time_seconds(wait_seconds)
             .send()
             .await
-            .map_err(sqs_error)?;
+            .map_err(|e| sqs_error(e, &self.call("sqs:ReceiveMessage")))?;
         Ok(out
             .messages()
             .iter()
@@ -310,7 +331,7 @@ impl QueueApi for SqsQueue {
             .send()
             .await
             .map(|_| ())
-            .map_err(sqs_error)
+            .map_err(|e| sqs_error(e, &self.call("sqs:DeleteMessage")))
     }
 }
 

@@ -40,6 +40,8 @@ pub enum StoreError {
     NoSuchKey,
     #[error("access denied: {0}")]
     AccessDenied(String),
+    #[error("{0}")]
+    NoCredentials(String),
     #[error("invalid credentials to access S3 Bucket: {0}")]
     InvalidCredentials(String),
     #[error("request throttled: {0}")]

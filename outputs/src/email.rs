@@ -73,6 +73,14 @@ pub struct Mailer {
     transport: AsyncSmtpTransport<Tokio1Executor>,
 }
 
+/// Whether `s` is a mail address lettre will send to (`a@b.c` or
+/// `Name <a@b.c>`); the message says what is wrong.
+pub fn check_address(s: &str) -> Result<(), String> {
+    s.parse::<Mailbox>()
+        .map(|_| ())
+        .map_err(|_| format!("'{s}' is not an email address; expected e.g. ops@example.com"))
+}
+
 fn mailbox(what: &str, s: &str) -> Result<Mailbox, String> {
     s.parse::<Mailbox>()
         .map_err(|e| format!("{what} '{s}' is not an email address: {e}"))
@@ -113,6 +121,25 @@ impl Mailer {
                 .transpose()?,
             transport: b.build(),
         })
+    }
+
+    /// `check-config --probe`: connects, says EHLO, starts TLS and logs in
+    /// as configured, then QUIT; no mail is sent.
+    pub async fn probe(&self) -> Result<(), String> {
+        match self.transport.test_connection().await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err("the server did not answer NOOP".into()),
+            Err(e) => {
+                let mut text = e.to_string();
+                let mut src = std::error::Error::source(&e);
+                while let Some(s) = src {
+                    text.push_str(": ");
+                    text.push_str(&s.to_string());
+                    src = s.source();
+                }
+                Err(crate::webhook::escape_controls(&text))
+            }
+        }
     }
 
     /// Sends one mail to `to`. `message_id` (`<key@trailwatch>`) names it

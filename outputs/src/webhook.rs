@@ -172,6 +172,43 @@ impl Poster {
         })
     }
 
+    /// `check-config --probe`: a `HEAD` request with `X-Trailwatch-Probe: 1`
+    /// (no alert is sent; a receiver tells it from a delivery, which is a
+    /// POST). Any HTTP answer counts as reached: its status is returned.
+    pub async fn probe(&self, hook: &Integration) -> Result<u16, String> {
+        let target = if hook.hook_url.is_empty() && hook.kind == IntegrationKind::PagerDuty {
+            PAGERDUTY_EVENTS
+        } else {
+            hook.hook_url.as_str()
+        };
+        let req = http::Request::head(target)
+            .header("x-trailwatch-probe", "1")
+            .header(
+                "user-agent",
+                concat!("trailwatch/", env!("CARGO_PKG_VERSION")),
+            )
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| format!("{}: {e}", redact_url(target)))?;
+        let limit = std::time::Duration::from_secs(hook.timeout_secs);
+        match tokio::time::timeout(limit, self.client.request(req)).await {
+            Err(_) => Err(format!(
+                "no answer within {} s (<timeout>)",
+                hook.timeout_secs
+            )),
+            Ok(Ok(r)) => Ok(r.status().as_u16()),
+            Ok(Err(e)) => {
+                let mut text = e.to_string();
+                let mut src = std::error::Error::source(&e);
+                while let Some(s) = src {
+                    text.push_str(": ");
+                    text.push_str(&s.to_string());
+                    src = s.source();
+                }
+                Err(escape_controls(&text))
+            }
+        }
+    }
+
     /// POSTs a queued body with its delivery key (`X-Trailwatch-Delivery`
     /// and `Idempotency-Key`, the same on every attempt); `Ok` when the
     /// receiver answered 2xx.

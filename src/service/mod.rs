@@ -3,6 +3,7 @@
 //! `replay`, and the HTTP API with its live page.
 
 pub mod api;
+pub mod check;
 pub mod health;
 pub mod live;
 pub mod lock;

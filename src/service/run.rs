@@ -130,9 +130,15 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     for w in &conf.warnings {
         tracing::warn!("{w}");
     }
+    if !conf.skipped.is_empty() {
+        tracing::info!(
+            "Not used by trailwatch, skipped: {}",
+            conf.skipped.join(", ")
+        );
+    }
     let Some(wodle) = conf.wodle.clone() else {
         bail!(
-            "{}: no <wodle name=\"aws-s3\"> block: nothing to collect (see `trailwatch run --help`)",
+            "{}:1: <wodle>: no <wodle name=\"aws-s3\"> block: `run` has nothing to collect (add a <bucket>, <service> or <subscriber>; `trailwatch init` writes an example)",
             a.config.display()
         );
     };
@@ -847,30 +853,4 @@ async fn one_subscriber(
         r.discarded
     );
     Ok(())
-}
-
-/// `trailwatch check-config FILE`.
-pub fn check_config(mut a: crate::cli::CheckConfigArgs) -> anyhow::Result<ExitCode> {
-    // Every load warning matters here: a list missing from <ruleset>, for
-    // one, silently skips the rules that look it up (as in Wazuh).
-    a.ruleset.warnings = true;
-    let conf = settings::load(&a.config)?;
-    for w in &conf.warnings {
-        eprintln!("trailwatch: warning: {w}");
-    }
-    let src = ruleset::sources_for(conf.ruleset.as_ref(), &conf.base_dir, &a.ruleset)?;
-    let rs = ruleset::load_with(&src, &a.ruleset, conf.levels)?;
-    if let Some(e) = &conf.email {
-        outputs::email::Mailer::new(e).map_err(anyhow::Error::msg)?;
-    }
-    Router::new(conf.email.as_ref(), &conf.integrations).map_err(anyhow::Error::msg)?;
-    print!("{}", conf.describe());
-    println!(
-        "{:<22} {} rules, {} decoders loaded",
-        "ruleset check",
-        rs.rules.list.len(),
-        rs.decoders.len()
-    );
-    println!("configuration OK");
-    Ok(ExitCode::SUCCESS)
 }

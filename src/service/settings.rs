@@ -3,10 +3,12 @@
 //! Read: `<wodle name="aws-s3">` (the collector's own parser), `<ruleset>`,
 //! `<global>`, `<alerts>`, `<email_alerts>`, `<integration>`, and
 //! trailwatch's own `<trailwatch>` block (directories, the HTTP API).
-//! Several `<ossec_config>` roots may be given, as in ossec.conf. Blocks
-//! trailwatch has no use for (syscheck, remoted, ...) are skipped; an
-//! unknown tag inside a block it reads is a warning, a bad value an error
-//! that names the file, line and tag.
+//! Several `<ossec_config>` roots may be given, as in ossec.conf. Blocks of
+//! Wazuh's ossec.conf that trailwatch has no use for (syscheck, remote, ...)
+//! are skipped and listed (`Settings::skipped`); any other unknown block or
+//! tag is an error, as in Wazuh, with the known name it most likely meant.
+//! Every problem names the file, line and tag; parsing goes on after one so
+//! that `check-config` can show them all.
 
 use std::path::{Path, PathBuf};
 
@@ -61,12 +63,39 @@ pub struct Settings {
     pub manager_name: Option<String>,
     pub api: Option<ApiSettings>,
     pub warnings: Vec<String>,
+    /// Wazuh blocks read past on purpose (`syscheck`, `wodle name="syscollector"`).
+    pub skipped: Vec<String>,
+}
+
+/// Every problem of a configuration file, in file order.
+#[derive(Debug)]
+pub struct Problems(pub Vec<ConfigError>);
+
+impl std::fmt::Display for Problems {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Problems {}
+
+impl From<ConfigError> for Problems {
+    fn from(e: ConfigError) -> Self {
+        Problems(vec![e])
+    }
 }
 
 struct Cx<'a> {
     file: &'a Path,
     base: PathBuf,
     warnings: Vec<String>,
+    errors: Vec<ConfigError>,
 }
 
 type R<T> = Result<T, ConfigError>;
@@ -79,6 +108,35 @@ impl Cx<'_> {
             tag: n.name.clone(),
             message: message.into(),
         }
+    }
+
+    /// Keeps the error of a block and reads on.
+    fn keep<T>(&mut self, r: R<T>) -> Option<T> {
+        r.map_err(|e| self.errors.push(e)).ok()
+    }
+
+    /// An unknown tag of `block`: an error, with the known tag it most
+    /// likely meant (`hints`: other words for a known tag).
+    fn unknown(&mut self, n: &Node, block: &str, known: &[&str], hints: &[(&str, &str)]) {
+        let hint = hints
+            .iter()
+            .find(|(w, _)| *w == n.name)
+            .map(|(_, k)| format!(" Did you mean <{k}>?"))
+            .unwrap_or_else(|| wodle::did_you_mean(&n.name, known));
+        let hint = if hint.is_empty() {
+            format!(" Known tags: {}.", known.join(", "))
+        } else {
+            hint
+        };
+        let e = self.error(n, format!("no such tag in <{block}>.{hint}"));
+        self.errors.push(e);
+    }
+
+    /// An email address (`<email_to>`, `<email_from>`, ...).
+    fn address<'n>(&self, n: &'n Node) -> R<&'n str> {
+        let v = self.text(n)?;
+        outputs::email::check_address(v).map_err(|m| self.error(n, m))?;
+        Ok(v)
     }
 
     fn warn(&mut self, n: &Node, message: &str) {
@@ -148,28 +206,159 @@ impl Cx<'_> {
 /// Wazuh `<global>` tags that configure parts of a manager trailwatch does
 /// not have: accepted and ignored without a word.
 const GLOBAL_IGNORED: &[&str] = &[
+    "ignore",
+    "auto_ignore",
+    "frequency",
+    "timeframe",
+    "alert_new_files",
     "logall",
     "logall_json",
-    "alerts_log",
-    "white_list",
-    "agents_disconnection_time",
-    "agents_disconnection_alert_time",
-    "update_check",
-    "email_log_source",
-    "memory_size",
-    "stats",
+    "integrity_checking",
+    "rootkit_detection",
     "host_information",
     "prelude_output",
+    "prelude_profile",
+    "prelude_log_level",
+    "geoipdb",
     "zeromq_output",
+    "zeromq_uri",
+    "zeromq_server_cert",
+    "zeromq_client_cert",
+    "alerts_log",
+    "stats",
+    "memory_size",
+    "white_list",
+    "compress_alerts",
+    "custom_alert_output",
     "rotate_interval",
     "max_output_size",
-    "geoip_db_path",
-    "custom_alert_output",
+    "agents_disconnection_time",
+    "agents_disconnection_alert_time",
+    "limits",
+    "cti-url",
+    "update_check",
+    "helo_server",
+    "email_log_source",
     "queue_size",
+    "forward_to",
+    "geoip_db_path",
+    "geoip6_db_path",
 ];
 
+/// `<global>` tags trailwatch reads.
+const GLOBAL_TAGS: &[&str] = &[
+    "email_notification",
+    "smtp_server",
+    "smtp_port",
+    "smtp_security",
+    "smtp_user",
+    "smtp_ca_file",
+    "smtp_password_file",
+    "smtp_password_env",
+    "email_from",
+    "email_to",
+    "email_reply_to",
+    "email_idsname",
+    "email_maxperhour",
+    "jsonout_output",
+];
+
+/// Blocks trailwatch reads.
+const BLOCKS: &[&str] = &[
+    "trailwatch",
+    "wodle",
+    "ruleset",
+    "alerts",
+    "global",
+    "email_alerts",
+    "integration",
+];
+
+/// Blocks of Wazuh's ossec.conf (`src/config/config.c`, 4.14) for parts of
+/// a manager or agent trailwatch does not have: skipped and listed.
+const WAZUH_BLOCKS: &[&str] = &[
+    "syscheck",
+    "rootcheck",
+    "database_output",
+    "syslog_output",
+    "agentless",
+    "localfile",
+    "remote",
+    "client",
+    "anti_tampering",
+    "client_buffer",
+    "command",
+    "active-response",
+    "labels",
+    "logging",
+    "cluster",
+    "socket",
+    "sca",
+    "vulnerability-detection",
+    "vulnerability-detector",
+    "indexer",
+    "gcp-pubsub",
+    "gcp-bucket",
+    "rule_test",
+    "agent-upgrade",
+    "task-manager",
+    "wdb",
+    "fluent-forward",
+    "auth",
+    "reports",
+    "agent-key-polling",
+    "github",
+    "office365",
+    "ms-graph",
+];
+
+const TRAILWATCH_TAGS: &[&str] = &["base_dir", "logs_dir", "state_dir", "manager_name", "api"];
+const API_TAGS: &[&str] = &["bind", "token_file", "token_env", "max_queued"];
+const API_HINTS: &[(&str, &str)] = &[
+    ("listen", "bind"),
+    ("address", "bind"),
+    ("host", "bind"),
+    ("port", "bind"),
+    ("token", "token_file"),
+];
+const ALERTS_TAGS: &[&str] = &["log_alert_level", "email_alert_level"];
+const RULESET_TAGS: &[&str] = &[
+    "decoder_dir",
+    "rule_dir",
+    "decoder_include",
+    "rule_include",
+    "list",
+    "rule_exclude",
+    "decoder_exclude",
+];
+const GRANULAR_TAGS: &[&str] = &[
+    "email_to",
+    "level",
+    "group",
+    "event_location",
+    "rule_id",
+    "do_not_delay",
+    "do_not_group",
+    "format",
+];
+const INTEGRATION_TAGS: &[&str] = &[
+    "name",
+    "hook_url",
+    "api_key",
+    "level",
+    "rule_id",
+    "group",
+    "event_location",
+    "alert_format",
+    "timeout",
+    "retries",
+    "options",
+    "max_log",
+];
+const INTEGRATION_HINTS: &[(&str, &str)] = &[("url", "hook_url"), ("webhook", "hook_url")];
+
 /// Reads the configuration file.
-pub fn load(file: &Path) -> R<Settings> {
+pub fn load(file: &Path) -> Result<Settings, Problems> {
     let text = std::fs::read_to_string(file).map_err(|e| ConfigError {
         file: file.to_path_buf(),
         line: 0,
@@ -194,8 +383,22 @@ fn default_base(file: &Path) -> PathBuf {
 
 /// Parses configuration text (`file` names it in errors and anchors
 /// relative paths).
-pub fn parse(file: &Path, text: &str) -> R<Settings> {
+pub fn parse(file: &Path, text: &str) -> Result<Settings, Problems> {
     let roots = wodle::parse_tree(file, text)?;
+    if roots.is_empty() {
+        let message = if text.trim().is_empty() {
+            "the file is empty: trailwatch reads an ossec.conf-style file (<ossec_config>...</ossec_config>; `trailwatch init` writes a commented one)"
+        } else {
+            "no XML element in the file: trailwatch reads an ossec.conf-style XML file (<ossec_config>...</ossec_config>), not YAML, JSON or INI"
+        };
+        return Err(ConfigError {
+            file: file.to_path_buf(),
+            line: 1,
+            tag: "ossec_config".into(),
+            message: message.into(),
+        }
+        .into());
+    }
     let mut blocks: Vec<&Node> = Vec::new();
     for r in &roots {
         if r.name == "ossec_config" {
@@ -208,7 +411,37 @@ pub fn parse(file: &Path, text: &str) -> R<Settings> {
         file,
         base: default_base(file),
         warnings: Vec::new(),
+        errors: Vec::new(),
     };
+    // Which blocks are read, skipped on purpose, or unknown.
+    let mut skipped: Vec<String> = Vec::new();
+    for b in &blocks {
+        let name = b.name.as_str();
+        let what = match (name, b.attr("name")) {
+            ("wodle", Some("aws-s3")) => continue,
+            ("wodle", Some(w)) => format!("wodle name=\"{w}\""),
+            ("wodle", None) => {
+                let e = cx.error(b, "a <wodle> needs a name attribute (name=\"aws-s3\")");
+                cx.errors.push(e);
+                continue;
+            }
+            _ if BLOCKS.contains(&name) => continue,
+            _ if WAZUH_BLOCKS.contains(&name) => name.to_string(),
+            _ => {
+                let known: Vec<&str> = BLOCKS.iter().chain(WAZUH_BLOCKS).copied().collect();
+                let hint = wodle::did_you_mean(name, &known);
+                let e = cx.error(
+                    b,
+                    format!("Invalid element in the configuration (Wazuh refuses it too).{hint}"),
+                );
+                cx.errors.push(e);
+                continue;
+            }
+        };
+        if !skipped.contains(&what) {
+            skipped.push(what);
+        }
+    }
     // <trailwatch> first: it may move the base directory.
     let mut logs_dir = None;
     let mut state_dir = None;
@@ -216,26 +449,38 @@ pub fn parse(file: &Path, text: &str) -> R<Settings> {
     let mut api = None;
     for b in blocks.iter().filter(|b| b.name == "trailwatch") {
         if let Some(base) = b.children.iter().find(|c| c.name == "base_dir") {
-            cx.base = default_base(file).join(cx.text(base)?);
+            if let Some(t) = cx.keep(cx.text(base).map(str::to_string)) {
+                cx.base = default_base(file).join(t);
+            }
         }
         for c in &b.children {
             match c.name.as_str() {
                 "base_dir" => {}
-                "logs_dir" => logs_dir = Some(cx.path(c)?),
-                "state_dir" => state_dir = Some(cx.path(c)?),
-                "manager_name" => manager_name = Some(cx.text(c)?.to_string()),
-                "api" => api = Some(read_api(&mut cx, c)?),
-                _ => cx.warn(c, "unknown tag in <trailwatch>; ignored"),
+                "logs_dir" => logs_dir = cx.keep(cx.path(c)).or(logs_dir),
+                "state_dir" => state_dir = cx.keep(cx.path(c)).or(state_dir),
+                "manager_name" => {
+                    manager_name = cx.keep(cx.text(c).map(str::to_string)).or(manager_name)
+                }
+                "api" => {
+                    let r = read_api(&mut cx, c);
+                    api = cx.keep(r).or(api);
+                }
+                _ => cx.unknown(c, "trailwatch", TRAILWATCH_TAGS, &[]),
             }
         }
     }
-    let has_wodle = blocks
+    let wodle_line = blocks
         .iter()
-        .any(|b| b.name == "wodle" && b.attr("name") == Some("aws-s3"));
-    let wodle = if has_wodle {
-        let w = wodle::parse(file, text)?;
-        cx.warnings.extend(w.warnings.iter().cloned());
-        Some(w)
+        .find(|b| b.name == "wodle" && b.attr("name") == Some("aws-s3"))
+        .map(|b| b.line)
+        .unwrap_or(0);
+    let wodle = if wodle_line > 0 {
+        let w = wodle::parse(file, text).and_then(|w| {
+            wodle::check_profiles(file, &w)?;
+            Ok(w)
+        });
+        cx.keep(w)
+            .inspect(|w| cx.warnings.extend(w.warnings.iter().cloned()))
     } else {
         None
     };
@@ -249,73 +494,49 @@ pub fn parse(file: &Path, text: &str) -> R<Settings> {
     let mut integrations = Vec::new();
     for b in &blocks {
         match b.name.as_str() {
-            "ruleset" => read_ruleset(&mut cx, b, ruleset.get_or_insert_with(Default::default))?,
+            "ruleset" => {
+                let r = read_ruleset(&mut cx, b, ruleset.get_or_insert_with(Default::default));
+                cx.keep(r);
+            }
             "alerts" => {
                 for c in &b.children {
                     match c.name.as_str() {
-                        "log_alert_level" => levels.log_alert_level = cx.number(c, 0, 16)? as i32,
-                        "email_alert_level" => {
-                            levels.email_alert_level = cx.number(c, 0, 16)? as i32
+                        "log_alert_level" => {
+                            if let Some(v) = cx.keep(cx.number(c, 0, 16)) {
+                                levels.log_alert_level = v as i32;
+                            }
                         }
-                        _ => cx.warn(c, "unknown tag in <alerts>; ignored"),
+                        "email_alert_level" => {
+                            if let Some(v) = cx.keep(cx.number(c, 0, 16)) {
+                                levels.email_alert_level = v as i32;
+                            }
+                        }
+                        "use_geoip" => {}
+                        _ => cx.unknown(c, "alerts", ALERTS_TAGS, &[]),
                     }
                 }
             }
             "global" => {
                 for c in &b.children {
-                    match c.name.as_str() {
-                        "email_notification" => {
-                            email.enabled = cx.yes_no(c)?;
-                            email_block = Some(c);
-                        }
-                        "smtp_server" => {
-                            let v = cx.text(c)?;
-                            if v.starts_with('/') {
-                                return Err(cx.error(
-                                    c,
-                                    format!("'{v}' is a sendmail program; trailwatch talks SMTP: give the mail server's host name (and <smtp_port>)"),
-                                ));
-                            }
-                            email.smtp_server = v.to_string();
-                        }
-                        "smtp_port" => smtp_port = Some(cx.number(c, 1, 65535)? as u16),
-                        "smtp_security" => {
-                            email.security = match cx.text(c)? {
-                                "none" => SmtpSecurity::None,
-                                "starttls" => SmtpSecurity::StartTls,
-                                "tls" => SmtpSecurity::Tls,
-                                v => {
-                                    return Err(
-                                        cx.error(c, format!("'{v}' is not none, starttls or tls"))
-                                    )
-                                }
-                            }
-                        }
-                        "smtp_user" => email.username = Some(cx.text(c)?.to_string()),
-                        "smtp_ca_file" => {
-                            let p = cx.path(c)?;
-                            email.ca_pem = Some(
-                                std::fs::read(&p)
-                                    .map_err(|e| cx.error(c, format!("{}: {e}", p.display())))?,
-                            );
-                        }
-                        "smtp_password_file" => email.password = Some(cx.secret(c, false)?),
-                        "smtp_password_env" => email.password = Some(cx.secret(c, true)?),
-                        "email_from" => email.from = cx.text(c)?.to_string(),
-                        "email_to" => email.to.push(cx.text(c)?.to_string()),
-                        "email_reply_to" => email.reply_to = Some(cx.text(c)?.to_string()),
-                        "email_idsname" => email.ids_name = Some(cx.text(c)?.to_string()),
-                        "email_maxperhour" => {
-                            email.max_per_hour = cx.number(c, 1, 1_000_000)? as u32
-                        }
-                        "jsonout_output" => jsonout = cx.yes_no(c)?,
-                        n if GLOBAL_IGNORED.contains(&n) => {}
-                        _ => cx.warn(c, "unknown tag in <global>; ignored"),
+                    if c.name == "email_notification" {
+                        email_block = Some(c);
                     }
+                    let r = read_global(&mut cx, c, &mut email, &mut smtp_port, &mut jsonout);
+                    cx.keep(r);
                 }
             }
-            "email_alerts" => email.granular.push(read_granular(&mut cx, b)?),
-            "integration" => integrations.push(read_integration(&mut cx, b)?),
+            "email_alerts" => {
+                let r = read_granular(&mut cx, b);
+                if let Some(g) = cx.keep(r) {
+                    email.granular.push(g);
+                }
+            }
+            "integration" => {
+                let r = read_integration(&mut cx, b);
+                if let Some(h) = cx.keep(r) {
+                    integrations.push(h);
+                }
+            }
             _ => {}
         }
     }
@@ -326,25 +547,31 @@ pub fn parse(file: &Path, text: &str) -> R<Settings> {
     });
     let email = if email.enabled {
         let n = email_block.expect("enabled only through <email_notification>");
-        if email.smtp_server.is_empty() {
-            return Err(cx.error(n, "email notification is on but <smtp_server> is missing"));
-        }
-        if email.from.is_empty() {
-            return Err(cx.error(n, "email notification is on but <email_from> is missing"));
-        }
-        if email.to.is_empty() && email.granular.is_empty() {
-            return Err(cx.error(n, "email notification is on but no <email_to> is given"));
-        }
-        if email.username.is_some() && email.password.is_none() {
-            return Err(cx.error(
-                n,
-                "<smtp_user> needs <smtp_password_file> or <smtp_password_env>",
-            ));
+        let missing = if email.smtp_server.is_empty() {
+            Some("email notification is on but <smtp_server> is missing")
+        } else if email.from.is_empty() {
+            Some("email notification is on but <email_from> is missing")
+        } else if email.to.is_empty() && email.granular.is_empty() {
+            Some("email notification is on but no <email_to> is given")
+        } else if email.username.is_some() && email.password.is_none() {
+            Some("<smtp_user> needs <smtp_password_file> or <smtp_password_env>")
+        } else {
+            None
+        };
+        // After another problem (a bad <email_to>, say) this would only
+        // repeat it.
+        if let Some(m) = missing.filter(|_| cx.errors.is_empty()) {
+            let e = cx.error(n, m);
+            cx.errors.push(e);
         }
         Some(email)
     } else {
         None
     };
+    if !cx.errors.is_empty() {
+        cx.errors.sort_by_key(|e| e.line);
+        return Err(Problems(cx.errors));
+    }
     let state_dir = state_dir
         .or_else(|| wodle.as_ref().and_then(|w| w.state_dir.clone()))
         .unwrap_or_else(|| PathBuf::from("trailwatch-state"));
@@ -362,7 +589,57 @@ pub fn parse(file: &Path, text: &str) -> R<Settings> {
         manager_name,
         api,
         warnings: cx.warnings,
+        skipped,
     })
+}
+
+/// One tag of `<global>`.
+fn read_global(
+    cx: &mut Cx<'_>,
+    c: &Node,
+    email: &mut EmailSettings,
+    smtp_port: &mut Option<u16>,
+    jsonout: &mut bool,
+) -> R<()> {
+    match c.name.as_str() {
+        "email_notification" => email.enabled = cx.yes_no(c)?,
+        "smtp_server" => {
+            let v = cx.text(c)?;
+            if v.starts_with('/') {
+                return Err(cx.error(
+                    c,
+                    format!("'{v}' is a sendmail program; trailwatch talks SMTP: give the mail server's host name (and <smtp_port>)"),
+                ));
+            }
+            email.smtp_server = v.to_string();
+        }
+        "smtp_port" => *smtp_port = Some(cx.number(c, 1, 65535)? as u16),
+        "smtp_security" => {
+            email.security = match cx.text(c)? {
+                "none" => SmtpSecurity::None,
+                "starttls" => SmtpSecurity::StartTls,
+                "tls" => SmtpSecurity::Tls,
+                v => return Err(cx.error(c, format!("'{v}' is not none, starttls or tls"))),
+            }
+        }
+        "smtp_user" => email.username = Some(cx.text(c)?.to_string()),
+        "smtp_ca_file" => {
+            let p = cx.path(c)?;
+            email.ca_pem =
+                Some(std::fs::read(&p).map_err(|e| cx.error(c, format!("{}: {e}", p.display())))?);
+        }
+        "smtp_password_file" => email.password = Some(cx.secret(c, false)?),
+        "smtp_password_env" => email.password = Some(cx.secret(c, true)?),
+        "email_from" => email.from = cx.address(c)?.to_string(),
+        "email_to" => email.to.push(cx.address(c)?.to_string()),
+        "email_reply_to" => email.reply_to = Some(cx.address(c)?.to_string()),
+        "email_idsname" => email.ids_name = Some(cx.text(c)?.to_string()),
+        "email_maxperhour" => email.max_per_hour = cx.number(c, 1, 1_000_000)? as u32,
+        "jsonout_output" => *jsonout = cx.yes_no(c)?,
+        n if GLOBAL_IGNORED.contains(&n) => {}
+        _ => cx.unknown(c, "global", GLOBAL_TAGS, &[]),
+    }
+    Ok(())
 }
 
 fn read_api(cx: &mut Cx<'_>, b: &Node) -> R<ApiSettings> {
@@ -379,15 +656,10 @@ fn read_api(cx: &mut Cx<'_>, b: &Node) -> R<ApiSettings> {
                     .map_err(|_| cx.error(c, format!("'{v}' is not an address:port")))?;
                 api.bind = v.to_string();
             }
-            "max_queued" => {
-                let v = cx.text(c)?;
-                api.max_queued = v
-                    .parse()
-                    .map_err(|_| cx.error(c, format!("'{v}' is not a number of deliveries")))?;
-            }
+            "max_queued" => api.max_queued = cx.number(c, 1, 1_000_000_000)?,
             "token_file" => api.token = Some(cx.secret(c, false)?),
             "token_env" => api.token = Some(cx.secret(c, true)?),
-            _ => cx.warn(c, "unknown tag in <api>; ignored"),
+            _ => cx.unknown(c, "api", API_TAGS, API_HINTS),
         }
     }
     let loopback = api
@@ -420,7 +692,7 @@ fn read_ruleset(cx: &mut Cx<'_>, b: &Node, rs: &mut RulesetSettings) -> R<()> {
             }
             "rule_exclude" => rs.rule_exclude.push(cx.text(c)?.to_string()),
             "decoder_exclude" => rs.decoder_exclude.push(cx.text(c)?.to_string()),
-            _ => cx.warn(c, "unknown tag in <ruleset>; ignored"),
+            _ => cx.unknown(c, "ruleset", RULESET_TAGS, &[]),
         }
     }
     Ok(())
@@ -430,7 +702,7 @@ fn read_granular(cx: &mut Cx<'_>, b: &Node) -> R<GranularEmail> {
     let mut g = GranularEmail::default();
     for c in &b.children {
         match c.name.as_str() {
-            "email_to" => g.to.push(cx.text(c)?.to_string()),
+            "email_to" => g.to.push(cx.address(c)?.to_string()),
             "level" => g.level = Some(cx.number(c, 0, 16)? as u32),
             "group" => g.group = Some(cx.text(c)?.to_string()),
             "event_location" => g.location = Some(cx.text(c)?.to_string()),
@@ -442,7 +714,7 @@ fn read_granular(cx: &mut Cx<'_>, b: &Node) -> R<GranularEmail> {
                 "sms" => cx.warn(c, "the sms format is not supported; full mails are sent"),
                 v => return Err(cx.error(c, format!("'{v}' is not full, default or sms"))),
             },
-            _ => cx.warn(c, "unknown tag in <email_alerts>; ignored"),
+            _ => cx.unknown(c, "email_alerts", GRANULAR_TAGS, &[]),
         }
     }
     if g.to.is_empty() {
@@ -505,7 +777,7 @@ fn read_integration(cx: &mut Cx<'_>, b: &Node) -> R<Integration> {
             "timeout" => h.timeout_secs = cx.number(c, 1, 3600)?,
             "retries" => h.max_attempts = cx.number(c, 0, 1_000_000)? as u32,
             "options" | "max_log" => cx.warn(c, "not used by trailwatch; ignored"),
-            _ => cx.warn(c, "unknown tag in <integration>; ignored"),
+            _ => cx.unknown(c, "integration", INTEGRATION_TAGS, INTEGRATION_HINTS),
         }
     }
     h.name = name.ok_or_else(|| cx.error(b, "<integration> needs a <name>"))?;
@@ -544,6 +816,9 @@ impl Settings {
         let mut s = String::new();
         let mut line = |k: &str, v: String| s.push_str(&format!("{k:<22} {v}\n"));
         line("configuration", self.file.display().to_string());
+        if !self.skipped.is_empty() {
+            line("skipped (not used)", self.skipped.join(", "));
+        }
         line("relative paths from", self.base_dir.display().to_string());
         line("state directory", self.state_dir.display().to_string());
         line(
@@ -702,7 +977,12 @@ impl Settings {
 mod tests {
     use super::*;
 
+    /// The first problem only.
     fn parse_str(text: &str) -> R<Settings> {
+        parse(Path::new("test.conf"), text).map_err(|mut p| p.0.remove(0))
+    }
+
+    fn parse_all(text: &str) -> Result<Settings, Problems> {
         parse(Path::new("test.conf"), text)
     }
 
@@ -748,6 +1028,42 @@ mod tests {
         assert_eq!(s.integrations[0].kind, IntegrationKind::Slack);
         assert_eq!(s.integrations[0].groups, ["authentication_failed", "aws"]);
         assert!(s.wodle.is_none() && s.ruleset.is_none() && s.warnings.is_empty());
+        assert_eq!(s.skipped, ["syscheck"]);
+    }
+
+    /// Each typo class is refused at its line, all of them in one pass,
+    /// with the tag it most likely meant.
+    #[test]
+    fn unknown_blocks_and_tags_are_errors_with_a_suggestion() {
+        let e = parse_all(
+            "<ossec_config>\n<integrations>\n</integrations>\n<trailwatch><api>\n<listen>127.0.0.1:1</listen></api></trailwatch>\n<integration><name>slack</name><hook_url>http://h/x</hook_url>\n<min_level>3</min_level></integration>\n<global><smtp_prot>25</smtp_prot></global>\n<email_alerts><email_to>nobody</email_to></email_alerts>\n<remote/><wodle name=\"syscollector\"/>\n</ossec_config>",
+        )
+        .unwrap_err();
+        let got: Vec<String> = e.0.iter().map(|p| p.to_string()).collect();
+        assert_eq!(
+            got,
+            [
+                "test.conf:2: <integrations>: Invalid element in the configuration (Wazuh refuses it too). Did you mean <integration>?",
+                "test.conf:5: <listen>: no such tag in <api>. Did you mean <bind>?",
+                "test.conf:7: <min_level>: no such tag in <integration>. Did you mean <level>?",
+                "test.conf:8: <smtp_prot>: no such tag in <global>. Did you mean <smtp_port>?",
+                "test.conf:9: <email_to>: 'nobody' is not an email address; expected e.g. ops@example.com",
+            ]
+        );
+        let e = parse_str("").unwrap_err();
+        assert!(e.to_string().contains("the file is empty"), "{e}");
+        let e = parse_str("ossec_config:\n  global: {}\n").unwrap_err();
+        assert!(e.to_string().contains("not YAML"), "{e}");
+    }
+
+    #[test]
+    fn edit_distance_suggestions() {
+        use collector::config::closest;
+        assert_eq!(closest("integrations", BLOCKS), Some("integration"));
+        assert_eq!(closest("smtp_prot", GLOBAL_TAGS), Some("smtp_port"));
+        assert_eq!(closest("min_level", INTEGRATION_TAGS), Some("level"));
+        assert_eq!(closest("hook", INTEGRATION_TAGS), Some("hook_url"));
+        assert_eq!(closest("frobnicate", INTEGRATION_TAGS), None);
     }
 
     #[test]
@@ -769,12 +1085,12 @@ mod tests {
         assert!(e.message.contains("sendmail program"), "{e}");
         let e = parse_str("<ossec_config><trailwatch><api><bind>0.0.0.0:8080</bind></api></trailwatch></ossec_config>").unwrap_err();
         assert!(e.message.contains("without a token"), "{e}");
-        let s =
+        let e =
             parse_str("<ossec_config><global><smtp_sever>x</smtp_sever></global></ossec_config>")
-                .unwrap();
+                .unwrap_err();
         assert_eq!(
-            s.warnings,
-            ["test.conf:1: <smtp_sever>: unknown tag in <global>; ignored"]
+            e.to_string(),
+            "test.conf:1: <smtp_sever>: no such tag in <global>. Did you mean <smtp_server>?"
         );
     }
 }

@@ -65,7 +65,7 @@ pub async fn bucket<K: Sink>(
 
 /// A service's regions, as the module picks them: the configured ones,
 /// else the profile's, else every region of `all`.
-fn service_regions<'a>(
+pub(crate) fn service_regions<'a>(
     svc: &ServiceConfig,
     profile_region: Option<String>,
     all: impl Iterator<Item = &'a str>,

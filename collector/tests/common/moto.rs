@@ -29,6 +29,13 @@ fn executable() -> PathBuf {
 
 impl Moto {
     pub fn start() -> Moto {
+        Moto::start_with_env(&[])
+    }
+
+    /// A server with settings in its environment (e.g.
+    /// `INITIAL_NO_AUTH_ACTION_COUNT`, which turns on moto's IAM checks
+    /// after that many requests).
+    pub fn start_with_env(env: &[(&str, &str)]) -> Moto {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -37,6 +44,7 @@ impl Moto {
         let exe = executable();
         let child = Command::new(&exe)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

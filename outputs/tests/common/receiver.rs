@@ -17,6 +17,9 @@ use axum::Router;
 /// One request as received, with the status it was answered with.
 #[derive(Debug, Clone)]
 pub struct Request {
+    pub method: String,
+    /// Sent with `X-Trailwatch-Probe: 1` (`check-config --probe`).
+    pub probe: bool,
     pub path: String,
     pub body: String,
     pub authorization: Option<String>,
@@ -47,6 +50,7 @@ pub struct Receiver {
 
 async fn take(
     State(inner): State<Arc<Mutex<Inner>>>,
+    method: axum::http::Method,
     uri: Uri,
     headers: HeaderMap,
     body: String,
@@ -68,6 +72,8 @@ async fn take(
         g.fail_with.pop_front().unwrap_or(200)
     };
     g.requests.push(Request {
+        method: method.to_string(),
+        probe: header("x-trailwatch-probe").as_deref() == Some("1"),
         path: uri.path().to_string(),
         body,
         authorization: header("authorization"),

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 /// The venv's Python: `SMTP_PYTHON`, else the one beside `MOTO_SERVER`,
 /// else `.ci/venv/bin/python3` above the crate.
-fn python() -> PathBuf {
+pub fn python() -> PathBuf {
     if let Some(p) = std::env::var_os("SMTP_PYTHON") {
         return PathBuf::from(p);
     }
