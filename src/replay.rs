@@ -61,7 +61,7 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
             );
         }
         total += walk.total;
-        walks.push((p, walk));
+        walks.push((p.clone(), walk));
     }
 
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -128,39 +128,45 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
 
     let bar = progress_bar(&a, total as u64);
     let mut unreadable = 0usize;
-    for (p, walk) in walks {
-        for day in walk {
-            let day = day.with_context(|| format!("reading {}", p.display()))?;
-            for f in &day {
-                if let Some(b) = &bar {
-                    b.set_message(f.key.clone());
-                }
-                match local::read_file(f, REPLAY_BUCKET) {
-                    Ok(messages) => {
-                        pipeline.handle_file(None, &messages)?;
-                        for w in pipeline.regex_limit_warnings() {
-                            let line = format!("trailwatch: warning: {w}");
-                            match &bar {
-                                Some(b) => b.println(line),
-                                None => eprintln!("{line}"),
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        unreadable += 1;
-                        let line = format!("trailwatch: {e}; file skipped");
-                        match &bar {
-                            Some(b) => b.println(line),
-                            None => eprintln!("{line}"),
-                        }
+    // Reading, gunzip and the module's messages on one thread, the engine
+    // on this one. Files are handed on in order through a short queue, so
+    // the alerts are those of a single-threaded pass, byte for byte.
+    let (files_tx, files_rx) = std::sync::mpsc::sync_channel(READ_AHEAD);
+    let reader = std::thread::Builder::new()
+        .name("replay-reader".into())
+        .spawn(move || read_trails(walks, files_tx))
+        .context("starting the reader thread")?;
+    for (key, read) in files_rx {
+        if let Some(b) = &bar {
+            b.set_message(key);
+        }
+        match read {
+            Ok(messages) => {
+                pipeline.handle_file(None, &messages)?;
+                for w in pipeline.regex_limit_warnings() {
+                    let line = format!("trailwatch: warning: {w}");
+                    match &bar {
+                        Some(b) => b.println(line),
+                        None => eprintln!("{line}"),
                     }
                 }
-                if let Some(b) = &bar {
-                    b.inc(1);
+            }
+            Err(e) => {
+                unreadable += 1;
+                let line = format!("trailwatch: {e}; file skipped");
+                match &bar {
+                    Some(b) => b.println(line),
+                    None => eprintln!("{line}"),
                 }
             }
         }
+        if let Some(b) = &bar {
+            b.inc(1);
+        }
     }
+    reader
+        .join()
+        .map_err(|_| anyhow::anyhow!("the reader thread panicked"))??;
     if let Some(b) = bar {
         b.finish_and_clear();
     }
@@ -220,6 +226,34 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Files read ahead of the engine (each held whole, as its messages).
+const READ_AHEAD: usize = 4;
+
+/// A trail file's key and its messages, or why it could not be read.
+type ReadFile = (String, Result<Vec<String>, local::TrailError>);
+
+/// Reads every file of `walks` in order and hands each on; stops early
+/// when the engine side has gone (it returned an error). A directory that
+/// cannot be listed ends the pass with that error, after the files before
+/// it.
+fn read_trails(
+    walks: Vec<(PathBuf, local::Walk)>,
+    out: std::sync::mpsc::SyncSender<ReadFile>,
+) -> anyhow::Result<()> {
+    for (p, walk) in walks {
+        for day in walk {
+            let day = day.with_context(|| format!("reading {}", p.display()))?;
+            for f in day {
+                let read = local::read_file(&f, REPLAY_BUCKET);
+                if out.send((f.key, read)).is_err() {
+                    return Ok(());
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Replay's own email/webhook queue, apart from the service's.

@@ -808,27 +808,52 @@ fn different_loop(rule: &Rule, a: &Event, b: &Event) -> bool {
 
 const DYNAMICS: u32 = 1 << 17;
 
-fn same_dynamic(rule: &Rule, cur_ev: &Event, prev: &Event) -> bool {
+/// A `same_field` or `different_field` name, its key hash and the current
+/// event's value: found once per search instead of once per stored event.
+type DynKey<'a> = (&'a [u8], u32, Option<&'a [u8]>);
+
+/// The dynamic keys of `names` for the current event `ev`.
+fn dyn_keys<'a>(names: &'a [Vec<u8>], ev: &'a Event) -> DynKeys<'a> {
+    names
+        .iter()
+        .map(|f| {
+            let h = crate::event::key_hash(f);
+            (f.as_slice(), h, ev.field_hashed(f, h))
+        })
+        .collect()
+}
+
+/// Does the stored event `prev` hold `value` in the key's field?
+#[inline]
+fn same_value(prev: &Event, &(name, hash, value): &DynKey<'_>) -> bool {
+    matches!((value, prev.field_hashed(name, hash)), (Some(a), Some(b)) if a == b)
+}
+
+fn same_dynamic(keys: &[DynKey<'_>], cur_ev: &Event, prev: &Event) -> bool {
     if cur_ev.fields.is_empty() || prev.fields.is_empty() {
         return false;
     }
-    rule.same_fields
-        .iter()
-        .all(|f| matches!((cur_ev.field(f), prev.field(f)), (Some(a), Some(b)) if a == b))
+    keys.iter().all(|k| same_value(prev, k))
 }
 
-fn different_dynamic(rule: &Rule, cur_ev: &Event, prev: &Event) -> bool {
+fn different_dynamic(keys: &[DynKey<'_>], cur_ev: &Event, prev: &Event) -> bool {
     if cur_ev.fields.is_empty() && prev.fields.is_empty() {
         return false;
     }
-    !rule
-        .not_same_fields
-        .iter()
-        .any(|f| matches!((cur_ev.field(f), prev.field(f)), (Some(a), Some(b)) if a == b))
+    !keys.iter().any(|k| same_value(prev, k))
 }
 
 fn same_static(ev: &Event, prev: &Event, s: Static) -> bool {
     matches!((ev.get(s), prev.get(s)), (Some(a), Some(b)) if a == b)
+}
+
+/// Keys of one kind; rules name a few at most, so they stay on the stack.
+type DynKeys<'a> = smallvec::SmallVec<[DynKey<'a>; 4]>;
+
+/// A rule's dynamic `same_field` and `different_field` keys for one search.
+struct SearchKeys<'a> {
+    same: DynKeys<'a>,
+    different: DynKeys<'a>,
 }
 
 /// Where a correlation search looks.
@@ -844,7 +869,14 @@ enum Scope {
 /// so their order does not matter. (`same_loop`/`different_loop` only ever
 /// test something when Wazuh's SAME_EXTRAINFO flag is set, so running them
 /// unconditionally gives the same answers.)
-fn qualifies(rule: &Rule, ev: &Event, prev: &Stored, pev: &Event, scope: Scope) -> bool {
+fn qualifies(
+    rule: &Rule,
+    keys: &SearchKeys<'_>,
+    ev: &Event,
+    prev: &Stored,
+    pev: &Event,
+    scope: Scope,
+) -> bool {
     if !rule.global_frequency && pev.agent_id() != ev.agent_id() {
         return false;
     }
@@ -860,8 +892,8 @@ fn qualifies(rule: &Rule, ev: &Event, prev: &Stored, pev: &Event, scope: Scope) 
     }
     (rule.same_field & FIELD_ID == 0 || same_static(ev, pev, Static::Id))
         && (rule.same_field & FIELD_SRCIP == 0 || same_static(ev, pev, Static::SrcIp))
-        && (rule.same_field & DYNAMICS == 0 || same_dynamic(rule, ev, pev))
-        && (rule.different_field & DYNAMICS == 0 || different_dynamic(rule, ev, pev))
+        && (rule.same_field & DYNAMICS == 0 || same_dynamic(&keys.same, ev, pev))
+        && (rule.different_field & DYNAMICS == 0 || different_dynamic(&keys.different, ev, pev))
         && same_loop(rule, pev, ev)
         && different_loop(rule, pev, ev)
 }
@@ -871,6 +903,10 @@ fn qualifies(rule: &Rule, ev: &Event, prev: &Stored, pev: &Event, scope: Scope) 
 /// it; `frequency - 1` qualifying events plus the current one make a match.
 /// On success the current event and the newest counted one are marked.
 fn search(st: &mut State, ev: &Event, rule: &Rule, scope: Scope, cur: &mut Cur) -> bool {
+    let keys = SearchKeys {
+        same: dyn_keys(&rule.same_fields, ev),
+        different: dyn_keys(&rule.not_same_fields, ev),
+    };
     let mut count = 0i32;
     let mut first: Option<usize> = None;
     let store = &mut st.store;
@@ -890,7 +926,7 @@ fn search(st: &mut State, ev: &Event, rule: &Rule, scope: Scope, cur: &mut Cur) 
         let Some(pev) = prev.ev.as_ref() else {
             continue;
         };
-        if !qualifies(rule, ev, prev, pev, scope) {
+        if !qualifies(rule, &keys, ev, prev, pev, scope) {
             continue;
         }
         if prev.matched >= rule.level {

@@ -174,8 +174,18 @@ impl Event {
         if self.fields.is_empty() {
             return None;
         }
+        self.field_hashed(name, key_hash(name))
+    }
+
+    /// [`Event::field`] with `key_hash(name)` already known (a name
+    /// looked up in many events, as a correlation search does).
+    #[inline]
+    pub fn field_hashed(&self, name: &[u8], hash: u32) -> Option<&[u8]> {
+        if self.fields.is_empty() {
+            return None;
+        }
         let mask = self.slots.len() - 1;
-        let mut at = key_hash(name) as usize & mask;
+        let mut at = hash as usize & mask;
         loop {
             let slot = self.slots[at];
             if slot == 0 {

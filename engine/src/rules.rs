@@ -263,6 +263,10 @@ pub struct FieldIndex {
     pub other: Vec<usize>,
 }
 
+/// A field a child tests for whole values, and those values (both
+/// lowered).
+type WholeValues = (Vec<u8>, Vec<Vec<u8>>);
+
 /// Longest field value the index looks up (longer ones try every child).
 const FIELD_INDEX_MAX_VALUE: usize = 128;
 
@@ -1782,9 +1786,9 @@ impl Rules {
     /// superset for the case-sensitive types), so a child left out of a
     /// value's list could not have matched an event with that value.
     fn field_index(&self, children: &[usize]) -> Option<FieldIndex> {
-        let values_of = |c: usize| -> Vec<(Vec<u8>, Vec<Vec<u8>>)> {
+        let values_of = |c: usize| -> Vec<WholeValues> {
             let r = &self.list[self.nodes[c].rule];
-            let mut out: Vec<(Vec<u8>, Vec<Vec<u8>>)> = Vec::new();
+            let mut out: Vec<WholeValues> = Vec::new();
             for (name, cond) in &r.fields {
                 if cond.negate {
                     continue;
@@ -1808,15 +1812,39 @@ impl Rules {
                 *count.entry(name.as_slice()).or_default() += 1;
             }
         }
-        let (field, n) = count
-            .into_iter()
-            .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))?;
-        if n < 8 {
-            return None;
+        // Of the fields tested by at least eight children, the one whose
+        // largest list of children to try is shortest (an event then tries
+        // the fewest rules whatever its value); ties go to the field more
+        // children test, then to the name.
+        let mut candidates: Vec<(&[u8], usize)> =
+            count.into_iter().filter(|&(_, n)| n >= 8).collect();
+        candidates.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        let mut best: Option<(usize, FieldIndex)> = None;
+        for (field, _) in candidates {
+            let idx = Self::field_index_on(field, children, &per_child);
+            let worst = idx
+                .by_value
+                .values()
+                .map(Vec::len)
+                .max()
+                .unwrap_or(0)
+                .max(idx.other.len());
+            if best.as_ref().is_none_or(|(w, _)| worst < *w) {
+                best = Some((worst, idx));
+            }
         }
-        let field = field.to_vec();
+        best.map(|(_, idx)| idx)
+    }
+
+    /// The field index of `children` on `field`, given each child's
+    /// whole-value fields (`per_child`, lowered).
+    fn field_index_on(
+        field: &[u8],
+        children: &[usize],
+        per_child: &[Vec<WholeValues>],
+    ) -> FieldIndex {
         let mut idx = FieldIndex {
-            field: field.clone(),
+            field: field.to_vec(),
             ..FieldIndex::default()
         };
         let keys: std::collections::BTreeSet<Vec<u8>> = per_child
@@ -1824,7 +1852,7 @@ impl Rules {
             .flat_map(|v| v.iter().filter(|(f, _)| *f == field))
             .flat_map(|(_, vals)| vals.iter().cloned())
             .collect();
-        for (&c, vals) in children.iter().zip(&per_child) {
+        for (&c, vals) in children.iter().zip(per_child) {
             match vals.iter().find(|(f, _)| *f == field) {
                 None => {
                     idx.other.push(c);
@@ -1844,7 +1872,7 @@ impl Rules {
         for list in idx.by_value.values_mut() {
             list.dedup();
         }
-        Some(idx)
+        idx
     }
 
     /// The children of `node` worth trying for an event decoded by decoder

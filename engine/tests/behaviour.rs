@@ -432,3 +432,53 @@ fn firedtimes_reset_hourly_in_analysisd() {
     assert_eq!(count(Mode::Analysisd), [1, 2, 1]);
     assert_eq!(count(Mode::Logtest), [1, 2, 3]);
 }
+
+/// Children indexed by one field's values: of two fields every child
+/// tests, the index takes the one that leaves the fewest children to try
+/// for any value (here `name`, not `src`, which all share), and every
+/// event still gets the rule a walk of all children gives.
+#[test]
+fn child_index_takes_the_most_selective_field() {
+    let mut rules = String::from(
+        r#"<group name="vtest,">
+  <rule id="100200" level="3"><decoded_as>json</decoded_as><field name="t">^c$</field><description>parent</description></rule>
+"#,
+    );
+    for i in 0..10 {
+        rules.push_str(&format!(
+            r#"  <rule id="{}" level="5"><if_sid>100200</if_sid><field name="src">^ec2$</field><field name="name">^Op{i}$</field><description>op {i}</description></rule>
+"#,
+            100201 + i
+        ));
+    }
+    rules.push_str(
+        r#"  <rule id="100220" level="4"><if_sid>100200</if_sid><field name="src">^ec2$</field><description>any ec2</description></rule>
+</group>"#,
+    );
+    let rs = ruleset(&rules);
+    let parent = rs
+        .rules
+        .nodes
+        .iter()
+        .position(|n| rs.rules.list[n.rule].id == 100200)
+        .unwrap();
+    let idx = rs.rules.child_index[parent].as_ref().unwrap();
+    let by = idx.by_field.as_ref().unwrap();
+    assert_eq!(by.field, b"name");
+    assert_eq!(
+        by.by_value[&b"op3"[..]].len(),
+        2,
+        "Op3's rule and the catch-all"
+    );
+    let evs = [
+        (r#"{"t":"c","src":"ec2","name":"Op3"}"#, 100),
+        (r#"{"t":"c","src":"ec2","name":"Other"}"#, 101),
+        (r#"{"t":"c","src":"s3","name":"Op3"}"#, 102),
+        // osregex ignores case: op9 is Op9's.
+        (r#"{"t":"c","src":"ec2","name":"op9"}"#, 103),
+    ];
+    assert_eq!(
+        ids(&run(&rs, Mode::Analysisd, &evs)),
+        [100204, 100220, 100200, 100210]
+    );
+}
