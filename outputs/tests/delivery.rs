@@ -101,6 +101,23 @@ fn mails_are_grouped_capped_per_hour_and_the_rest_leaves_as_one_digest() {
         "text/plain; charset=utf-8"
     );
     assert_eq!(m.header("Auto-Submitted"), "auto-generated");
+    // The same mail through Python's standard parser, strict policy: no
+    // defect, a Date it can read, the headers and body as sent.
+    let py = smtp.python_parsed();
+    assert_eq!(py.len(), 1);
+    let p = &py[0];
+    assert_eq!(p["defects"], serde_json::json!([]), "{p}");
+    assert!(p["date"].is_string(), "{p}");
+    assert_eq!(p["content_type"], "text/plain");
+    assert_eq!(p["charset"], "utf-8");
+    assert_eq!(p["headers"]["Message-ID"], m.message_id.as_str());
+    assert_eq!(p["headers"]["MIME-Version"], "1.0");
+    assert_eq!(p["headers"]["Subject"], m.subject.as_str());
+    assert_eq!(
+        p["body"].as_str().unwrap().replace("\r\n", "\n"),
+        m.body,
+        "the body as Python decodes it"
+    );
 
     queue(&outbox, &router, &[alert(2, 4)]);
     let mails = smtp.wait_for(2);

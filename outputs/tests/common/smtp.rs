@@ -210,6 +210,48 @@ impl Smtp {
             .collect()
     }
 
+    /// Every mail received so far, oldest first, as Python's standard
+    /// mail parser reads it (`email.message_from_bytes` with the strict
+    /// modern policy): the defects it found, the headers it decoded, the
+    /// parsed `Date`, the content type and the decoded body.
+    pub fn python_parsed(&self) -> Vec<serde_json::Value> {
+        const SCRIPT: &str = r#"
+import email, email.policy, json, os, sys
+root = sys.argv[1]
+files = []
+for sub in ("new", "cur"):
+    d = os.path.join(root, sub)
+    if os.path.isdir(d):
+        files += [os.path.join(d, f) for f in os.listdir(d)]
+files.sort(key=lambda p: (os.stat(p).st_mtime_ns, p))
+out = []
+for p in files:
+    with open(p, "rb") as f:
+        m = email.message_from_bytes(f.read(), policy=email.policy.strict)
+    date = m["Date"]
+    out.append({
+        "defects": [type(d).__name__ for d in m.defects],
+        "headers": {k: str(v) for k, v in m.items()},
+        "date": date.datetime.isoformat() if date is not None and date.datetime else None,
+        "content_type": m.get_content_type(),
+        "charset": m.get_content_charset(),
+        "body": m.get_content(),
+    })
+print(json.dumps(out))
+"#;
+        let out = Command::new(python())
+            .args(["-c", SCRIPT])
+            .arg(&self.maildir)
+            .output()
+            .expect("running python3's email parser");
+        assert!(
+            out.status.success(),
+            "python3's email parser failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("the parser's JSON")
+    }
+
     /// Waits until at least `n` mails arrived (or 60 s).
     pub fn wait_for(&self, n: usize) -> Vec<Mail> {
         let deadline = Instant::now() + Duration::from_secs(60);
