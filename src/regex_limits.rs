@@ -4,14 +4,14 @@
 //! the rule author, since a rule that silently stops matching on long or
 //! hostile input is a hole in the detections.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 
 use engine::Ruleset;
 
-/// The owners already reported, with the count last seen.
+/// The (owner, pattern) pairs already reported.
 #[derive(Debug, Default)]
 pub struct RegexLimitWarnings {
-    told: HashMap<String, u64>,
+    told: HashSet<String>,
 }
 
 impl RegexLimitWarnings {
@@ -21,7 +21,7 @@ impl RegexLimitWarnings {
         let mut out = Vec::new();
         for hit in rs.regex_limit_hits() {
             let key = format!("{}\u{0}{}", hit.owner, hit.pattern);
-            if self.told.insert(key, hit.hits).is_none() {
+            if self.told.insert(key) {
                 out.push(format!(
                     "{} ({}:{}): pcre2 expression {:?} gave up at PCRE2's match/depth limit on {} event(s) so far; \
                      such events count as not matching, as in wazuh-analysisd (rewrite the pattern to avoid nested or \

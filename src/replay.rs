@@ -136,6 +136,11 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
         .name("replay-reader".into())
         .spawn(move || read_trails(walks, files_tx))
         .context("starting the reader thread")?;
+    // A line on standard error, above the progress bar when there is one.
+    let say = |line: String| match &bar {
+        Some(b) => b.println(line),
+        None => eprintln!("{line}"),
+    };
     for (key, read) in files_rx {
         if let Some(b) = &bar {
             b.set_message(key);
@@ -144,20 +149,12 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<ExitCode> {
             Ok(messages) => {
                 pipeline.handle_file(None, &messages)?;
                 for w in pipeline.regex_limit_warnings() {
-                    let line = format!("trailwatch: warning: {w}");
-                    match &bar {
-                        Some(b) => b.println(line),
-                        None => eprintln!("{line}"),
-                    }
+                    say(format!("trailwatch: warning: {w}"));
                 }
             }
             Err(e) => {
                 unreadable += 1;
-                let line = format!("trailwatch: {e}; file skipped");
-                match &bar {
-                    Some(b) => b.println(line),
-                    None => eprintln!("{line}"),
-                }
+                say(format!("trailwatch: {e}; file skipped"));
             }
         }
         if let Some(b) = &bar {

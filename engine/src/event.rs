@@ -174,7 +174,7 @@ impl Event {
         if self.fields.is_empty() {
             return None;
         }
-        self.field_hashed(name, key_hash(name))
+        self.probe(name, key_hash(name))
     }
 
     /// [`Event::field`] with `key_hash(name)` already known (a name
@@ -184,6 +184,12 @@ impl Event {
         if self.fields.is_empty() {
             return None;
         }
+        self.probe(name, hash)
+    }
+
+    /// The key index lookup itself (the index is non-empty).
+    #[inline]
+    fn probe(&self, name: &[u8], hash: u32) -> Option<&[u8]> {
         let mask = self.slots.len() - 1;
         let mut at = hash as usize & mask;
         loop {

@@ -1819,21 +1819,27 @@ impl Rules {
         let mut candidates: Vec<(&[u8], usize)> =
             count.into_iter().filter(|&(_, n)| n >= 8).collect();
         candidates.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-        let mut best: Option<(usize, FieldIndex)> = None;
-        for (field, _) in candidates {
-            let idx = Self::field_index_on(field, children, &per_child);
-            let worst = idx
-                .by_value
-                .values()
-                .map(Vec::len)
-                .max()
-                .unwrap_or(0)
-                .max(idx.other.len());
-            if best.as_ref().is_none_or(|(w, _)| worst < *w) {
-                best = Some((worst, idx));
+        // A value's list holds the children accepting it plus every child
+        // that does not test the field, so counts give each list's length.
+        let mut best: Option<(usize, &[u8])> = None;
+        for (field, testing) in candidates {
+            let mut per_value: HashMap<&[u8], usize> = HashMap::new();
+            for vals in &per_child {
+                if let Some((_, own)) = vals.iter().find(|(f, _)| f == field) {
+                    let own: std::collections::BTreeSet<&[u8]> =
+                        own.iter().map(Vec::as_slice).collect();
+                    for v in own {
+                        *per_value.entry(v).or_default() += 1;
+                    }
+                }
+            }
+            let others = children.len() - testing;
+            let worst = others + per_value.values().copied().max().unwrap_or(0);
+            if best.is_none_or(|(w, _)| worst < w) {
+                best = Some((worst, field));
             }
         }
-        best.map(|(_, idx)| idx)
+        best.map(|(_, field)| Self::field_index_on(field, children, &per_child))
     }
 
     /// The field index of `children` on `field`, given each child's

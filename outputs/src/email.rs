@@ -129,16 +129,7 @@ impl Mailer {
         match self.transport.test_connection().await {
             Ok(true) => Ok(()),
             Ok(false) => Err("the server did not answer NOOP".into()),
-            Err(e) => {
-                let mut text = e.to_string();
-                let mut src = std::error::Error::source(&e);
-                while let Some(s) = src {
-                    text.push_str(": ");
-                    text.push_str(&s.to_string());
-                    src = s.source();
-                }
-                Err(crate::webhook::escape_controls(&text))
-            }
+            Err(e) => Err(crate::webhook::error_text(&e)),
         }
     }
 

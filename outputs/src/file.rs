@@ -36,7 +36,8 @@ const MONTHS: [&str; 12] = [
 
 type Day = (i32, u32, u32);
 
-fn day_of(secs: i64) -> Day {
+/// The local calendar day of an epoch second (the day file it goes to).
+pub fn day_of(secs: i64) -> Day {
     let (y, m, d, ..) = engine::time::local(secs);
     (y, m, d)
 }

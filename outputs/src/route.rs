@@ -22,11 +22,7 @@ pub const EMAIL_NOW_CHANNEL: &str = "email!";
 /// where it sends makes a new channel (what the old one still holds is
 /// reported at start, see `trailwatch queue`).
 pub fn hook_channel(hook: &Integration) -> String {
-    let target = if hook.hook_url.is_empty() && hook.kind == IntegrationKind::PagerDuty {
-        webhook::PAGERDUTY_EVENTS
-    } else {
-        hook.hook_url.as_str()
-    };
+    let target = webhook::target(hook);
     let host = target
         .parse::<http::Uri>()
         .ok()

@@ -21,6 +21,26 @@ use crate::settings::{Integration, IntegrationKind};
 /// PagerDuty's Events API v2 address, used when `<hook_url>` is empty.
 pub const PAGERDUTY_EVENTS: &str = "https://events.pagerduty.com/v2/enqueue";
 
+/// Where an integration's requests go: `<hook_url>`, or PagerDuty's
+/// Events API when a PagerDuty integration leaves it empty.
+pub fn target(hook: &Integration) -> &str {
+    if hook.hook_url.is_empty() && hook.kind == IntegrationKind::PagerDuty {
+        PAGERDUTY_EVENTS
+    } else {
+        &hook.hook_url
+    }
+}
+
+/// [`target`] as logs and reports show it: PagerDuty's public address
+/// whole, a configured URL through [`redact_url`].
+pub fn shown_target(hook: &Integration) -> String {
+    if hook.hook_url.is_empty() {
+        target(hook).to_string()
+    } else {
+        redact_url(&hook.hook_url)
+    }
+}
+
 /// The body to POST for an alert.
 pub fn payload(hook: &Integration, alert: &Alert, raw: &[u8]) -> Vec<u8> {
     match hook.kind {
@@ -143,6 +163,19 @@ pub fn escape_controls(s: &str) -> String {
     out
 }
 
+/// An error and its causes on one line (`top: cause: cause`), made safe
+/// for the log as [`escape_controls`] does: what a probe reports.
+pub fn error_text(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        src = s.source();
+    }
+    escape_controls(&text)
+}
+
 /// How a delivery attempt ended when it did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
@@ -176,11 +209,7 @@ impl Poster {
     /// (no alert is sent; a receiver tells it from a delivery, which is a
     /// POST). Any HTTP answer counts as reached: its status is returned.
     pub async fn probe(&self, hook: &Integration) -> Result<u16, String> {
-        let target = if hook.hook_url.is_empty() && hook.kind == IntegrationKind::PagerDuty {
-            PAGERDUTY_EVENTS
-        } else {
-            hook.hook_url.as_str()
-        };
+        let target = target(hook);
         let req = http::Request::head(target)
             .header("x-trailwatch-probe", "1")
             .header(
@@ -196,16 +225,7 @@ impl Poster {
                 hook.timeout_secs
             )),
             Ok(Ok(r)) => Ok(r.status().as_u16()),
-            Ok(Err(e)) => {
-                let mut text = e.to_string();
-                let mut src = std::error::Error::source(&e);
-                while let Some(s) = src {
-                    text.push_str(": ");
-                    text.push_str(&s.to_string());
-                    src = s.source();
-                }
-                Err(escape_controls(&text))
-            }
+            Ok(Err(e)) => Err(error_text(&e)),
         }
     }
 
@@ -213,11 +233,7 @@ impl Poster {
     /// and `Idempotency-Key`, the same on every attempt); `Ok` when the
     /// receiver answered 2xx.
     pub async fn post(&self, hook: &Integration, key: &str, body: Vec<u8>) -> Result<(), Failure> {
-        let target = if hook.hook_url.is_empty() && hook.kind == IntegrationKind::PagerDuty {
-            PAGERDUTY_EVENTS
-        } else {
-            hook.hook_url.as_str()
-        };
+        let target = target(hook);
         let url = redact_url(target);
         let body = if hook.kind == IntegrationKind::PagerDuty {
             pagerduty_body(hook, key, &body)

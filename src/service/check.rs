@@ -313,14 +313,9 @@ async fn probe_service(s: &ServiceConfig) -> Vec<Probe> {
     let endpoint = s.credentials.service_endpoint.as_deref();
     match s.kind {
         ServiceType::CloudWatchLogs => {
-            let all = collector::config::REGIONS
-                .iter()
-                .copied()
-                .filter(|r| !r.starts_with("us-gov") && !r.starts_with("cn-"));
-            let regions = crate::service::sources::service_regions(
+            let regions = crate::service::sources::cloudwatch_regions(
                 s,
                 sdk.region().map(ToString::to_string),
-                all,
             );
             for region in regions {
                 let api = collector::cloudwatch::CloudWatchLogs::new(&sdk, &region, endpoint);
@@ -424,11 +419,7 @@ async fn probe_hook(
     poster: &outputs::webhook::Poster,
     h: &outputs::settings::Integration,
 ) -> Probe {
-    let url = if h.hook_url.is_empty() {
-        outputs::webhook::PAGERDUTY_EVENTS.to_string()
-    } else {
-        outputs::webhook::redact_url(&h.hook_url)
-    };
+    let url = outputs::webhook::shown_target(h);
     let r = poster.probe(h).await.map(|status| {
         format!("reached: HTTP {status} (HEAD with X-Trailwatch-Probe: 1; no alert sent)")
     });

@@ -96,10 +96,7 @@ impl Backwards {
 /// The files to read, newest first, each file once (`alerts.json` is a
 /// hard link to today's).
 fn files(dir: &Path, now: i64) -> Vec<PathBuf> {
-    let day = |secs: i64| {
-        let (y, m, d, ..) = engine::time::local(secs);
-        outputs::file::day_path(dir, (y, m, d))
-    };
+    let day = |secs: i64| outputs::file::day_path(dir, outputs::file::day_of(secs));
     let yesterday = day(now - WINDOW_SECS);
     let mut gz = yesterday.clone().into_os_string();
     gz.push(".gz");
@@ -126,21 +123,32 @@ struct Read_ {
     capped: bool,
 }
 
-/// Feeds one alert line; false once reading should stop.
-fn feed(line: &[u8], since: i64, filters: &Filters, b: &mut Builder, r: &mut Read_) -> bool {
+/// What one alert line told the reader.
+#[derive(PartialEq)]
+enum Fed {
+    /// Taken (or unreadable, or blank): read on.
+    More,
+    /// Older than the window: nothing it is in order with is newer.
+    Older,
+    /// The cap is reached: stop reading.
+    Enough,
+}
+
+/// Feeds one alert line.
+fn feed(line: &[u8], since: i64, filters: &Filters, b: &mut Builder, r: &mut Read_) -> Fed {
     if line.iter().all(u8::is_ascii_whitespace) {
-        return true;
+        return Fed::More;
     }
     let Some(f) = Facts::parse(line) else {
         b.unreadable();
-        return true;
+        return Fed::More;
     };
     let Some(secs) = f.secs() else {
         b.unreadable();
-        return true;
+        return Fed::More;
     };
     if secs < since {
-        return false;
+        return Fed::Older;
     }
     r.scanned += 1;
     if filters.keeps(&f) {
@@ -148,9 +156,9 @@ fn feed(line: &[u8], since: i64, filters: &Filters, b: &mut Builder, r: &mut Rea
     }
     if r.scanned >= MAX_ALERTS {
         r.capped = true;
-        return false;
+        return Fed::Enough;
     }
-    true
+    Fed::More
 }
 
 fn read_window(dir: &Path, now: i64, filters: &Filters, b: &mut Builder) -> io::Result<Read_> {
@@ -166,31 +174,21 @@ fn read_window(dir: &Path, now: i64, filters: &Filters, b: &mut Builder) -> io::
             let gz = flate2::read::MultiGzDecoder::new(File::open(&path)?);
             let mut reader = io::BufReader::new(gz);
             let mut line = Vec::new();
-            let mut stop = false;
-            while !stop && reader.read_until(b'\n', &mut line)? > 0 {
-                let secs_ok = Facts::parse(&line)
-                    .and_then(|f| f.secs())
-                    .is_none_or(|s| s >= since);
-                if secs_ok {
-                    stop = !feed(&line, since, filters, b, &mut r);
+            while reader.read_until(b'\n', &mut line)? > 0 {
+                if feed(&line, since, filters, b, &mut r) == Fed::Enough {
+                    return Ok(r);
                 }
                 line.clear();
             }
-            if stop {
-                break;
-            }
             continue;
         }
+        // The day's file, newest line first: the first line older than
+        // the window ends the reading.
         let mut lines = Backwards::open(&path)?;
-        let mut stop = false;
         while let Some(line) = lines.prev()? {
-            if !feed(&line, since, filters, b, &mut r) {
-                stop = true;
-                break;
+            if feed(&line, since, filters, b, &mut r) != Fed::More {
+                return Ok(r);
             }
-        }
-        if stop {
-            break;
         }
     }
     Ok(r)

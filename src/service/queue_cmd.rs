@@ -103,10 +103,9 @@ fn kind(channel: &str) -> &str {
         Some((i, n)) if i.chars().all(|c| c.is_ascii_digit()) => n,
         _ => rest.split('@').next().unwrap_or(rest),
     };
-    if name == "custom" || name.starts_with("custom-") {
-        "custom"
-    } else {
-        name
+    match outputs::settings::IntegrationKind::from_name(name) {
+        Some(outputs::settings::IntegrationKind::Custom) => "custom",
+        _ => name,
     }
 }
 

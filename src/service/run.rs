@@ -217,10 +217,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
             track_alerts_len: true,
         },
     );
-    let max_queued = conf
-        .api
-        .as_ref()
-        .map_or(settings::DEFAULT_MAX_QUEUED, |api| api.max_queued);
+    let max_queued = conf.max_queued();
     let shared = Arc::new(Shared {
         stats: pipeline.stats.clone(),
         outbox: outbox.clone(),
@@ -516,12 +513,9 @@ async fn reload(r: &Reload) -> anyhow::Result<()> {
     drop(senders);
     let sources = w.buckets.len() + w.services.len() + w.subscribers.len();
     r.shared.interval.store(w.interval, Ordering::Relaxed);
-    r.shared.max_queued.store(
-        conf.api
-            .as_ref()
-            .map_or(settings::DEFAULT_MAX_QUEUED, |api| api.max_queued),
-        Ordering::Relaxed,
-    );
+    r.shared
+        .max_queued
+        .store(conf.max_queued(), Ordering::Relaxed);
     *r.shared.channels.lock().unwrap_or_else(|p| p.into_inner()) = channels.clone();
     // Sources no longer configured leave /health.
     let names = source_names(&w);
@@ -596,14 +590,20 @@ async fn signals(stop: watch::Sender<bool>, hup: mpsc::UnboundedSender<()>) {
 
 /// The `/health` names of a wodle's sources.
 fn source_names(w: &wodle::WodleConfig) -> Vec<String> {
-    let mut out: Vec<String> = w
-        .buckets
-        .iter()
-        .map(|b| format!("bucket {}", b.spec.name))
-        .collect();
+    let mut out: Vec<String> = w.buckets.iter().map(bucket_source).collect();
     out.extend(w.services.iter().map(|s| service_name(s).to_string()));
-    out.extend(w.subscribers.iter().map(|s| format!("queue {}", s.queue)));
+    out.extend(w.subscribers.iter().map(queue_source));
     out
+}
+
+/// A bucket's `/health` name.
+fn bucket_source(b: &BucketConfig) -> String {
+    format!("bucket {}", b.spec.name)
+}
+
+/// A subscriber queue's `/health` name.
+fn queue_source(q: &wodle::SubscriberConfig) -> String {
+    format!("queue {}", q.queue)
 }
 
 fn service_name(svc: &wodle::ServiceConfig) -> &'static str {
@@ -679,7 +679,7 @@ async fn schedule(
                 b.spec.kind.name(),
                 b.credentials.aws_profile.as_deref().unwrap_or("default")
             );
-            sink.source = format!("bucket {}", b.spec.name);
+            sink.source = bucket_source(b);
             let r = until_stopped(one_bucket(b, state, sink, pass), &stop).await;
             if r.is_err() && *stop.borrow() {
                 // The file in hand was refused because we are stopping:
@@ -714,7 +714,7 @@ async fn schedule(
                 continue;
             }
             tracing::info!("Executing Subscriber Analysis: (Queue: {})", sub.queue);
-            sink.source = format!("queue {}", sub.queue);
+            sink.source = queue_source(sub);
             let r = until_stopped(one_subscriber(sub, sink), &stop).await;
             if r.is_err() && *stop.borrow() {
                 break;

@@ -469,12 +469,10 @@ pub fn parse(file: &Path, text: &str) -> Result<Settings, Problems> {
             }
         }
     }
-    let wodle_line = blocks
+    let has_wodle = blocks
         .iter()
-        .find(|b| b.name == "wodle" && b.attr("name") == Some("aws-s3"))
-        .map(|b| b.line)
-        .unwrap_or(0);
-    let wodle = if wodle_line > 0 {
+        .any(|b| b.name == "wodle" && b.attr("name") == Some("aws-s3"));
+    let wodle = if has_wodle {
         let w = wodle::parse(file, text).and_then(|w| {
             wodle::check_profiles(file, &w)?;
             Ok(w)
@@ -811,6 +809,13 @@ fn list<T: std::fmt::Display>(v: &[T]) -> String {
 }
 
 impl Settings {
+    /// `<api><max_queued>`, or its default when there is no `<api>`.
+    pub fn max_queued(&self) -> u64 {
+        self.api
+            .as_ref()
+            .map_or(DEFAULT_MAX_QUEUED, |api| api.max_queued)
+    }
+
     /// The effective settings, for `trailwatch check-config`.
     pub fn describe(&self) -> String {
         let mut s = String::new();
@@ -943,11 +948,7 @@ impl Settings {
                 format!(
                     "{} -> {} (level {}, rules {}, groups {})",
                     h.name,
-                    if h.hook_url.is_empty() {
-                        outputs::webhook::PAGERDUTY_EVENTS.to_string()
-                    } else {
-                        outputs::webhook::redact_url(&h.hook_url)
-                    },
+                    outputs::webhook::shown_target(h),
                     any(&h.level),
                     list(&h.rule_ids),
                     list(&h.groups)

@@ -79,6 +79,19 @@ pub(crate) fn service_regions<'a>(
     }
 }
 
+/// A CloudWatch Logs service's regions ([`service_regions`] over every
+/// commercial region: GovCloud and China need their own credentials).
+pub(crate) fn cloudwatch_regions(
+    svc: &ServiceConfig,
+    profile_region: Option<String>,
+) -> Vec<String> {
+    let all = config::REGIONS
+        .iter()
+        .copied()
+        .filter(|r| !r.starts_with("us-gov") && !r.starts_with("cn-"));
+    service_regions(svc, profile_region, all)
+}
+
 /// One `<service type="cloudwatchlogs">`: events sent per region.
 pub async fn log_service<K: Sink>(
     svc: &ServiceConfig,
@@ -89,10 +102,7 @@ pub async fn log_service<K: Sink>(
     let sdk = sdk_config(&svc.credentials)
         .await
         .context("CloudWatch Logs")?;
-    let all = config::REGIONS
-        .iter()
-        .filter(|r| !r.starts_with("us-gov") && !r.starts_with("cn-"));
-    let regions = service_regions(svc, sdk.region().map(ToString::to_string), all.copied());
+    let regions = cloudwatch_regions(svc, sdk.region().map(ToString::to_string));
     let mut out = Vec::new();
     for region in regions {
         let api = CloudWatchLogs::new(&sdk, &region, svc.credentials.service_endpoint.as_deref());
