@@ -297,24 +297,24 @@ impl Journal {
     }
 
     /// Writes `change`, or keeps it (and stops sending) when it fails.
-    fn write(&mut self, outbox: &Outbox, counters: &Counters, change: Unsaved) {
+    fn write(&mut self, change: Unsaved) {
         if self.kept.is_empty() {
-            match change.apply(outbox) {
+            match change.apply(&self.outbox) {
                 Ok(()) => return,
-                Err(e) => self.stuck(counters, &e),
+                Err(e) => self.stuck(&e),
             }
         }
         self.kept.push(change);
     }
 
-    fn stuck(&mut self, counters: &Counters, e: &QueueError) {
+    fn stuck(&mut self, e: &QueueError) {
         let why = e.to_string();
         self.outage.failed(&why, 0);
-        counters.set_stuck(self.who, Some(why));
+        self.counters.set_stuck(self.who, Some(why));
     }
 
     /// Writes what was kept; true when nothing is left (sending may go on).
-    fn flush(&mut self, outbox: &Outbox, counters: &Counters) -> bool {
+    fn flush(&mut self) -> bool {
         if self.kept.is_empty() {
             return true;
         }
@@ -322,14 +322,14 @@ impl Journal {
             return false;
         }
         while let Some(first) = self.kept.first() {
-            if let Err(e) = first.apply(outbox) {
-                self.stuck(counters, &e);
+            if let Err(e) = first.apply(&self.outbox) {
+                self.stuck(&e);
                 return false;
             }
             self.kept.remove(0);
         }
         self.outage.ok();
-        counters.set_stuck(self.who, None);
+        self.counters.set_stuck(self.who, None);
         true
     }
 
@@ -405,7 +405,7 @@ pub async fn run_hooks(
         .collect();
     let mut journal = Journal::new("webhooks", &outbox, &counters);
     loop {
-        if !journal.flush(&outbox, &counters) {
+        if !journal.flush() {
             let wait = journal.outage.wait().unwrap_or(Duration::from_secs(1));
             if !sleep_unless_stopped(wait, &mut stop).await {
                 return;
@@ -437,12 +437,12 @@ pub async fn run_hooks(
                         counters.succeeded(channel);
                         outage.ok();
                         // Removed before the next one is sent.
-                        journal.write(&outbox, &counters, Unsaved::Done(vec![it.id], Vec::new()));
+                        journal.write(Unsaved::Done(vec![it.id], Vec::new()));
                     }
                     Err(f) => {
                         counters.failures.fetch_add(1, Relaxed);
                         let change = failure(&[it.id], it.attempts, h.max_attempts, &f, &what);
-                        journal.write(&outbox, &counters, change);
+                        journal.write(change);
                         if let Failure::Retry(why) = &f {
                             // The items behind it wait with it.
                             outage.failed(why, it.attempts);
@@ -530,7 +530,7 @@ pub async fn run_email(
     ));
     let mut journal = Journal::new("email", &outbox, &counters);
     loop {
-        if !journal.flush(&outbox, &counters) {
+        if !journal.flush() {
             let wait = journal.outage.wait().unwrap_or(Duration::from_secs(1));
             if !sleep_unless_stopped(wait, &mut stop).await {
                 return;
@@ -585,16 +585,12 @@ pub async fn run_email(
                 let q = decode(it);
                 if q.is_none() {
                     tracing::error!("email item {} is unreadable; set aside", it.id);
-                    journal.write(
-                        &outbox,
-                        &counters,
-                        Unsaved::Failed {
-                            ids: vec![it.id],
-                            next_try: t,
-                            give_up: true,
-                            why: "unreadable item".into(),
-                        },
-                    );
+                    journal.write(Unsaved::Failed {
+                        ids: vec![it.id],
+                        next_try: t,
+                        give_up: true,
+                        why: "unreadable item".into(),
+                    });
                 }
                 q
             })
@@ -609,7 +605,7 @@ pub async fn run_email(
                 Some(b) => b,
                 None => {
                     if let Err(e) = outbox.set_batch(&ids, ids[0]) {
-                        journal.stuck(&counters, &e);
+                        journal.stuck(&e);
                         break;
                     }
                     ids[0]
@@ -627,17 +623,16 @@ pub async fn run_email(
                     counters.succeeded(EMAIL_CHANNEL);
                     counters.succeeded(EMAIL_NOW_CHANNEL);
                     // Removed (with the hour's count) before the next send.
-                    journal.write(
-                        &outbox,
-                        &counters,
-                        Unsaved::Done(ids, vec![("email_hour", format!("{hour}:{sent}"))]),
-                    );
+                    journal.write(Unsaved::Done(
+                        ids,
+                        vec![("email_hour", format!("{hour}:{sent}"))],
+                    ));
                 }
                 Err(f) => {
                     counters.failures.fetch_add(1, Relaxed);
                     let attempts = mail.iter().map(|q| q.attempts).max().unwrap_or(0);
                     let what = format!("mail to {}", mail[0].to.join(", "));
-                    journal.write(&outbox, &counters, failure(&ids, attempts, 0, &f, &what));
+                    journal.write(failure(&ids, attempts, 0, &f, &what));
                     if let Failure::Retry(why) = &f {
                         // The server is most likely down: every mail waits.
                         outage.failed(why, attempts);
