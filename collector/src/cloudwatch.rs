@@ -8,6 +8,7 @@
 //! the recorded start.  Unlike Wazuh, which commits once at the end of the
 //! run, the position is saved after each page of events the consumer took.
 
+use crate::awserr::sdk_error;
 use crate::awserr::Call;
 use crate::bucket::{FileBatch, Sink};
 use crate::discard::Discard;
@@ -351,18 +352,6 @@ impl CloudWatchLogs {
     }
 }
 
-fn api_error<
-    E: aws_sdk_cloudwatchlogs::error::ProvideErrorMetadata + std::error::Error + 'static,
->(
-    e: aws_sdk_cloudwatchlogs::error::SdkError<
-        E,
-        aws_sdk_cloudwatchlogs::config::http::HttpResponse,
-    >,
-    call: &Call,
-) -> StoreError {
-    crate::awserr::sdk_error(&e, call)
-}
-
 impl CloudWatchLogs {
     fn call(&self, action: &'static str, group: &str, stream: Option<&str>) -> Call {
         let resource = match stream {
@@ -382,7 +371,7 @@ impl CloudWatchLogs {
             .limit(1)
             .send()
             .await
-            .map_err(|e| api_error(e, &self.call("logs:DescribeLogStreams", group, None)))?;
+            .map_err(|e| sdk_error(&e, &self.call("logs:DescribeLogStreams", group, None)))?;
         Ok(resp
             .log_streams()
             .first()
@@ -403,7 +392,7 @@ impl LogsApi for CloudWatchLogs {
                 .set_next_token(token.take())
                 .send()
                 .await
-                .map_err(|e| api_error(e, &self.call("logs:DescribeLogStreams", group, None)))?;
+                .map_err(|e| sdk_error(&e, &self.call("logs:DescribeLogStreams", group, None)))?;
             out.extend(
                 resp.log_streams()
                     .iter()
@@ -435,7 +424,7 @@ impl LogsApi for CloudWatchLogs {
             .start_from_head(true)
             .send()
             .await
-            .map_err(|e| api_error(e, &self.call("logs:GetLogEvents", group, Some(stream))))?;
+            .map_err(|e| sdk_error(&e, &self.call("logs:GetLogEvents", group, Some(stream))))?;
         Ok(EventsPage {
             events: resp
                 .events()
@@ -459,7 +448,7 @@ impl LogsApi for CloudWatchLogs {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| api_error(e, &self.call("logs:DeleteLogStream", group, Some(stream))))
+            .map_err(|e| sdk_error(&e, &self.call("logs:DeleteLogStream", group, Some(stream))))
     }
 }
 

@@ -4,14 +4,13 @@
 //! endpoints, retries from `~/.aws/config` (standard with 10 attempts when
 //! the profile says nothing), and the bucket's own region.
 
+use crate::awserr::sdk_error;
 use crate::awserr::Call;
 use crate::config::Credentials;
 use crate::store::{ListPage, ListRequest, Object, Store, StoreError};
 use aws_config::retry::RetryConfig;
 pub use aws_config::SdkConfig;
 use aws_config::{BehaviorVersion, Region};
-use aws_sdk_s3::config::http::HttpResponse;
-use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::Client;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -305,11 +304,11 @@ impl S3Store {
                             .await;
                         match listed {
                             Ok(_) => Ok(self),
-                            Err(l) => Err(classify(&l, &self.call("s3:ListBucket", bucket, None))),
+                            Err(l) => Err(sdk_error(&l, &self.call("s3:ListBucket", bucket, None))),
                         }
                     }
                     _ => Err(
-                        match classify(&e, &self.call("s3:ListBucket", bucket, None)) {
+                        match sdk_error(&e, &self.call("s3:ListBucket", bucket, None)) {
                             StoreError::NoSuchKey => StoreError::NoSuchBucket,
                             other => other,
                         },
@@ -331,15 +330,6 @@ impl S3Store {
         };
         Call::new(action, resource, self.host.clone())
     }
-}
-
-/// Maps an SDK error onto the module's error classes, with a message a
-/// person can act on.
-fn classify<E: ProvideErrorMetadata + std::error::Error + 'static>(
-    e: &SdkError<E, HttpResponse>,
-    call: &Call,
-) -> StoreError {
-    crate::awserr::sdk_error(e, call)
 }
 
 fn day_of(t: Option<&aws_sdk_s3::primitives::DateTime>) -> i64 {
@@ -381,7 +371,7 @@ impl S3Store {
             .config_override(over)
             .send()
             .await
-            .map_err(|e| classify(&e, &self.call("s3:GetObject", bucket, Some(key))))
+            .map_err(|e| sdk_error(&e, &self.call("s3:GetObject", bucket, Some(key))))
     }
 }
 
@@ -407,7 +397,7 @@ impl Store for S3Store {
         let out = call
             .send()
             .await
-            .map_err(|e| classify(&e, &self.call("s3:ListBucket", bucket, None)))?;
+            .map_err(|e| sdk_error(&e, &self.call("s3:ListBucket", bucket, None)))?;
         let objects = out
             .contents()
             .iter()
@@ -470,7 +460,7 @@ impl Store for S3Store {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| classify(&e, &self.call("s3:DeleteObject", bucket, Some(key))))
+            .map_err(|e| sdk_error(&e, &self.call("s3:DeleteObject", bucket, Some(key))))
     }
 
     /// `ec2:DescribeFlowLogs` in the region, with the bucket's credentials

@@ -3,6 +3,7 @@
 //! handed to the consumer and only then is the notification deleted, so a
 //! crash leaves it in the queue to be read again.  There is no other state.
 
+use crate::awserr::sdk_error;
 use crate::awserr::Call;
 use crate::bucket::{FileBatch, Sink};
 use crate::discard::Discard;
@@ -226,13 +227,6 @@ pub struct SqsQueue {
     host: String,
 }
 
-fn sqs_error<E: aws_sdk_sqs::error::ProvideErrorMetadata + std::error::Error + 'static>(
-    e: aws_sdk_sqs::error::SdkError<E, aws_sdk_sqs::config::http::HttpResponse>,
-    call: &Call,
-) -> StoreError {
-    crate::awserr::sdk_error(&e, call)
-}
-
 impl SqsQueue {
     /// Finds the queue by name (`GetQueueUrl`).
     pub async fn connect(
@@ -265,7 +259,7 @@ impl SqsQueue {
             .queue_name(name)
             .send()
             .await
-            .map_err(|e| match sqs_error(e, &call) {
+            .map_err(|e| match sdk_error(&e, &call) {
                 StoreError::Other(m)
                     if m.contains("NonExistentQueue") || m.contains("QueueDoesNotExist") =>
                 {
@@ -291,7 +285,7 @@ impl SqsQueue {
             .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
             .send()
             .await
-            .map_err(|e| sqs_error(e, &self.call("sqs:GetQueueAttributes")))?;
+            .map_err(|e| sdk_error(&e, &self.call("sqs:GetQueueAttributes")))?;
         Ok(out
             .attributes()
             .and_then(|a| {
@@ -312,7 +306,7 @@ impl QueueApi for SqsQueue {
             .wait_time_seconds(wait_seconds)
             .send()
             .await
-            .map_err(|e| sqs_error(e, &self.call("sqs:ReceiveMessage")))?;
+            .map_err(|e| sdk_error(&e, &self.call("sqs:ReceiveMessage")))?;
         Ok(out
             .messages()
             .iter()
@@ -331,7 +325,7 @@ impl QueueApi for SqsQueue {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| sqs_error(e, &self.call("sqs:DeleteMessage")))
+            .map_err(|e| sdk_error(&e, &self.call("sqs:DeleteMessage")))
     }
 }
 
