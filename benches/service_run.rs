@@ -7,8 +7,9 @@
 //!
 //! `cargo bench --bench service_run` (needs moto and aiosmtpd: run .ci/run
 //! once). BENCH_OBJECTS and BENCH_RECORDS change the size (default 1,000
-//! objects of 100 records); BENCH_PERF=1 records the run with
-//! `perf record --call-graph dwarf` into /tmp/run.perf; BENCH_TRAIL_ONLY=DIR
+//! objects of 100 records); BENCH_WRAP runs `run` under a profiler
+//! (`BENCH_WRAP='heaptrack -o /tmp/run.heap'`, or `perf record ... --`);
+//! BENCH_TRAIL_ONLY=DIR
 //! only writes the generated trail to DIR.
 
 mod common;
@@ -108,24 +109,21 @@ fn main() {
     let (c_wall, c_cpu, c_rss) = measure(collect, &[0]);
 
     // The service: collector, engine, alerts.json, mail, webhooks.
-    let mut run = if std::env::var_os("BENCH_PERF").is_some() {
-        let mut c = Command::new("perf");
-        c.current_dir(tmp.path()).env("HOME", tmp.path());
-        c.args([
-            "record",
-            "-F",
-            "299",
-            "--call-graph",
-            "dwarf,16384",
-            "-o",
-            "/tmp/run.perf",
-            "--",
-        ])
-        .arg(bin())
-        .arg("run");
-        c
-    } else {
-        base("run")
+    let mut run = match std::env::var("BENCH_WRAP") {
+        // e.g. BENCH_WRAP='heaptrack -o /tmp/run.heap' or
+        // BENCH_WRAP='perf record --call-graph dwarf -o /tmp/run.perf --'
+        Ok(wrap) if !wrap.trim().is_empty() => {
+            let mut words = wrap.split_whitespace();
+            let mut c = Command::new(words.next().unwrap());
+            c.current_dir(tmp.path())
+                .env("HOME", tmp.path())
+                .env_remove("AWS_PROFILE")
+                .args(words)
+                .arg(bin())
+                .arg("run");
+            c
+        }
+        _ => base("run"),
     };
     run.args(["--once", "-c"]).arg(&conf);
     let (r_wall, r_cpu, r_rss) = measure(run, &[0]);

@@ -281,6 +281,58 @@ impl Outbox {
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
+    /// The items of the oldest mail recorded before its send ([`Outbox::set_batch`])
+    /// and still waiting in `channels`, when one is due at `now`: they must
+    /// leave together, as they were, under the same delivery key.
+    pub fn recorded_batch(
+        &self,
+        channels: &[&str],
+        now: i64,
+    ) -> Result<Option<Vec<Item>>, QueueError> {
+        let conn = self.conn();
+        let mut first: Option<i64> = None;
+        {
+            let mut st = conn
+                .prepare_cached(
+                    "SELECT MIN(batch) FROM outbox
+                     WHERE channel = ?1 AND failed = 0 AND next_try <= ?2 AND batch IS NOT NULL",
+                )
+                .map_err(|e| self.err(e))?;
+            for c in channels {
+                let b: Option<i64> = st
+                    .query_row(params![c, now], |r| r.get(0))
+                    .map_err(|e| self.err(e))?;
+                first = match (first, b) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+        }
+        let Some(batch) = first else {
+            return Ok(None);
+        };
+        let mut st = conn
+            .prepare_cached(
+                "SELECT id, channel, body, attempts, created, batch FROM outbox
+                 WHERE batch = ?1 AND failed = 0 ORDER BY id",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([batch], |r| {
+                Ok(Item {
+                    id: r.get(0)?,
+                    channel: r.get(1)?,
+                    body: r.get(2)?,
+                    attempts: r.get(3)?,
+                    created: r.get(4)?,
+                    batch: r.get(5)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        let items: Vec<Item> = rows.collect::<Result<_, _>>().map_err(|e| self.err(e))?;
+        Ok(Some(items))
+    }
+
     /// A channel's pending items in queue order, up to the first one not
     /// yet due: a channel whose oldest item waits for a retry waits whole,
     /// so its receiver sees items in the order they were queued.

@@ -38,6 +38,12 @@ fn now() -> i64 {
         .unwrap_or(0)
 }
 
+/// Most alerts in one mail, and most mail items read at a time: Wazuh's
+/// maild keeps a list of 96 messages per mail. A larger backlog leaves as
+/// several mails (each counted against `email_maxperhour`), and the
+/// sender's memory stays the same whatever the backlog.
+pub const MAIL_ALERTS_MAX: usize = 96;
+
 /// Seconds to wait after the `attempts`-th failure: 1, 2, 4, ... 60.
 pub fn backoff(attempts: u32) -> i64 {
     1i64.checked_shl(attempts.min(20))
@@ -504,8 +510,9 @@ fn hour_of(secs: i64) -> String {
 /// Delivers email items until stopped, as Wazuh's maild does: alerts that
 /// arrive together share one mail (a mail leaves once no new alert came
 /// for `group_window_secs`, at once for `do_not_delay`, alone for
-/// `do_not_group`), and at most `email_maxperhour` mails leave per hour;
-/// what is held back goes as one digest when the hour turns.
+/// `do_not_group`), at most [`MAIL_ALERTS_MAX`] alerts in a mail, and at
+/// most `email_maxperhour` mails leave per hour; what is held back goes
+/// when the hour turns, grouped the same way.
 pub async fn run_email(
     outbox: Arc<Outbox>,
     settings: EmailSettings,
@@ -571,14 +578,28 @@ pub async fn run_email(
             }
             continue;
         }
-        let mut items: Vec<Item> = Vec::new();
-        for channel in [EMAIL_CHANNEL, EMAIL_NOW_CHANNEL] {
-            match outbox.due(channel, t, 10_000) {
-                Ok(v) => items.extend(v),
-                Err(e) => tracing::error!("{e}"),
+        // A mail recorded before a crash leaves first, as it was; then the
+        // oldest due items, at most a mail's worth (as maild's list).
+        let channels = [EMAIL_CHANNEL, EMAIL_NOW_CHANNEL];
+        let items: Vec<Item> = match outbox.recorded_batch(&channels, t) {
+            Ok(Some(batch)) => batch,
+            Ok(None) => {
+                let mut items: Vec<Item> = Vec::new();
+                for channel in channels {
+                    match outbox.due(channel, t, MAIL_ALERTS_MAX) {
+                        Ok(v) => items.extend(v),
+                        Err(e) => tracing::error!("{e}"),
+                    }
+                }
+                items.sort_by_key(|it| it.id);
+                items.truncate(MAIL_ALERTS_MAX);
+                items
             }
-        }
-        items.sort_by_key(|it| it.id);
+            Err(e) => {
+                tracing::error!("{e}");
+                Vec::new()
+            }
+        };
         let items: Vec<Queued> = items
             .iter()
             .filter_map(|it| {

@@ -1,6 +1,6 @@
 //! Email and webhook delivery against real servers on loopback (aiosmtpd,
 //! an axum receiver): grouping, email_maxperhour with the digest when the
-//! hour turns, an SMTP outage, webhook retries on 500/429 with the same
+//! hour turns, a backlog in mails of at most 96 alerts, an SMTP outage, webhook retries on 500/429 with the same
 //! delivery key, a receiver that dies and comes back, and a full disk (a
 //! small tmpfs) under the outbox.
 
@@ -161,6 +161,57 @@ fn mails_are_grouped_capped_per_hour_and_the_rest_leaves_as_one_digest() {
     let ids: std::collections::BTreeSet<&str> =
         mails.iter().map(|m| m.message_id.as_str()).collect();
     assert_eq!(ids.len(), 3, "each mail its own Message-ID");
+    stop.send(true).unwrap();
+    rt.block_on(sender).unwrap();
+}
+
+#[test]
+fn a_backlog_leaves_in_mails_of_at_most_96_alerts_a_recorded_mail_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = Smtp::start(dir.path());
+    let outbox = Arc::new(Outbox::open(&dir.path().join("state")).unwrap());
+    let e = settings(smtp.port, 100);
+    let router = Router::new(Some(&e), &[]).unwrap();
+    let alerts: Vec<Vec<u8>> = (1..=250).map(|n| alert(5, n)).collect();
+    queue(&outbox, &router, &alerts);
+    // A crash left a mail recorded (items 120..=122) but not sent: it
+    // must leave first, alone, under its own key.
+    let due = outbox.due("email", now() + 1, 1000).unwrap();
+    assert_eq!(due.len(), 250);
+    let recorded: Vec<i64> = due[119..122].iter().map(|i| i.id).collect();
+    outbox.set_batch(&recorded, recorded[0]).unwrap();
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (stop, stop_rx) = watch::channel(false);
+    let sender = rt.spawn(run_email(
+        outbox.clone(),
+        e,
+        Wake::default(),
+        Arc::new(Counters::default()),
+        stop_rx,
+    ));
+    let mails = smtp.wait_for(4);
+    std::thread::sleep(Duration::from_millis(500));
+    let mails_now = smtp.mails();
+    assert_eq!(mails_now.len(), 4, "3 + 96 + 96 + 55 alerts: {mails_now:?}");
+    let counts: Vec<usize> = mails
+        .iter()
+        .map(|m| m.body.matches("Description: ").count())
+        .collect();
+    assert_eq!(counts, [3, 96, 96, 55]);
+    assert_eq!(
+        mails[0].message_id,
+        format!("<{}@trailwatch>", outbox.delivery_key(recorded[0])),
+        "the recorded mail keeps its Message-ID"
+    );
+    assert_eq!(
+        alerts_in(&mails[..1]),
+        ["rule 5 alert 120", "rule 5 alert 121", "rule 5 alert 122"]
+    );
+    let mut expected: Vec<String> = (1..=250).map(|n| format!("rule 5 alert {n}")).collect();
+    expected.sort();
+    assert_eq!(alerts_in(&mails), expected, "every alert once");
+    assert_eq!(outbox.pending().unwrap(), 0);
     stop.send(true).unwrap();
     rt.block_on(sender).unwrap();
 }
