@@ -2,10 +2,13 @@
 //! the JSON-parse floor (`serde::de::IgnoredAny` over the module's
 //! messages, in this process), `trailwatch analyze` on those messages
 //! (pre-enveloped, one per line), `trailwatch replay` of the trail they
-//! came from and `trailwatch diff` of it with two rulesets; peak memory of
-//! each.
+//! came from, `trailwatch diff` of it with two rulesets and `trailwatch run
+//! --once` reading it from a local S3 endpoint (in this process, serving
+//! the trail directory; moto would cap the collector) with alerts.json,
+//! mail (aiosmtpd) and two webhooks (a receiver in this process) on; peak
+//! memory of each.
 //!
-//! `cargo bench --bench throughput`. BENCH_OBJECTS and BENCH_RECORDS set
+//! `cargo bench --bench throughput` (aiosmtpd: run `tools/test` once). BENCH_OBJECTS and BENCH_RECORDS set
 //! the size (default 2,000 objects of 500 records: one million events).
 //! BENCH_BASE_BIN=PATH also runs an older `trailwatch` binary on the same
 //! inputs and prints this build's speed relative to it. BENCH_DIR=DIR
@@ -13,12 +16,98 @@
 //! a temporary directory.
 
 mod common;
+#[path = "../outputs/tests/common/receiver.rs"]
+mod receiver;
+#[path = "../outputs/tests/common/smtp.rs"]
+mod smtp;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::s3dir::S3Dir;
 use common::trail::{env_or, measure, write_trail};
+
+/// What `run --once` reads from and delivers to.
+struct Service {
+    dir: tempfile::TempDir,
+    conf: PathBuf,
+    runs: std::cell::Cell<u32>,
+    _s3: S3Dir,
+    smtp: smtp::Smtp,
+    rx: receiver::Receiver,
+}
+
+const BUCKET: &str = "bench-trail";
+
+impl Service {
+    fn start(trail: &Path) -> Service {
+        let dir = tempfile::tempdir().unwrap();
+        let s3 = S3Dir::start(trail, BUCKET);
+        let smtp = smtp::Smtp::start(dir.path());
+        let rx = receiver::Receiver::start(&[]);
+        let conf = dir.path().join("bench.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                r#"<ossec_config>
+  <trailwatch><logs_dir>logs</logs_dir><state_dir>state</state_dir></trailwatch>
+  <wodle name="aws-s3">
+    <bucket type="cloudtrail">
+      <name>{BUCKET}</name>
+      <access_key>test</access_key><secret_key>test</secret_key>
+      <only_logs_after>2024-NOV-05</only_logs_after>
+      <service_endpoint>{}</service_endpoint>
+    </bucket>
+  </wodle>
+  <alerts><email_alert_level>10</email_alert_level></alerts>
+  <global>
+    <email_notification>yes</email_notification>
+    <smtp_server>127.0.0.1</smtp_server><smtp_port>{}</smtp_port>
+    <email_from>bench@example.com</email_from><email_to>ops@example.com</email_to>
+    <email_maxperhour>100000</email_maxperhour>
+  </global>
+  <integration><name>custom</name><hook_url>{}/all</hook_url><level>5</level><alert_format>json</alert_format></integration>
+  <integration><name>slack</name><hook_url>{}/slack</hook_url><level>10</level><alert_format>json</alert_format></integration>
+</ossec_config>
+"#,
+                s3.endpoint, smtp.port, rx.url, rx.url
+            ),
+        )
+        .unwrap();
+        Service {
+            dir,
+            conf,
+            runs: std::cell::Cell::new(0),
+            _s3: s3,
+            smtp,
+            rx,
+        }
+    }
+
+    /// `run --once` of the whole bucket with `bin`, in a fresh state
+    /// directory.
+    fn command(&self, bin: &Path) -> Command {
+        self.runs.set(self.runs.get() + 1);
+        let cwd = self.dir.path().join(format!("run{}", self.runs.get()));
+        std::fs::create_dir_all(&cwd).unwrap();
+        let mut c = Command::new(bin);
+        c.current_dir(&cwd)
+            .env("HOME", &cwd)
+            .env_remove("AWS_PROFILE")
+            .args(["run", "--once", "-c"])
+            .arg(&self.conf);
+        c
+    }
+
+    /// Webhook posts and mails received so far.
+    fn received(&self) -> (usize, usize) {
+        (
+            self.rx.accepted("/all").len() + self.rx.accepted("/slack").len(),
+            self.smtp.mails().len(),
+        )
+    }
+}
 
 struct Row {
     name: &'static str,
@@ -69,8 +158,8 @@ fn parse_floor(lines: &Path) -> f64 {
     cpu_seconds() - start
 }
 
-/// analyze, replay and diff with the binary `bin`.
-fn jobs(bin: &Path, trail: &Path, lines: &Path) -> Vec<Row> {
+/// analyze, replay, diff and run with the binary `bin`.
+fn jobs(bin: &Path, trail: &Path, lines: &Path, service: &Service) -> Vec<Row> {
     let mut analyze = Command::new(bin);
     analyze.arg("analyze").arg(lines);
     let mut replay = Command::new(bin);
@@ -83,6 +172,7 @@ fn jobs(bin: &Path, trail: &Path, lines: &Path) -> Vec<Row> {
         ("analyze", analyze, &[0][..]),
         ("replay", replay, &[0]),
         ("diff", diff, &[0, 1]),
+        ("run", service.command(bin), &[0]),
     ]
     .into_iter()
     .map(|(name, cmd, ok)| {
@@ -116,13 +206,15 @@ fn main() {
     let floor_cpu = parse_floor(&lines);
     let floor = events / floor_cpu;
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_trailwatch"));
-    let rows = jobs(&bin, &trail, &lines);
+    let service = Service::start(&trail);
+    let rows = jobs(&bin, &trail, &lines, &service);
+    let (posts, mails) = service.received();
     let get = |rows: &[Row], n: &str| -> (f64, f64) {
         let r = rows.iter().find(|r| r.name == n).unwrap();
         (events / r.wall, events / r.cpu)
     };
 
-    println!("throughput: {objects} objects, {events} events (default ruleset: shipped)");
+    println!("throughput: {objects} objects, {events} events (default ruleset: shipped); run delivered {posts} webhook posts, {mails} mails");
     println!("  JSON-parse floor (IgnoredAny):  {floor:>9.0} events/CPU-s");
     for r in &rows {
         println!(
@@ -136,6 +228,7 @@ fn main() {
     let (_, analyze_cpu) = get(&rows, "analyze");
     let (replay_wall, _) = get(&rows, "replay");
     let (diff_wall, _) = get(&rows, "diff");
+    let (run_wall, _) = get(&rows, "run");
     println!("  ratios (this run):");
     println!(
         "    analyze events/CPU-s ÷ parse floor:        {:.2}",
@@ -149,9 +242,13 @@ fn main() {
         "    diff events/s ÷ replay events/s:           {:.2}  (goal ≥ 0.8)",
         diff_wall / replay_wall
     );
+    println!(
+        "    run --once events/s ÷ replay events/s:     {:.2}  (goal ≥ 0.8)",
+        run_wall / replay_wall
+    );
 
     if let Ok(base) = std::env::var("BENCH_BASE_BIN") {
-        let base_rows = jobs(Path::new(&base), &trail, &lines);
+        let base_rows = jobs(Path::new(&base), &trail, &lines, &service);
         println!("  against {base}:");
         for r in &base_rows {
             let (wall, cpu) = get(&rows, r.name);

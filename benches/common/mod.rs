@@ -1,1 +1,2 @@
+pub mod s3dir;
 pub mod trail;

@@ -94,9 +94,35 @@ pub struct FileBatch {
 /// The consumer of a run.  `deliver` returns once the messages are safe
 /// (for the service: the outputs hold the alerts); only then is the file
 /// marked done.  An error stops the run without marking the file.
+///
+/// A sink that makes several files safe together (one fsync for many)
+/// also takes files through `hand_on`, which returns once the file is
+/// taken; `settle` returns once every file handed on is safe. A bucket
+/// marks the files it handed on only after `settle`, in their order.
 pub trait Sink {
     fn deliver(&mut self, batch: FileBatch) -> impl Future<Output = Result<(), String>>;
+
+    /// Takes a file without waiting until it is safe (by default: waits).
+    fn hand_on(&mut self, batch: FileBatch) -> impl Future<Output = Result<(), String>> {
+        self.deliver(batch)
+    }
+
+    /// Returns once every file handed on is safe.
+    fn settle(&mut self) -> impl Future<Output = Result<(), String>> {
+        std::future::ready(Ok(()))
+    }
+
+    /// How many files a bucket hands on before it settles them and marks
+    /// them: 1 (each file marked as soon as it was taken) unless the sink
+    /// makes files safe in groups.
+    fn group(&self) -> usize {
+        1
+    }
 }
+
+/// The group of a sink that makes files safe together: files a bucket
+/// hands on before it waits for them to be safe and marks them.
+pub const SETTLE_EVERY: usize = 64;
 
 /// What a run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -647,13 +673,59 @@ impl<S: Store + Clone + Send + 'static> Run<'_, S> {
     }
 
     /// Downloads the objects (several at once, delivered in order), parses
-    /// them and hands each file to the sink, then records it.
+    /// them and hands each file to the sink, then records the files once
+    /// the sink has them safe (every [`Sink::group`] files, before a
+    /// streamed object, and at the end, also when the run stops on an
+    /// error: what was handed on is recorded).
     async fn process<K: Sink>(
         &mut self,
         scope: &Scope<'_>,
         account: &str,
         todo: Vec<Object>,
         sink: &mut K,
+    ) -> Result<(), RunError> {
+        let mut handed: Vec<Object> = Vec::new();
+        let r = self
+            .process_files(scope, account, todo, sink, &mut handed)
+            .await;
+        let settled = self.settle_handed(scope, sink, &mut handed).await;
+        r.and(settled)
+    }
+
+    /// Waits until the sink has the files handed on safe, then records
+    /// them in order.
+    async fn settle_handed<K: Sink>(
+        &mut self,
+        scope: &Scope<'_>,
+        sink: &mut K,
+        handed: &mut Vec<Object>,
+    ) -> Result<(), RunError> {
+        let Some(last) = handed.last() else {
+            return Ok(());
+        };
+        let key = last.key.clone();
+        let settled = sink.settle().await;
+        // Whatever the answer, these files are no longer in hand: after a
+        // failed settle they stay unmarked (and come again).
+        let files = std::mem::take(handed);
+        settled.map_err(|why| RunError::Sink {
+            bucket: self.spec.name.clone(),
+            key,
+            why,
+        })?;
+        for o in files {
+            self.finish(scope, &o).await?;
+        }
+        Ok(())
+    }
+
+    async fn process_files<K: Sink>(
+        &mut self,
+        scope: &Scope<'_>,
+        account: &str,
+        todo: Vec<Object>,
+        sink: &mut K,
+        handed: &mut Vec<Object>,
     ) -> Result<(), RunError> {
         let spec = self.spec;
         let store = self.store;
@@ -672,6 +744,8 @@ impl<S: Store + Clone + Send + 'static> Run<'_, S> {
             tracing::debug!("++ Found new log: {}", o.key);
             self.report.retries += retries;
             let Some(body) = body else {
+                // Files are recorded in order.
+                self.settle_handed(scope, sink, handed).await?;
                 if self.stream_one(scope, account, &o, sink).await? {
                     self.finish(scope, &o).await?;
                 }
@@ -730,12 +804,15 @@ impl<S: Store + Clone + Send + 'static> Run<'_, S> {
             self.report.files += 1;
             self.report.messages += batch.messages.len();
             self.report.discarded += batch.discarded;
-            sink.deliver(batch).await.map_err(|why| RunError::Sink {
+            sink.hand_on(batch).await.map_err(|why| RunError::Sink {
                 bucket: spec.name.clone(),
                 key: o.key.clone(),
                 why,
             })?;
-            self.finish(scope, &o).await?;
+            handed.push(o);
+            if handed.len() >= sink.group().max(1) {
+                self.settle_handed(scope, sink, handed).await?;
+            }
         }
         Ok(())
     }

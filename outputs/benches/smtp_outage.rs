@@ -63,7 +63,7 @@ fn main() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
-    outbox.commit(None, &items, &[], now - 60).unwrap();
+    outbox.commit(&[], &items, &[], now - 60).unwrap();
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -3,7 +3,6 @@
 //! integratord (`<integration>`), and turned into queue items.
 
 use engine::expr::osmatch::OsMatch;
-use serde_json::json;
 
 use crate::alert::Alert;
 use crate::settings::{EmailSettings, GranularEmail, Integration, IntegrationKind};
@@ -160,7 +159,7 @@ impl Router {
             return;
         };
         if self.email && alert.mail() {
-            if let Some((item, delay)) = self.email_item(&alert) {
+            if let Some((item, delay)) = self.email_item(&alert, raw) {
                 let channel = if delay {
                     EMAIL_CHANNEL
                 } else {
@@ -179,8 +178,10 @@ impl Router {
         }
     }
 
-    /// The email item and whether it may wait for others.
-    fn email_item(&self, alert: &Alert) -> Option<(Vec<u8>, bool)> {
+    /// The email item and whether it may wait for others: the recipients,
+    /// `alone` and the alert as it is in alerts.json (`raw`, valid JSON:
+    /// it was just parsed).
+    fn email_item(&self, alert: &Alert, raw: &[u8]) -> Option<(Vec<u8>, bool)> {
         let mut to = self.email_to.clone();
         let mut delay = true;
         let mut alone = false;
@@ -199,8 +200,17 @@ impl Router {
         if to.is_empty() {
             return None;
         }
-        let item = json!({"to": to, "alone": alone, "alert": alert.json});
-        Some((item.to_string().into_bytes(), delay))
+        let mut item = Vec::with_capacity(raw.len() + 64);
+        item.extend_from_slice(b"{\"to\":");
+        item.extend_from_slice(serde_json::Value::from(to).to_string().as_bytes());
+        item.extend_from_slice(if alone {
+            b",\"alone\":true,\"alert\":"
+        } else {
+            b",\"alone\":false,\"alert\":"
+        });
+        item.extend_from_slice(raw);
+        item.push(b'}');
+        Some((item, delay))
     }
 }
 
@@ -259,6 +269,7 @@ fn hook_wants(h: &Hook, alert: &Alert) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn alert(id: u32, level: u32, mail: bool) -> Vec<u8> {
         format!(

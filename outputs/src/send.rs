@@ -3,8 +3,9 @@
 //! items are committed ([`Wake`]) and stop when told to.
 //!
 //! Exactly once, as far as a crash allows: each accepted item (or mail)
-//! is removed from the queue in its own transaction before the next one is
-//! sent, and carries a delivery key that stays the same on every attempt
+//! is recorded in its own transaction before the next one is sent (a
+//! webhook item as sent, removed with others after its group; a mail
+//! removed), and carries a delivery key that stays the same on every attempt
 //! (see [`crate::queue`]). When that removal cannot be written (a full
 //! disk), sending stops: the senders keep what they could not record in
 //! memory and try to record it with backoff, and [`Counters::degraded`]
@@ -61,7 +62,10 @@ pub struct Counters {
     pub failures: std::sync::atomic::AtomicU64,
     pub mails: std::sync::atomic::AtomicU64,
     /// Why sending is stopped (the outbox cannot be written), per sender.
-    stuck: Mutex<Vec<(&'static str, String)>>,
+    stuck: Mutex<Vec<(String, String)>>,
+    /// No alert will come any more (`run --once` after its sources ended):
+    /// mail leaves without waiting to be grouped with later alerts.
+    pub finishing: std::sync::atomic::AtomicBool,
     /// When each channel's receiver last accepted a delivery (epoch s).
     last_success: Mutex<std::collections::BTreeMap<String, i64>>,
 }
@@ -94,17 +98,17 @@ impl Counters {
         }
     }
 
-    fn set_stuck(&self, who: &'static str, why: Option<String>) {
+    fn set_stuck(&self, who: &str, why: Option<String>) {
         let mut g = self.stuck.lock().unwrap_or_else(|p| p.into_inner());
-        g.retain(|(w, _)| *w != who);
+        g.retain(|(w, _)| w != who);
         if let Some(why) = why {
-            g.push((who, why));
+            g.push((who.to_string(), why));
         }
     }
 }
 
-/// Starts the senders on `rt`: mail when `email` is set, and webhooks
-/// (a sender without integrations ends at once).
+/// Starts the senders on `rt`: mail when `email` is set, and one per
+/// webhook integration.
 pub fn start(
     rt: &tokio::runtime::Handle,
     outbox: &Arc<Outbox>,
@@ -124,13 +128,17 @@ pub fn start(
             stop.clone(),
         )));
     }
-    out.push(rt.spawn(run_hooks(
-        outbox.clone(),
-        hooks.to_vec(),
-        wake.clone(),
-        counters.clone(),
-        stop.clone(),
-    )));
+    // One sender per integration: a slow receiver does not hold the
+    // others back, and they post side by side.
+    for h in hooks {
+        out.push(rt.spawn(run_hooks(
+            outbox.clone(),
+            vec![h.clone()],
+            wake.clone(),
+            counters.clone(),
+            stop.clone(),
+        )));
+    }
     out
 }
 
@@ -251,6 +259,10 @@ impl Outage {
 enum Unsaved {
     /// Accepted by the receiver: remove (and set the meta values).
     Done(Vec<i64>, Vec<(&'static str, String)>),
+    /// A webhook item accepted by its receiver: record it.
+    Sent(i64),
+    /// Remove the items recorded as sent.
+    Purge,
     /// A failed attempt: retry at the time, or set aside.
     Failed {
         ids: Vec<i64>,
@@ -267,6 +279,8 @@ impl Unsaved {
                 let meta: Vec<(&str, String)> = meta.iter().map(|(k, v)| (*k, v.clone())).collect();
                 outbox.done_with_meta(ids, &meta)
             }
+            Unsaved::Sent(id) => outbox.sent(*id),
+            Unsaved::Purge => outbox.purge_sent(),
             Unsaved::Failed {
                 ids,
                 next_try,
@@ -281,7 +295,7 @@ impl Unsaved {
 /// attempts to write it: while anything is kept here the sender sends
 /// nothing.
 struct Journal {
-    who: &'static str,
+    who: String,
     kept: Vec<Unsaved>,
     outage: Outage,
     /// For the last try when the sender stops.
@@ -290,9 +304,9 @@ struct Journal {
 }
 
 impl Journal {
-    fn new(who: &'static str, outbox: &Arc<Outbox>, counters: &Arc<Counters>) -> Journal {
+    fn new(who: String, outbox: &Arc<Outbox>, counters: &Arc<Counters>) -> Journal {
         Journal {
-            who,
+            who: who.clone(),
             kept: Vec::new(),
             outage: Outage::new(format!(
                 "{who}: the outbox cannot be written; sending stops"
@@ -316,7 +330,7 @@ impl Journal {
     fn stuck(&mut self, e: &QueueError) {
         let why = e.to_string();
         self.outage.failed(&why, 0);
-        self.counters.set_stuck(self.who, Some(why));
+        self.counters.set_stuck(&self.who, Some(why));
     }
 
     /// Writes what was kept; true when nothing is left (sending may go on).
@@ -335,7 +349,7 @@ impl Journal {
             self.kept.remove(0);
         }
         self.outage.ok();
-        self.counters.set_stuck(self.who, None);
+        self.counters.set_stuck(&self.who, None);
         true
     }
 
@@ -361,7 +375,7 @@ impl Drop for Journal {
                 self.who
             );
         }
-        self.counters.set_stuck(self.who, None);
+        self.counters.set_stuck(&self.who, None);
     }
 }
 
@@ -409,7 +423,13 @@ pub async fn run_hooks(
         .iter()
         .map(|h| Outage::new(format!("integration {}", h.name)))
         .collect();
-    let mut journal = Journal::new("webhooks", &outbox, &counters);
+    let who = match hooks.as_slice() {
+        [one] => format!("integration {}", one.name),
+        _ => "webhooks".to_string(),
+    };
+    let mut journal = Journal::new(who, &outbox, &counters);
+    // Items recorded as sent and not yet removed.
+    let mut unpurged = false;
     loop {
         if !journal.flush() {
             let wait = journal.outage.wait().unwrap_or(Duration::from_secs(1));
@@ -442,8 +462,9 @@ pub async fn run_hooks(
                         counters.sent.fetch_add(1, Relaxed);
                         counters.succeeded(channel);
                         outage.ok();
-                        // Removed before the next one is sent.
-                        journal.write(Unsaved::Done(vec![it.id], Vec::new()));
+                        // Recorded before the next one is sent.
+                        journal.write(Unsaved::Sent(it.id));
+                        unpurged = true;
                     }
                     Err(f) => {
                         counters.failures.fetch_add(1, Relaxed);
@@ -466,6 +487,10 @@ pub async fn run_hooks(
             if *stop.borrow() {
                 return;
             }
+        }
+        if unpurged {
+            journal.write(Unsaved::Purge);
+            unpurged = false;
         }
         if (!busy || journal.blocked()) && !pause(&wake, &mut stop, poll).await {
             return;
@@ -535,7 +560,7 @@ pub async fn run_email(
         "mail to {}:{}",
         settings.smtp_server, settings.smtp_port
     ));
-    let mut journal = Journal::new("email", &outbox, &counters);
+    let mut journal = Journal::new("email".into(), &outbox, &counters);
     loop {
         if !journal.flush() {
             let wait = journal.outage.wait().unwrap_or(Duration::from_secs(1));
@@ -565,7 +590,12 @@ pub async fn run_email(
         // times alone, without reading the items.
         let ready = sent < settings.max_per_hour
             && match outbox.due_span(&[EMAIL_CHANNEL, EMAIL_NOW_CHANNEL], t) {
-                Ok(Some(span)) => span.urgent || t - span.newest >= window || t - span.oldest >= 30,
+                Ok(Some(span)) => {
+                    span.urgent
+                        || counters.finishing.load(Relaxed)
+                        || t - span.newest >= window
+                        || t - span.oldest >= 30
+                }
                 Ok(None) => false,
                 Err(e) => {
                     tracing::error!("{e}");

@@ -38,7 +38,7 @@ fn queue(outbox: &Outbox, router: &Router, alerts: &[Vec<u8>]) {
     for a in alerts {
         router.route(a, &mut items);
     }
-    outbox.commit(None, &items, &[], now()).unwrap();
+    outbox.commit(&[], &items, &[], now()).unwrap();
 }
 
 fn alerts_in(mails: &[common::smtp::Mail]) -> Vec<String> {

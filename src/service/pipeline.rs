@@ -1,11 +1,13 @@
 //! The engine and the outputs joined: one source file's events in, its
 //! alerts made durable out.
 //!
-//! Per file: every event goes through the engine; the alerts are appended
-//! to `alerts.json` and fsync'd; then one outbox transaction records the
-//! email and webhook items, the file as handled and the new `alerts.json`
-//! length. Only after that does the collector hear the file is taken (and
-//! mark it in its own state). A crash before the transaction leaves an
+//! Per file: every event goes through the engine and its alerts are kept;
+//! at the commit (after each file, or after a group of files when the
+//! service has several in hand) they are appended to `alerts.json` and
+//! fsync'd, then one outbox transaction records the email and webhook
+//! items, the files as handled and the new `alerts.json` length. Only
+//! after that does the collector hear the files are safe (and mark them in
+//! its own state). A crash before the transaction leaves an
 //! uncommitted `alerts.json` tail that the next start cuts; a crash after
 //! it leaves a handled file that the next start recognises and skips. So
 //! every alert lands exactly once.
@@ -73,6 +75,20 @@ pub struct Outputs {
     pub track_alerts_len: bool,
 }
 
+/// Files taken and not yet committed.
+#[derive(Debug, Default)]
+struct Group {
+    /// Something was taken (the first file rolled `alerts.json` and set
+    /// `base`).
+    open: bool,
+    /// Where the group's alerts start in `alerts.json` (or on stdout).
+    base: u64,
+    sources: Vec<String>,
+    files: u64,
+    events: u64,
+    alerts: u64,
+}
+
 /// The engine plus outputs.
 pub struct Pipeline {
     engine: Engine,
@@ -85,6 +101,8 @@ pub struct Pipeline {
     buf: Vec<u8>,
     alert: Vec<u8>,
     items: Vec<(String, Vec<u8>)>,
+    /// The files taken since the last commit.
+    group: Group,
     limits: crate::regex_limits::RegexLimitWarnings,
     pub stats: Arc<Stats>,
     /// The HTML report's figures, gathered in the same pass (`replay
@@ -113,6 +131,7 @@ impl Pipeline {
             buf: Vec::with_capacity(1 << 16),
             alert: Vec::with_capacity(8192),
             items: Vec::new(),
+            group: Group::default(),
             limits: Default::default(),
             stats: Arc::new(Stats::default()),
             report: None,
@@ -128,23 +147,35 @@ impl Pipeline {
     /// `source` identifies the file (`bucket/key`) for the exactly-once
     /// check; `None` for inputs that are not tracked (replay).
     pub fn handle_file(&mut self, source: Option<&str>, messages: &[String]) -> anyhow::Result<()> {
+        self.take_file(source, messages)?;
+        self.commit()
+    }
+
+    /// Runs one source file's events and keeps its alerts for the next
+    /// [`Pipeline::commit`], which makes the files taken since the last
+    /// one durable together (one `alerts.json` fsync, one outbox
+    /// transaction). False when the file was committed before a restart
+    /// and is not read again.
+    pub fn take_file(&mut self, source: Option<&str>, messages: &[String]) -> anyhow::Result<bool> {
         if let (Some(src), Some(outbox)) = (source, &self.outputs.outbox) {
             if outbox.handled(src)? {
                 tracing::info!("{src}: its alerts were committed before a restart; not read again");
                 self.stats.files_skipped.fetch_add(1, Ordering::Relaxed);
-                return Ok(());
+                return Ok(false);
             }
         }
-        let (now, _) = clock::now();
-        if let Some(f) = &mut self.outputs.alerts_file {
-            f.roll(now).context("rotating alerts.json")?;
+        if !self.group.open {
+            let (now, _) = clock::now();
+            if let Some(f) = &mut self.outputs.alerts_file {
+                f.roll(now).context("rotating alerts.json")?;
+            }
+            self.group.base = match &self.outputs.alerts_file {
+                Some(f) => f.offset(),
+                None => self.stdout_offset,
+            };
+            self.group.open = true;
         }
-        let base = match &self.outputs.alerts_file {
-            Some(f) => f.offset(),
-            None => self.stdout_offset,
-        };
-        self.buf.clear();
-        self.items.clear();
+        let base = self.group.base;
         let mut alerts = 0u64;
         for msg in messages {
             self.engine.decode(
@@ -193,6 +224,42 @@ impl Pipeline {
             self.buf.extend_from_slice(&self.alert);
             self.buf.push(b'\n');
         }
+        if let Some(s) = source {
+            self.group.sources.push(s.to_string());
+        }
+        self.group.files += 1;
+        self.group.events += messages.len() as u64;
+        self.group.alerts += alerts;
+        Ok(true)
+    }
+
+    /// Alert bytes taken and not yet committed.
+    pub fn uncommitted(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Makes the alerts of the files taken since the last commit durable:
+    /// appended to `alerts.json` and fsync'd, then one outbox transaction
+    /// with their email and webhook items, the files as handled and the new
+    /// `alerts.json` length. On an error none of those files counts as
+    /// handled (they are read again).
+    pub fn commit(&mut self) -> anyhow::Result<()> {
+        if !self.group.open {
+            return Ok(());
+        }
+        let group = std::mem::take(&mut self.group);
+        let r = self.write_group(&group);
+        self.buf.clear();
+        self.items.clear();
+        r?;
+        self.stats.events.fetch_add(group.events, Ordering::Relaxed);
+        self.stats.alerts.fetch_add(group.alerts, Ordering::Relaxed);
+        self.stats.files.fetch_add(group.files, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn write_group(&mut self, group: &Group) -> anyhow::Result<()> {
+        let (now, _) = clock::now();
         if let Some(f) = &mut self.outputs.alerts_file {
             f.append_sync(&self.buf)?;
         }
@@ -213,16 +280,12 @@ impl Pipeline {
                 meta.push(("alerts_file", f.path().display().to_string()));
                 meta.push(("alerts_len", f.offset().to_string()));
             }
-            outbox.commit(source, &self.items, &meta, now)?;
+            let sources: Vec<&str> = group.sources.iter().map(String::as_str).collect();
+            outbox.commit(&sources, &self.items, &meta, now)?;
             if !self.items.is_empty() {
                 self.outputs.wake.notify_waiters();
             }
         }
-        self.stats
-            .events
-            .fetch_add(messages.len() as u64, Ordering::Relaxed);
-        self.stats.alerts.fetch_add(alerts, Ordering::Relaxed);
-        self.stats.files.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 

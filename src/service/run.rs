@@ -3,9 +3,12 @@
 //!
 //! Threads: the tokio runtime (collector, senders, HTTP API, signals) and
 //! one engine thread. The collector hands each source file to the engine
-//! thread through a bounded channel (back-pressure: at most two files wait)
-//! and waits for its acknowledgement, which comes once the file's alerts
-//! are durable (see `pipeline`); only then does it mark the file done.
+//! thread through a bounded channel (back-pressure: at most two files wait);
+//! the engine thread commits the files it took together (when asked, or
+//! every 64 files or 1 MiB of alerts: one fsync and one outbox transaction
+//! for many), then acknowledges each; a file is marked done only after its
+//! acknowledgement (see `pipeline`). A bucket asks every 64 files and at
+//! its end; the other sources wait for each file.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -40,6 +43,8 @@ enum Job {
     },
     /// A reloaded configuration's routing (between two files).
     Router(Router),
+    /// Commit the files taken (someone waits for them).
+    Commit,
 }
 
 /// What the HTTP API reads.
@@ -97,10 +102,16 @@ struct EngineSink {
     shared: Arc<Shared>,
     /// The source being read (its `/health` name).
     source: String,
+    /// Files handed on and not yet known safe: their source, event count
+    /// and acknowledgement, oldest first.
+    handed: std::collections::VecDeque<(String, u64, Ack)>,
 }
 
-impl Sink for EngineSink {
-    async fn deliver(&mut self, batch: FileBatch) -> Result<(), String> {
+/// An acknowledgement from the engine thread: the file's alerts are durable.
+type Ack = oneshot::Receiver<Result<(), String>>;
+
+impl EngineSink {
+    async fn send(&mut self, batch: FileBatch) -> Result<(), String> {
         if *self.stop.borrow() {
             return Err("trailwatch is stopping; the file will be read on the next start".into());
         }
@@ -114,13 +125,46 @@ impl Sink for EngineSink {
             })
             .await
             .map_err(|_| "the engine stopped".to_string())?;
-        done.await.map_err(|_| "the engine stopped".to_string())??;
-        self.shared.source(&self.source, |h| {
-            h.files += 1;
-            h.events += events;
-            h.last_taken = Some(crate::clock::now().0);
-        });
+        self.handed.push_back((self.source.clone(), events, done));
         Ok(())
+    }
+}
+
+impl Sink for EngineSink {
+    async fn deliver(&mut self, batch: FileBatch) -> Result<(), String> {
+        self.send(batch).await?;
+        self.settle().await
+    }
+
+    async fn hand_on(&mut self, batch: FileBatch) -> Result<(), String> {
+        self.send(batch).await
+    }
+
+    fn group(&self) -> usize {
+        collector::bucket::SETTLE_EVERY
+    }
+
+    /// Asks the engine thread to commit what it holds and waits for every
+    /// acknowledgement; the first error, after all came.
+    async fn settle(&mut self) -> Result<(), String> {
+        if self.handed.is_empty() {
+            return Ok(());
+        }
+        let _ = self.tx.send(Job::Commit).await;
+        let mut first_error = None;
+        while let Some((source, events, done)) = self.handed.pop_front() {
+            match done.await.map_err(|_| "the engine stopped".to_string()) {
+                Ok(Ok(())) => self.shared.source(&source, |h| {
+                    h.files += 1;
+                    h.events += events;
+                    h.last_taken = Some(crate::clock::now().0);
+                }),
+                Ok(Err(e)) | Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
     }
 }
 
@@ -187,7 +231,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
                 ("alerts_file", f.path().display().to_string()),
                 ("alerts_len", f.offset().to_string()),
             ];
-            outbox.commit(None, &[], &baseline, now)?;
+            outbox.commit(&[], &[], &baseline, now)?;
         }
         Some(f)
     } else {
@@ -279,6 +323,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         stop: stop_rx.clone(),
         shared: shared.clone(),
         source: String::new(),
+        handed: Default::default(),
     };
     let failed = rt.block_on(schedule(
         wodle_rx,
@@ -295,6 +340,9 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     drop(sink);
     let _ = engine_thread.join();
     if a.once && !*stop_rx.borrow() {
+        // No alert will come: mail need not wait to be grouped.
+        counters.finishing.store(true, Ordering::Relaxed);
+        wake.notify_waiters();
         let limit = Duration::from_secs(a.drain_timeout);
         let channels = shared
             .channels
@@ -536,23 +584,51 @@ async fn reload(r: &Reload) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Alert bytes the engine thread holds before it commits without being
+/// asked (bounds its memory; several files share one fsync).
+const GROUP_BYTES: usize = 1 << 20;
+
+/// Files the engine thread takes before it commits without being asked.
+const GROUP_FILES: usize = collector::bucket::SETTLE_EVERY;
+
 fn engine_loop(mut pipeline: Pipeline, mut rx: mpsc::Receiver<Job>) {
+    let mut waiting: Vec<oneshot::Sender<Result<(), String>>> = Vec::new();
     while let Some(job) = rx.blocking_recv() {
         match job {
             Job::File { id, messages, ack } => {
-                let r = pipeline
-                    .handle_file(id.as_deref(), &messages)
-                    .map_err(|e| format!("{e:#}"));
-                if let Err(e) = &r {
-                    tracing::error!("writing alerts: {e}");
+                match pipeline.take_file(id.as_deref(), &messages) {
+                    Ok(_) => waiting.push(ack),
+                    Err(e) => {
+                        let e = format!("{e:#}");
+                        tracing::error!("writing alerts: {e}");
+                        let _ = ack.send(Err(e));
+                    }
                 }
-                for w in pipeline.regex_limit_warnings() {
-                    tracing::warn!("{w}");
+                if pipeline.uncommitted() >= GROUP_BYTES || waiting.len() >= GROUP_FILES {
+                    commit(&mut pipeline, &mut waiting);
                 }
-                let _ = ack.send(r);
             }
-            Job::Router(router) => pipeline.set_router(router),
+            Job::Commit => commit(&mut pipeline, &mut waiting),
+            Job::Router(router) => {
+                commit(&mut pipeline, &mut waiting);
+                pipeline.set_router(router);
+            }
         }
+        for w in pipeline.regex_limit_warnings() {
+            tracing::warn!("{w}");
+        }
+    }
+    commit(&mut pipeline, &mut waiting);
+}
+
+/// Commits the files taken and answers those who handed them on.
+fn commit(pipeline: &mut Pipeline, waiting: &mut Vec<oneshot::Sender<Result<(), String>>>) {
+    let r = pipeline.commit().map_err(|e| format!("{e:#}"));
+    if let Err(e) = &r {
+        tracing::error!("writing alerts: {e}");
+    }
+    for ack in waiting.drain(..) {
+        let _ = ack.send(r.clone());
     }
 }
 
