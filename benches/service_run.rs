@@ -1,17 +1,17 @@
 //! End-to-end throughput of `trailwatch run --once` against a local S3
 //! endpoint (in-process, serving the trail directory; moto with
-//! BENCH_S3=moto) with all three outputs on (alerts.json, mail to aiosmtpd,
-//! webhooks to an axum receiver), and its peak memory; beside it, in the
-//! same run: `trailwatch collect --once` on the same bucket (the collector
-//! alone, the ceiling the endpoint allows) and `trailwatch replay` of the same
-//! objects from disk (no network).
+//! BENCH_S3=moto) with all three outputs on (alerts.json, mail to
+//! aiosmtpd, webhooks to an axum receiver), and its peak memory; beside
+//! it, in the same run: `trailwatch collect --once` on the same bucket (the
+//! collector alone, the ceiling the endpoint allows) and `trailwatch
+//! replay` of the same objects from disk (no network).
 //!
 //! `cargo bench --bench service_run` (needs aiosmtpd, and moto with
-//! BENCH_S3=moto: run .ci/run once). BENCH_OBJECTS and BENCH_RECORDS change the size (default 1,000
-//! objects of 100 records); BENCH_WRAP runs `run` under a profiler
-//! (`BENCH_WRAP='heaptrack -o /tmp/run.heap'`, or `perf record ... --`);
-//! BENCH_TRAIL_ONLY=DIR
-//! only writes the generated trail to DIR.
+//! BENCH_S3=moto: run `tools/test` once). BENCH_OBJECTS and BENCH_RECORDS
+//! change the size (default 1,000 objects of 100 records); BENCH_WRAP runs
+//! `run` under a profiler (`BENCH_WRAP='heaptrack -o /tmp/run.heap'`, or
+//! `perf record ... --`); BENCH_TRAIL_ONLY=DIR only writes the generated
+//! trail to DIR.
 
 mod common;
 #[path = "../collector/tests/common/moto.rs"]
