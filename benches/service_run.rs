@@ -22,13 +22,11 @@ mod receiver;
 mod smtp;
 
 use common::s3dir;
-use common::trail::{env_or, measure, write_trail};
+use common::trail::{env_or, measure, service_config, write_trail, BUCKET};
 
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-const BUCKET: &str = "bench-trail";
 
 fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_trailwatch"))
@@ -85,34 +83,7 @@ fn main() {
     let smtp = smtp::Smtp::start(tmp.path());
     let rx = receiver::Receiver::start(&[]);
     let conf = tmp.path().join("bench.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            r#"<ossec_config>
-  <trailwatch><logs_dir>logs</logs_dir><state_dir>state</state_dir></trailwatch>
-  <wodle name="aws-s3">
-    <bucket type="cloudtrail">
-      <name>{BUCKET}</name>
-      <access_key>test</access_key><secret_key>test</secret_key>
-      <only_logs_after>2024-NOV-05</only_logs_after>
-      <service_endpoint>{}</service_endpoint>
-    </bucket>
-  </wodle>
-  <alerts><email_alert_level>10</email_alert_level></alerts>
-  <global>
-    <email_notification>yes</email_notification>
-    <smtp_server>127.0.0.1</smtp_server><smtp_port>{}</smtp_port>
-    <email_from>bench@example.com</email_from><email_to>ops@example.com</email_to>
-    <email_maxperhour>1000</email_maxperhour>
-  </global>
-  <integration><name>custom</name><hook_url>{}/all</hook_url><level>5</level><alert_format>json</alert_format></integration>
-  <integration><name>slack</name><hook_url>{}/slack</hook_url><level>10</level><alert_format>json</alert_format></integration>
-</ossec_config>
-"#,
-            endpoint, smtp.port, rx.url, rx.url
-        ),
-    )
-    .unwrap();
+    std::fs::write(&conf, service_config(&endpoint, BUCKET, smtp.port, &rx.url)).unwrap();
     let base = |sub: &str| {
         let mut c = Command::new(bin());
         c.current_dir(tmp.path())

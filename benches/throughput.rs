@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::s3dir::S3Dir;
-use common::trail::{env_or, measure, write_trail};
+use common::trail::{env_or, measure, service_config, write_trail, BUCKET};
 
 /// What `run --once` reads from and delivers to.
 struct Service {
@@ -38,8 +38,6 @@ struct Service {
     rx: receiver::Receiver,
 }
 
-const BUCKET: &str = "bench-trail";
-
 impl Service {
     fn start(trail: &Path) -> Service {
         let dir = tempfile::tempdir().unwrap();
@@ -49,30 +47,7 @@ impl Service {
         let conf = dir.path().join("bench.conf");
         std::fs::write(
             &conf,
-            format!(
-                r#"<ossec_config>
-  <trailwatch><logs_dir>logs</logs_dir><state_dir>state</state_dir></trailwatch>
-  <wodle name="aws-s3">
-    <bucket type="cloudtrail">
-      <name>{BUCKET}</name>
-      <access_key>test</access_key><secret_key>test</secret_key>
-      <only_logs_after>2024-NOV-05</only_logs_after>
-      <service_endpoint>{}</service_endpoint>
-    </bucket>
-  </wodle>
-  <alerts><email_alert_level>10</email_alert_level></alerts>
-  <global>
-    <email_notification>yes</email_notification>
-    <smtp_server>127.0.0.1</smtp_server><smtp_port>{}</smtp_port>
-    <email_from>bench@example.com</email_from><email_to>ops@example.com</email_to>
-    <email_maxperhour>100000</email_maxperhour>
-  </global>
-  <integration><name>custom</name><hook_url>{}/all</hook_url><level>5</level><alert_format>json</alert_format></integration>
-  <integration><name>slack</name><hook_url>{}/slack</hook_url><level>10</level><alert_format>json</alert_format></integration>
-</ossec_config>
-"#,
-                s3.endpoint, smtp.port, rx.url, rx.url
-            ),
+            service_config(&s3.endpoint, BUCKET, smtp.port, &rx.url),
         )
         .unwrap();
         Service {

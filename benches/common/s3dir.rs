@@ -598,20 +598,6 @@ fn xml_escape(s: &str) -> String {
     out
 }
 
-/// The civil date of a day count since 1970-01-01 (proleptic Gregorian).
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
 /// A time's (days since the epoch, seconds into the day, milliseconds).
 fn split_ms(ms: i64) -> (i64, i64, i64) {
     let secs = ms.div_euclid(1000);
@@ -625,7 +611,7 @@ fn split_ms(ms: i64) -> (i64, i64, i64) {
 /// ISO 8601 in UTC with milliseconds: `2024-11-05T08:30:00.000Z`.
 fn iso_date(ms: i64) -> String {
     let (days, s, milli) = split_ms(ms);
-    let (y, m, d) = civil(days);
+    let (y, m, d) = collector::formats::civil_from_days(days);
     format!(
         "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{milli:03}Z",
         s / 3600,
@@ -641,7 +627,7 @@ fn http_date(ms: i64) -> String {
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
     let (days, s, _) = split_ms(ms);
-    let (y, m, d) = civil(days);
+    let (y, m, d) = collector::formats::civil_from_days(days);
     format!(
         "{}, {d:02} {} {y:04} {:02}:{:02}:{:02} GMT",
         DAYS[days.rem_euclid(7) as usize],

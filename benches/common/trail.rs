@@ -1,5 +1,6 @@
 //! Shared by the benches: a generated CloudTrail trail in the S3 layout,
-//! and running a command while measuring its time and peak memory.
+//! the service benches' configuration, and running a command while
+//! measuring its time and peak memory.
 
 #![allow(dead_code)]
 
@@ -161,5 +162,39 @@ pub fn measure(mut cmd: Command, ok: &[i32]) -> (f64, f64, f64) {
         wall,
         tv(ru.ru_utime) + tv(ru.ru_stime),
         peak_kib as f64 / 1024.0,
+    )
+}
+
+/// The bucket the service benches read the trail from.
+pub const BUCKET: &str = "bench-trail";
+
+/// The service benches' configuration: `bucket` (CloudTrail) at `endpoint`
+/// with moto's test keys, mail for level 10 and up to the SMTP server on
+/// `smtp_port`, and two webhooks under `hooks` (`/all`, level 5 and up,
+/// custom JSON; `/slack`, level 10 and up); state and logs under the
+/// working directory.
+pub fn service_config(endpoint: &str, bucket: &str, smtp_port: u16, hooks: &str) -> String {
+    format!(
+        r#"<ossec_config>
+  <trailwatch><logs_dir>logs</logs_dir><state_dir>state</state_dir></trailwatch>
+  <wodle name="aws-s3">
+    <bucket type="cloudtrail">
+      <name>{bucket}</name>
+      <access_key>test</access_key><secret_key>test</secret_key>
+      <only_logs_after>2024-NOV-05</only_logs_after>
+      <service_endpoint>{endpoint}</service_endpoint>
+    </bucket>
+  </wodle>
+  <alerts><email_alert_level>10</email_alert_level></alerts>
+  <global>
+    <email_notification>yes</email_notification>
+    <smtp_server>127.0.0.1</smtp_server><smtp_port>{smtp_port}</smtp_port>
+    <email_from>bench@example.com</email_from><email_to>ops@example.com</email_to>
+    <email_maxperhour>100000</email_maxperhour>
+  </global>
+  <integration><name>custom</name><hook_url>{hooks}/all</hook_url><level>5</level><alert_format>json</alert_format></integration>
+  <integration><name>slack</name><hook_url>{hooks}/slack</hook_url><level>10</level><alert_format>json</alert_format></integration>
+</ossec_config>
+"#
     )
 }

@@ -288,21 +288,14 @@ impl Outbox {
         let conn = self.conn();
         let mut st = conn
             .prepare_cached(
-                "SELECT id, channel, body, attempts, created, batch FROM outbox
+                "SELECT id, channel, body, attempts, created, batch, next_try FROM outbox
                  WHERE channel = ?1 AND failed = 0 AND +next_try <= ?2 AND batch IS NULL
                  ORDER BY id LIMIT ?3",
             )
             .map_err(|e| self.err(e))?;
         let rows = st
             .query_map(params![channel, now, limit as i64], |r| {
-                Ok(Item {
-                    id: r.get(0)?,
-                    channel: r.get(1)?,
-                    body: r.get(2)?,
-                    attempts: r.get(3)?,
-                    created: r.get(4)?,
-                    batch: r.get(5)?,
-                })
+                item_row(r).map(|(item, _)| item)
             })
             .map_err(|e| self.err(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
@@ -319,28 +312,14 @@ impl Outbox {
         let conn = self.conn();
         let mut st = conn
             .prepare_cached(
-                "SELECT id, channel, body, attempts, created, next_try, batch FROM outbox
+                "SELECT id, channel, body, attempts, created, batch, next_try FROM outbox
                  WHERE batch = (SELECT MIN(batch) FROM outbox
                                 WHERE batch IS NOT NULL AND failed = 0)
                    AND failed = 0
                  ORDER BY id",
             )
             .map_err(|e| self.err(e))?;
-        let rows = st
-            .query_map([], |r| {
-                Ok((
-                    Item {
-                        id: r.get(0)?,
-                        channel: r.get(1)?,
-                        body: r.get(2)?,
-                        attempts: r.get(3)?,
-                        created: r.get(4)?,
-                        batch: r.get(6)?,
-                    },
-                    r.get::<_, i64>(5)?,
-                ))
-            })
-            .map_err(|e| self.err(e))?;
+        let rows = st.query_map([], item_row).map_err(|e| self.err(e))?;
         let mut items = Vec::new();
         for row in rows {
             let (item, next_try) = row.map_err(|e| self.err(e))?;
@@ -359,26 +338,14 @@ impl Outbox {
         let conn = self.conn();
         let mut st = conn
             .prepare_cached(
-                "SELECT id, channel, body, attempts, created, next_try, batch FROM outbox
+                "SELECT id, channel, body, attempts, created, batch, next_try FROM outbox
                  WHERE channel = ?1 AND failed = 0
                    AND NOT EXISTS (SELECT 1 FROM sent WHERE sent.id = outbox.id)
                  ORDER BY id LIMIT ?2",
             )
             .map_err(|e| self.err(e))?;
         let rows = st
-            .query_map(params![channel, limit as i64], |r| {
-                Ok((
-                    Item {
-                        id: r.get(0)?,
-                        channel: r.get(1)?,
-                        body: r.get(2)?,
-                        attempts: r.get(3)?,
-                        created: r.get(4)?,
-                        batch: r.get(6)?,
-                    },
-                    r.get::<_, i64>(5)?,
-                ))
-            })
+            .query_map(params![channel, limit as i64], item_row)
             .map_err(|e| self.err(e))?;
         let mut out = Vec::new();
         for row in rows {
@@ -659,6 +626,22 @@ impl Outbox {
     pub fn pending(&self) -> Result<u64, QueueError> {
         Ok(self.pending_by_channel()?.iter().map(|(_, n)| n).sum())
     }
+}
+
+/// An item and its `next_try`, from a row selecting `id, channel, body,
+/// attempts, created, batch, next_try` (the order every item query uses).
+fn item_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Item, i64)> {
+    Ok((
+        Item {
+            id: r.get(0)?,
+            channel: r.get(1)?,
+            body: r.get(2)?,
+            attempts: r.get(3)?,
+            created: r.get(4)?,
+            batch: r.get(5)?,
+        },
+        r.get(6)?,
+    ))
 }
 
 /// Runs `f` with its commits written to the WAL without waiting for fsync

@@ -18,6 +18,32 @@ use outputs::send::{run_email, run_hooks, Counters, Wake};
 use outputs::settings::{EmailSettings, Integration, IntegrationKind, SmtpSecurity};
 use tokio::sync::watch;
 
+/// A sender task on its own runtime, stopped as the service stops it.
+struct Sender {
+    rt: tokio::runtime::Runtime,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Sender {
+    /// Spawns the sender `make` builds around the stop signal.
+    fn start<F>(make: impl FnOnce(watch::Receiver<bool>) -> F) -> Sender
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let (stop, stop_rx) = watch::channel(false);
+        let task = rt.spawn(make(stop_rx));
+        Sender { rt, stop, task }
+    }
+
+    /// Tells it to stop and waits until it has.
+    fn stop(self) {
+        self.stop.send(true).unwrap();
+        self.rt.block_on(self.task).unwrap();
+    }
+}
+
 fn alert(id: u32, n: usize) -> Vec<u8> {
     format!(
         r#"{{"timestamp":"2024-11-05T08:30:0{n}.000+0000","rule":{{"level":10,"description":"rule {id} alert {n}","id":"{id}","mail":true,"groups":["aws_cloudtrail"]}},"agent":{{"id":"000","name":"m"}},"manager":{{"name":"m"}},"id":"1730795400.{n}","full_log":"event {n}","location":"Wazuh-AWS"}}"#
@@ -72,16 +98,16 @@ fn mails_are_grouped_capped_per_hour_and_the_rest_leaves_as_one_digest() {
     let outbox = Arc::new(Outbox::open(&dir.path().join("state")).unwrap());
     let e = settings(smtp.port, 2);
     let router = Router::new(Some(&e), &[]).unwrap();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let (stop, stop_rx) = watch::channel(false);
     let wake = Wake::default();
-    let sender = rt.spawn(run_email(
-        outbox.clone(),
-        e,
-        wake.clone(),
-        Arc::new(Counters::default()),
-        stop_rx,
-    ));
+    let sender = Sender::start(|stop| {
+        run_email(
+            outbox.clone(),
+            e,
+            wake.clone(),
+            Arc::new(Counters::default()),
+            stop,
+        )
+    });
 
     queue(&outbox, &router, &[alert(1, 1), alert(1, 2), alert(1, 3)]);
     let mails = smtp.wait_for(1);
@@ -161,8 +187,7 @@ fn mails_are_grouped_capped_per_hour_and_the_rest_leaves_as_one_digest() {
     let ids: std::collections::BTreeSet<&str> =
         mails.iter().map(|m| m.message_id.as_str()).collect();
     assert_eq!(ids.len(), 3, "each mail its own Message-ID");
-    stop.send(true).unwrap();
-    rt.block_on(sender).unwrap();
+    sender.stop();
 }
 
 #[test]
@@ -181,15 +206,15 @@ fn a_backlog_leaves_in_mails_of_at_most_96_alerts_a_recorded_mail_first() {
     let recorded: Vec<i64> = due[119..122].iter().map(|i| i.id).collect();
     outbox.set_batch(&recorded, recorded[0]).unwrap();
 
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let (stop, stop_rx) = watch::channel(false);
-    let sender = rt.spawn(run_email(
-        outbox.clone(),
-        e,
-        Wake::default(),
-        Arc::new(Counters::default()),
-        stop_rx,
-    ));
+    let sender = Sender::start(|stop| {
+        run_email(
+            outbox.clone(),
+            e,
+            Wake::default(),
+            Arc::new(Counters::default()),
+            stop,
+        )
+    });
     let mails = smtp.wait_for(4);
     std::thread::sleep(Duration::from_millis(500));
     let mails_now = smtp.mails();
@@ -212,8 +237,7 @@ fn a_backlog_leaves_in_mails_of_at_most_96_alerts_a_recorded_mail_first() {
     expected.sort();
     assert_eq!(alerts_in(&mails), expected, "every alert once");
     assert_eq!(outbox.pending().unwrap(), 0);
-    stop.send(true).unwrap();
-    rt.block_on(sender).unwrap();
+    sender.stop();
 }
 
 #[test]
@@ -224,16 +248,9 @@ fn an_smtp_outage_delays_mail_and_loses_nothing() {
     let e = settings(smtp.port, 100);
     let router = Router::new(Some(&e), &[]).unwrap();
     queue(&outbox, &router, &[alert(7, 1), alert(7, 2)]);
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let (stop, stop_rx) = watch::channel(false);
     let counters = Arc::new(Counters::default());
-    let sender = rt.spawn(run_email(
-        outbox.clone(),
-        e,
-        Wake::default(),
-        counters.clone(),
-        stop_rx,
-    ));
+    let sender =
+        Sender::start(|stop| run_email(outbox.clone(), e, Wake::default(), counters.clone(), stop));
     std::thread::sleep(Duration::from_millis(2500));
     assert!(counters.failures.load(std::sync::atomic::Ordering::Relaxed) >= 1);
     assert_eq!(
@@ -247,8 +264,7 @@ fn an_smtp_outage_delays_mail_and_loses_nothing() {
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(smtp.mails().len(), 1, "nothing sent twice");
     assert_eq!(outbox.pending().unwrap(), 0);
-    stop.send(true).unwrap();
-    rt.block_on(sender).unwrap();
+    sender.stop();
 }
 
 fn hook(url: &str, kind: &str) -> Integration {
@@ -286,20 +302,19 @@ fn webhooks_retry_500_and_429_then_deliver_each_alert_once_in_order() {
         !String::from_utf8_lossy(&queued[0].body).contains("key-1"),
         "the routing key is not stored with each item"
     );
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let (stop, stop_rx) = watch::channel(false);
-    let sender = rt.spawn(run_hooks(
-        outbox.clone(),
-        hooks,
-        Wake::default(),
-        Arc::new(Counters::default()),
-        stop_rx,
-    ));
+    let sender = Sender::start(|stop| {
+        run_hooks(
+            outbox.clone(),
+            hooks,
+            Wake::default(),
+            Arc::new(Counters::default()),
+            stop,
+        )
+    });
     let custom = rx.wait_for("/custom", 2);
     let slack = rx.wait_for("/slack", 2);
     let pd = rx.wait_for("/pd", 2);
-    stop.send(true).unwrap();
-    rt.block_on(sender).unwrap();
+    sender.stop();
 
     // The first item is retried (the receiver's 500 hit the custom hook,
     // its 429 the Slack one) and the second waits behind it.
@@ -374,18 +389,17 @@ fn a_webhook_refusing_the_content_sets_the_item_aside() {
     let outbox = Arc::new(Outbox::open(&dir.path().join("state")).unwrap());
     let router = Router::new(None, &hooks).unwrap();
     queue(&outbox, &router, &[alert(1, 1), alert(1, 2)]);
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let (stop, stop_rx) = watch::channel(false);
-    let sender = rt.spawn(run_hooks(
-        outbox.clone(),
-        hooks,
-        Wake::default(),
-        Arc::new(Counters::default()),
-        stop_rx,
-    ));
+    let sender = Sender::start(|stop| {
+        run_hooks(
+            outbox.clone(),
+            hooks,
+            Wake::default(),
+            Arc::new(Counters::default()),
+            stop,
+        )
+    });
     let ok = rx.wait_for("/h", 1);
-    stop.send(true).unwrap();
-    rt.block_on(sender).unwrap();
+    sender.stop();
     assert_eq!(ok.len(), 1);
     let d = outbox.depths().unwrap();
     assert_eq!(
@@ -406,18 +420,17 @@ fn mail_over_tls(server: ServerTls, security: SmtpSecurity) {
     e.ca_pem = Some(std::fs::read(cert).unwrap());
     let router = Router::new(Some(&e), &[]).unwrap();
     queue(&outbox, &router, &[alert(9, 1), alert(9, 2)]);
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let (stop, stop_rx) = watch::channel(false);
-    let sender = rt.spawn(run_email(
-        outbox.clone(),
-        e,
-        Wake::default(),
-        Arc::new(Counters::default()),
-        stop_rx,
-    ));
+    let sender = Sender::start(|stop| {
+        run_email(
+            outbox.clone(),
+            e,
+            Wake::default(),
+            Arc::new(Counters::default()),
+            stop,
+        )
+    });
     let mails = smtp.wait_for(1);
-    stop.send(true).unwrap();
-    rt.block_on(sender).unwrap();
+    sender.stop();
     assert_eq!(alerts_in(&mails), ["rule 9 alert 1", "rule 9 alert 2"]);
     assert_eq!(outbox.pending().unwrap(), 0);
 }
@@ -440,19 +453,11 @@ fn a_server_requiring_starttls_refuses_plain_mail_and_it_waits() {
     let e = settings(smtp.port, 100);
     let router = Router::new(Some(&e), &[]).unwrap();
     queue(&outbox, &router, &[alert(9, 1)]);
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let (stop, stop_rx) = watch::channel(false);
     let counters = Arc::new(Counters::default());
-    let sender = rt.spawn(run_email(
-        outbox.clone(),
-        e,
-        Wake::default(),
-        counters.clone(),
-        stop_rx,
-    ));
+    let sender =
+        Sender::start(|stop| run_email(outbox.clone(), e, Wake::default(), counters.clone(), stop));
     std::thread::sleep(Duration::from_millis(2500));
-    stop.send(true).unwrap();
-    rt.block_on(sender).unwrap();
+    sender.stop();
     assert!(smtp.mails().is_empty());
     assert!(counters.failures.load(std::sync::atomic::Ordering::Relaxed) >= 1);
     let d = outbox.depths().unwrap();
@@ -485,17 +490,11 @@ fn a_receiver_that_dies_and_comes_back_gets_every_item_once_in_order() {
     let hooks = vec![hook(&format!("{}/r", rx.url), "custom")];
     let outbox = Arc::new(Outbox::open(&dir.path().join("state")).unwrap());
     let router = Router::new(None, &hooks).unwrap();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let (stop, stop_rx) = watch::channel(false);
     let counters = Arc::new(Counters::default());
     let wake = Wake::default();
-    let sender = rt.spawn(run_hooks(
-        outbox.clone(),
-        hooks,
-        wake.clone(),
-        counters.clone(),
-        stop_rx,
-    ));
+    let sender = Sender::start(|stop| {
+        run_hooks(outbox.clone(), hooks, wake.clone(), counters.clone(), stop)
+    });
     let first: Vec<Vec<u8>> = (0..5).map(|n| alert(1, n)).collect();
     queue(&outbox, &router, &first);
     wake.notify_one();
@@ -519,8 +518,7 @@ fn a_receiver_that_dies_and_comes_back_gets_every_item_once_in_order() {
     let got = rx.wait_for("/r", 10);
     assert_eq!(got.len(), 10);
     std::thread::sleep(Duration::from_millis(500));
-    stop.send(true).unwrap();
-    rt.block_on(sender).unwrap();
+    sender.stop();
     let (ids, repeats) = posted_ids(&rx, "/r");
     let want: Vec<String> = (0..10).map(|n| format!("1730795400.{n}")).collect();
     assert_eq!(ids, want, "each once, in order");
@@ -539,16 +537,16 @@ fn a_full_disk_stops_sending_without_repeats_until_the_queue_can_be_written() {
     let alerts: Vec<Vec<u8>> = (0..20).map(|n| alert(1, n)).collect();
     queue(&outbox, &router, &alerts);
     let filler = disk.fill();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let (stop, stop_rx) = watch::channel(false);
     let counters = Arc::new(Counters::default());
-    let sender = rt.spawn(run_hooks(
-        outbox.clone(),
-        hooks,
-        Wake::default(),
-        counters.clone(),
-        stop_rx,
-    ));
+    let sender = Sender::start(|stop| {
+        run_hooks(
+            outbox.clone(),
+            hooks,
+            Wake::default(),
+            counters.clone(),
+            stop,
+        )
+    });
     // The first POST is accepted, its removal cannot be written: sending
     // stops (no storm of repeats) and the senders say why.
     assert_eq!(rx.wait_for("/r", 1).len(), 1);
@@ -563,8 +561,7 @@ fn a_full_disk_stops_sending_without_repeats_until_the_queue_can_be_written() {
     let got = rx.wait_for("/r", 20);
     assert_eq!(got.len(), 20);
     std::thread::sleep(Duration::from_millis(500));
-    stop.send(true).unwrap();
-    rt.block_on(sender).unwrap();
+    sender.stop();
     let (ids, repeats) = posted_ids(&rx, "/r");
     let want: Vec<String> = (0..20).map(|n| format!("1730795400.{n}")).collect();
     assert_eq!(ids, want, "each once, in order");
