@@ -1,27 +1,29 @@
 //! End-to-end throughput of `trailwatch run --once` against a local S3
 //! endpoint (in-process, serving the trail directory; moto with
-//! BENCH_S3=moto) with all three outputs on (alerts.json, mail to
-//! aiosmtpd, webhooks to an axum receiver), and its peak memory; beside
-//! it, in the same run: `trailwatch collect --once` on the same bucket (the
-//! collector alone, the ceiling the endpoint allows) and `trailwatch
-//! replay` of the same objects from disk (no network).
+//! BENCH_S3=moto) with all three outputs on (alerts.json, mail, two
+//! webhooks), and its peak memory; beside it, in the same run: `trailwatch
+//! collect --once` on the same bucket (the collector alone, the ceiling the
+//! endpoint allows) and `trailwatch replay` of the same objects from disk
+//! (no network). Mail and webhooks go to light sinks in this process
+//! (`common::sinks`: they count, and count repeats, and keep nothing else,
+//! so that the receivers do not take the CPU `run` needs); BENCH_SINKS=real
+//! sends them to aiosmtpd and the tests' recording axum receiver instead.
+//! The summary gives the webhook posts and mails received and how many of
+//! them repeated a delivery key or a Message-ID (0 when exactly-once held).
 //!
-//! `cargo bench --bench service_run` (needs aiosmtpd, and moto with
-//! BENCH_S3=moto: run `tools/test` once). BENCH_OBJECTS and BENCH_RECORDS
-//! change the size (default 1,000 objects of 100 records); BENCH_WRAP runs
-//! `run` under a profiler (`BENCH_WRAP='heaptrack -o /tmp/run.heap'`, or
-//! `perf record ... --`); BENCH_TRAIL_ONLY=DIR only writes the generated
-//! trail to DIR.
+//! `cargo bench --bench service_run` (aiosmtpd with BENCH_SINKS=real, moto
+//! with BENCH_S3=moto: run `tools/test` once). BENCH_OBJECTS and
+//! BENCH_RECORDS change the size (default 1,000 objects of 100 records);
+//! BENCH_WRAP runs `run` under a profiler (`BENCH_WRAP='heaptrack -o
+//! /tmp/run.heap'`, or `perf record ... --`); BENCH_TRAIL_ONLY=DIR only
+//! writes the generated trail to DIR.
 
 mod common;
 #[path = "../collector/tests/common/moto.rs"]
 mod moto;
-#[path = "../outputs/tests/common/receiver.rs"]
-mod receiver;
-#[path = "../outputs/tests/common/smtp.rs"]
-mod smtp;
 
 use common::s3dir;
+use common::sinks::Sinks;
 use common::trail::{env_or, measure, service_config, write_trail, BUCKET};
 
 use std::path::PathBuf;
@@ -80,10 +82,13 @@ fn main() {
         e
     };
     let store = if on_moto { "moto" } else { "in-process S3" };
-    let smtp = smtp::Smtp::start(tmp.path());
-    let rx = receiver::Receiver::start(&[]);
+    let sinks = Sinks::start(tmp.path());
     let conf = tmp.path().join("bench.conf");
-    std::fs::write(&conf, service_config(&endpoint, BUCKET, smtp.port, &rx.url)).unwrap();
+    std::fs::write(
+        &conf,
+        service_config(&endpoint, BUCKET, sinks.smtp_port(), sinks.hooks_url()),
+    )
+    .unwrap();
     let base = |sub: &str| {
         let mut c = Command::new(bin());
         c.current_dir(tmp.path())
@@ -120,8 +125,7 @@ fn main() {
     let written = std::fs::read_to_string(tmp.path().join("logs/alerts/alerts.json"))
         .map(|s| s.lines().count())
         .unwrap_or(0);
-    let posted = rx.accepted("/all").len() + rx.accepted("/slack").len();
-    let mails = smtp.mails().len();
+    let got = sinks.delivered();
 
     // The same objects from disk, to stdout.
     let mut replay = base("replay");
@@ -129,25 +133,41 @@ fn main() {
     let (p_wall, p_cpu, p_rss) = measure(replay, &[0]);
 
     let ev = events as f64;
-    println!("service_run: {objects} objects, {events} events; {written} alerts written, {posted} webhook posts, {mails} mails");
     println!(
-        "  collect --once (collector alone, {store}): {:>8.0} events/s  {:>8.0} events/CPU-s  peak {:>6.1} MiB",
-        ev / c_wall,
-        ev / c_cpu,
-        c_rss
+        "service_run: {objects} objects, {events} events; {written} alerts written, {} webhook posts, {} mails; duplicates: {} webhook posts, {} mail Message-IDs",
+        got.posts, got.mails, got.post_duplicates, got.mail_duplicates
     );
-    println!(
-        "  run --once (all outputs, {store}):     {:>8.0} events/s  {:>8.0} events/CPU-s  peak {:>6.1} MiB",
-        ev / r_wall,
-        ev / r_cpu,
-        r_rss
-    );
-    println!(
-        "  replay (same objects from disk):        {:>8.0} events/s  {:>8.0} events/CPU-s  peak {:>6.1} MiB",
-        ev / p_wall,
-        ev / p_cpu,
-        p_rss
-    );
+    let rows = [
+        (
+            format!("collect --once (collector alone, {store})"),
+            c_wall,
+            c_cpu,
+            c_rss,
+        ),
+        (
+            format!("run --once (all outputs, {store}, {})", sinks.label()),
+            r_wall,
+            r_cpu,
+            r_rss,
+        ),
+        (
+            "replay (same objects from disk)".to_string(),
+            p_wall,
+            p_cpu,
+            p_rss,
+        ),
+    ];
+    let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
+    for (label, wall, cpu, rss) in &rows {
+        println!(
+            "  {:<width$} {:>8.0} events/s  {:>8.0} events/CPU-s  peak {:>6.1} MiB",
+            format!("{label}:"),
+            ev / wall,
+            ev / cpu,
+            rss,
+            width = width + 1
+        );
+    }
     println!(
         "  run / collect wall-time throughput: {:.2}x",
         (ev / r_wall) / (ev / c_wall)

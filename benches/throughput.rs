@@ -5,27 +5,30 @@
 //! came from, `trailwatch diff` of it with two rulesets and `trailwatch run
 //! --once` reading it from a local S3 endpoint (in this process, serving
 //! the trail directory; moto would cap the collector) with alerts.json,
-//! mail (aiosmtpd) and two webhooks (a receiver in this process) on; peak
-//! memory of each.
+//! mail and two webhooks on; peak memory of each. Mail and webhooks go to
+//! light sinks in this process (`common::sinks`: they count, and count
+//! repeats, and keep nothing else, so that the receivers do not take the
+//! CPU `run` needs); BENCH_SINKS=real sends them to aiosmtpd and the tests'
+//! recording axum receiver instead. The summary gives what `run` delivered
+//! and how many deliveries repeated a delivery key or a Message-ID (0 when
+//! exactly-once held).
 //!
-//! `cargo bench --bench throughput` (aiosmtpd: run `tools/test` once). BENCH_OBJECTS and BENCH_RECORDS set
-//! the size (default 2,000 objects of 500 records: one million events).
+//! `cargo bench --bench throughput` (aiosmtpd with BENCH_SINKS=real: run
+//! `tools/test` once). BENCH_OBJECTS and BENCH_RECORDS set the size
+//! (default 2,000 objects of 500 records: one million events).
 //! BENCH_BASE_BIN=PATH also runs an older `trailwatch` binary on the same
 //! inputs and prints this build's speed relative to it. BENCH_DIR=DIR
 //! writes the trail and the messages there (kept, for profiling) instead of
 //! a temporary directory.
 
 mod common;
-#[path = "../outputs/tests/common/receiver.rs"]
-mod receiver;
-#[path = "../outputs/tests/common/smtp.rs"]
-mod smtp;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::s3dir::S3Dir;
+use common::sinks::{Delivered, Sinks};
 use common::trail::{env_or, measure, service_config, write_trail, BUCKET};
 
 /// What `run --once` reads from and delivers to.
@@ -34,20 +37,18 @@ struct Service {
     conf: PathBuf,
     runs: std::cell::Cell<u32>,
     _s3: S3Dir,
-    smtp: smtp::Smtp,
-    rx: receiver::Receiver,
+    sinks: Sinks,
 }
 
 impl Service {
     fn start(trail: &Path) -> Service {
         let dir = tempfile::tempdir().unwrap();
         let s3 = S3Dir::start(trail, BUCKET);
-        let smtp = smtp::Smtp::start(dir.path());
-        let rx = receiver::Receiver::start(&[]);
+        let sinks = Sinks::start(dir.path());
         let conf = dir.path().join("bench.conf");
         std::fs::write(
             &conf,
-            service_config(&s3.endpoint, BUCKET, smtp.port, &rx.url),
+            service_config(&s3.endpoint, BUCKET, sinks.smtp_port(), sinks.hooks_url()),
         )
         .unwrap();
         Service {
@@ -55,8 +56,7 @@ impl Service {
             conf,
             runs: std::cell::Cell::new(0),
             _s3: s3,
-            smtp,
-            rx,
+            sinks,
         }
     }
 
@@ -75,12 +75,9 @@ impl Service {
         c
     }
 
-    /// Webhook posts and mails received so far.
-    fn received(&self) -> (usize, usize) {
-        (
-            self.rx.accepted("/all").len() + self.rx.accepted("/slack").len(),
-            self.smtp.mails().len(),
-        )
+    /// Webhook posts and mails received so far, and their repeats.
+    fn received(&self) -> Delivered {
+        self.sinks.delivered()
     }
 }
 
@@ -183,13 +180,20 @@ fn main() {
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_trailwatch"));
     let service = Service::start(&trail);
     let rows = jobs(&bin, &trail, &lines, &service);
-    let (posts, mails) = service.received();
+    let got = service.received();
     let get = |rows: &[Row], n: &str| -> (f64, f64) {
         let r = rows.iter().find(|r| r.name == n).unwrap();
         (events / r.wall, events / r.cpu)
     };
 
-    println!("throughput: {objects} objects, {events} events (default ruleset: shipped); run delivered {posts} webhook posts, {mails} mails");
+    println!(
+        "throughput: {objects} objects, {events} events (default ruleset: shipped); run (in-process S3, {}) delivered {} webhook posts, {} mails; duplicates: {} webhook posts, {} mail Message-IDs",
+        service.sinks.label(),
+        got.posts,
+        got.mails,
+        got.post_duplicates,
+        got.mail_duplicates
+    );
     println!("  JSON-parse floor (IgnoredAny):  {floor:>9.0} events/CPU-s");
     for r in &rows {
         println!(

@@ -770,6 +770,7 @@ fn files_are_private_under_umask_000_and_hook_urls_are_redacted() {
     let mode = |p: &str| std::fs::metadata(w.path(p)).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode("state"), 0o700);
     assert_eq!(mode("state/outputs.db"), 0o600);
+    assert_eq!(mode("state/outputs.sent"), 0o600);
     assert_eq!(mode("state/collector.db"), 0o600);
     assert_eq!(mode("logs/alerts/alerts.json"), 0o600);
     assert_eq!(mode("logs/alerts"), 0o700);

@@ -1,2 +1,3 @@
 pub mod s3dir;
+pub mod sinks;
 pub mod trail;

@@ -2,7 +2,58 @@
 //! when an alert fires (alerts are rare next to events), with the handful
 //! of fields filters and messages need.
 
+use std::borrow::Cow;
+
+use serde::Deserialize;
 use serde_json::Value;
+
+/// What routing decides on (rule, location, agent), read from an
+/// `alerts.json` object without building the rest: the event's data and
+/// text are skipped, not copied.
+#[derive(Debug, Default, Deserialize)]
+pub struct Head<'a> {
+    #[serde(default, borrow)]
+    pub rule: RuleHead<'a>,
+    #[serde(default, borrow)]
+    pub location: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub agent: AgentHead<'a>,
+}
+
+/// The alert's `rule` object, as far as routing needs it.
+#[derive(Debug, Default, Deserialize)]
+pub struct RuleHead<'a> {
+    #[serde(default)]
+    pub level: u32,
+    #[serde(default, borrow)]
+    pub id: Cow<'a, str>,
+    #[serde(default)]
+    pub mail: bool,
+    #[serde(default, borrow)]
+    pub groups: Vec<Cow<'a, str>>,
+}
+
+/// The alert's `agent` object, as far as routing needs it.
+#[derive(Debug, Default, Deserialize)]
+pub struct AgentHead<'a> {
+    #[serde(default, borrow)]
+    pub name: Cow<'a, str>,
+}
+
+impl<'a> Head<'a> {
+    /// Reads the head of one `alerts.json` object.
+    pub fn parse(raw: &'a [u8]) -> Result<Head<'a>, serde_json::Error> {
+        serde_json::from_slice(raw)
+    }
+
+    pub fn rule_id(&self) -> u32 {
+        self.rule.id.parse().unwrap_or(0)
+    }
+
+    pub fn groups(&self) -> impl Iterator<Item = &str> {
+        self.rule.groups.iter().map(|g| g.as_ref())
+    }
+}
 
 /// A parsed alert.
 #[derive(Debug, Clone)]
@@ -161,5 +212,27 @@ mod tests {
         assert!(facts.contains(&("User", "admin".to_string())));
         assert!(facts.contains(&("Source IP", "203.0.113.9".to_string())));
         assert!(facts.contains(&("Region", "eu-west-1".to_string())));
+    }
+
+    #[test]
+    fn the_head_reads_what_routing_needs_and_agrees_with_the_whole() {
+        let raw = br#"{"timestamp":"t","rule":{"level":12,"description":"d \"q\"","id":"98612","firedtimes":3,"mail":true,"groups":["amazon","aws\u005fcloudtrail"],"mitre":{"id":["T1496"]}},"agent":{"id":"000","name":"mgr"},"id":"1.0","full_log":"{\"a\":[1,{\"b\":null}]}","location":"Wazuh-AWS","data":{"aws":{"x":[1,2,{"y":"z"}]}}}"#;
+        let head = Head::parse(raw).unwrap();
+        let whole = Alert::parse(raw).unwrap();
+        assert_eq!(head.rule_id(), whole.rule_id());
+        assert_eq!(head.rule.level, whole.level());
+        assert_eq!(head.rule.mail, whole.mail());
+        assert_eq!(
+            head.groups().collect::<Vec<_>>(),
+            whole.groups().collect::<Vec<_>>()
+        );
+        assert_eq!(head.groups().nth(1), Some("aws_cloudtrail"), "escapes read");
+        assert_eq!(head.location, whole.location());
+        assert_eq!(head.agent.name, whole.agent_name());
+        // Missing parts read as empty, as the whole alert's accessors do.
+        let bare = Head::parse(br#"{"rule":{"id":"1"}}"#).unwrap();
+        assert_eq!((bare.rule.level, bare.rule.mail), (0, false));
+        assert_eq!((&*bare.location, &*bare.agent.name), ("", ""));
+        assert!(Head::parse(b"{not json").is_err());
     }
 }

@@ -17,12 +17,12 @@ use crate::webhook::Failure;
 const EVENT_TEXT_MAX: usize = 8 * 1024;
 
 /// Subject and body of a mail carrying `alerts` (at least one).
-pub fn compose(alerts: &[Alert], ids_name: Option<&str>) -> (String, String) {
+pub fn compose(alerts: &[&Alert], ids_name: Option<&str>) -> (String, String) {
     let tag = match ids_name {
         Some(n) => format!("[trailwatch {n}]"),
         None => "[trailwatch]".to_string(),
     };
-    let top = alerts.iter().map(Alert::level).max().unwrap_or(0);
+    let top = alerts.iter().map(|a| a.level()).max().unwrap_or(0);
     let subject = match alerts {
         [one] => format!("{tag} Level {} alert: {}", one.level(), one.description()),
         many => format!("{tag} {} alerts, highest level {top}", many.len()),
@@ -183,12 +183,12 @@ mod tests {
     #[test]
     fn one_alert_and_a_group_read_well() {
         let a = Alert::parse(br#"{"timestamp":"2024-11-05T08:30:06.000+0000","rule":{"level":10,"description":"Possible break-in","id":"80255"},"location":"Wazuh-AWS","data":{"aws":{"sourceIPAddress":"198.51.100.7","eventName":"ConsoleLogin"}}}"#).unwrap();
-        let (s, b) = compose(std::slice::from_ref(&a), None);
+        let (s, b) = compose(&[&a], None);
         assert_eq!(s, "[trailwatch] Level 10 alert: Possible break-in");
         assert!(b.contains("Rule: 80255 (level 10)\r\n"));
         assert!(b.contains("Source IP: 198.51.100.7\r\n"));
         assert!(b.contains("\"eventName\": \"ConsoleLogin\""));
-        let (s, b) = compose(&[a.clone(), a], Some("prod"));
+        let (s, b) = compose(&[&a, &a], Some("prod"));
         assert_eq!(s, "[trailwatch prod] 2 alerts, highest level 10");
         assert!(b.contains("--- Alert 2 of 2 ---"));
     }

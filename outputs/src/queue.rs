@@ -15,7 +15,8 @@
 //! before a crash and sent again because its removal was not yet durable.
 //! The items of a mail are recorded as one batch before the mail leaves,
 //! so a mail sent again after a crash carries the same alerts and the same
-//! `Message-ID`.
+//! `Message-ID`. Accepted webhook items are recorded in `outputs.sent`
+//! beside the database and removed in groups (see [`Outbox::sent`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -67,10 +68,33 @@ pub struct Depth {
     pub last_error: Option<String>,
 }
 
+/// Items their receiver accepted and that are still in the outbox: the
+/// ids, and the file they are appended to (`outputs.sent`, beside the
+/// database). Appending eight bytes costs a small fraction of a database
+/// transaction, and a crash loses none of them (the write is in the
+/// kernel's hands when it returns, as the database's unsynced commits
+/// are); [`Outbox::purge_sent`] removes the items and empties the file.
+struct SentLog {
+    path: PathBuf,
+    file: std::fs::File,
+    ids: Vec<i64>,
+}
+
+impl SentLog {
+    fn err(&self, e: std::io::Error) -> QueueError {
+        QueueError {
+            path: self.path.clone(),
+            source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
+        }
+    }
+}
+
 /// The outbox database.
 pub struct Outbox {
     path: PathBuf,
     conn: Mutex<Connection>,
+    /// Taken before `conn` when both are needed.
+    sent: Mutex<SentLog>,
     /// Random, made when the database was created: with an item's id, its
     /// delivery key.
     instance: String,
@@ -131,13 +155,28 @@ impl Outbox {
                  source TEXT NOT NULL UNIQUE);
              CREATE TABLE IF NOT EXISTS meta (
                  key TEXT PRIMARY KEY,
-                 value TEXT NOT NULL);
-             -- Items their receiver accepted, recorded one by one (a small
-             -- row, cheap to write) and removed from the outbox in groups
-             -- (Outbox::purge_sent).
-             CREATE TABLE IF NOT EXISTS sent (id INTEGER PRIMARY KEY);",
+                 value TEXT NOT NULL);",
         )
         .map_err(err)?;
+        // Where an earlier version recorded accepted items (now
+        // outputs.sent): what it holds leaves, then the table.
+        let old_sent: bool = conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'sent'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(err)?
+            > 0;
+        if old_sent {
+            conn.execute_batch(
+                "BEGIN;
+                 DELETE FROM outbox WHERE id IN (SELECT id FROM sent);
+                 DROP TABLE sent;
+                 COMMIT;",
+            )
+            .map_err(err)?;
+        }
         let has_batch: bool = conn
             .query_row(
                 "SELECT COUNT(*) FROM pragma_table_info('outbox') WHERE name = 'batch'",
@@ -185,9 +224,33 @@ impl Outbox {
                 i
             }
         };
+        let log_path = dir.join("outputs.sent");
+        let log_err = |e: std::io::Error| QueueError {
+            path: log_path.clone(),
+            source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
+        };
+        let mut file = crate::file::private_file()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&log_path)
+            .map_err(log_err)?;
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut file, &mut bytes).map_err(log_err)?;
+        // Whole records only (a torn last one cannot come from a crash of
+        // this process: eight bytes are written by one call).
+        let ids = bytes
+            .chunks_exact(8)
+            .map(|c| i64::from_le_bytes(c.try_into().unwrap_or_default()))
+            .collect();
         let outbox = Outbox {
             path,
             conn: Mutex::new(conn),
+            sent: Mutex::new(SentLog {
+                path: log_path,
+                file,
+                ids,
+            }),
             instance,
         };
         // Accepted before a crash: leave now.
@@ -210,6 +273,10 @@ impl Outbox {
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn sent_log(&self) -> std::sync::MutexGuard<'_, SentLog> {
+        self.sent.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Whether a source file's alerts were already committed.
@@ -335,12 +402,12 @@ impl Outbox {
     /// yet due: a channel whose oldest item waits for a retry waits whole,
     /// so its receiver sees items in the order they were queued.
     pub fn ready(&self, channel: &str, now: i64, limit: usize) -> Result<Vec<Item>, QueueError> {
+        let sent = self.sent_log();
         let conn = self.conn();
         let mut st = conn
             .prepare_cached(
                 "SELECT id, channel, body, attempts, created, batch, next_try FROM outbox
                  WHERE channel = ?1 AND failed = 0
-                   AND NOT EXISTS (SELECT 1 FROM sent WHERE sent.id = outbox.id)
                  ORDER BY id LIMIT ?2",
             )
             .map_err(|e| self.err(e))?;
@@ -353,7 +420,9 @@ impl Outbox {
             if next_try > now {
                 break;
             }
-            out.push(item);
+            if !sent.ids.contains(&item.id) {
+                out.push(item);
+            }
         }
         Ok(out)
     }
@@ -440,34 +509,47 @@ impl Outbox {
         tx.commit()
     }
 
-    /// Records that the receiver accepted item `id`, in a transaction of
-    /// its own written without waiting for fsync (as
-    /// [`Outbox::done_with_meta`]); [`Outbox::ready`] no longer returns it,
-    /// and [`Outbox::purge_sent`] removes it from the outbox with others.
-    /// One small row per item costs a fraction of removing the item itself
-    /// (its body, its index entries), so a sender records each item before
-    /// it sends the next and removes them a hundred at a time.
+    /// Records that the receiver accepted item `id`, appended to
+    /// `outputs.sent` (see [`SentLog`]); [`Outbox::ready`] no longer returns
+    /// it, and [`Outbox::purge_sent`] removes it from the outbox with
+    /// others. So a sender records each item before it sends the next and
+    /// removes them a hundred at a time.
     pub fn sent(&self, id: i64) -> Result<(), QueueError> {
-        let mut conn = self.conn();
-        unsynced(&mut conn, |c| {
-            c.prepare_cached("INSERT OR IGNORE INTO sent (id) VALUES (?1)")?
-                .execute([id])
-                .map(|_| ())
-        })
-        .map_err(|e| self.err(e))
+        let mut log = self.sent_log();
+        if let Err(e) = std::io::Write::write_all(&mut log.file, &id.to_le_bytes()) {
+            return Err(log.err(e));
+        }
+        log.ids.push(id);
+        Ok(())
     }
 
     /// Removes the items recorded by [`Outbox::sent`] from the outbox, in
-    /// one transaction.
+    /// one transaction, and empties the record. (A crash between the two
+    /// finds ids already removed: removing them again does nothing, and
+    /// ids are never reused.)
     pub fn purge_sent(&self) -> Result<(), QueueError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction().map_err(|e| self.err(e))?;
-        tx.execute_batch(
-            "DELETE FROM outbox WHERE id IN (SELECT id FROM sent);
-             DELETE FROM sent;",
-        )
-        .map_err(|e| self.err(e))?;
-        tx.commit().map_err(|e| self.err(e))
+        let mut log = self.sent_log();
+        if log.ids.is_empty() {
+            return Ok(());
+        }
+        {
+            let mut conn = self.conn();
+            let tx = conn.transaction().map_err(|e| self.err(e))?;
+            {
+                let mut del = tx
+                    .prepare_cached("DELETE FROM outbox WHERE id = ?1")
+                    .map_err(|e| self.err(e))?;
+                for id in &log.ids {
+                    del.execute([id]).map_err(|e| self.err(e))?;
+                }
+            }
+            tx.commit().map_err(|e| self.err(e))?;
+        }
+        if let Err(e) = log.file.set_len(0) {
+            return Err(log.err(e));
+        }
+        log.ids.clear();
+        Ok(())
     }
 
     /// Records that `ids` leave as one mail, named by `batch`, before it
@@ -758,12 +840,57 @@ mod tests {
         assert_eq!(q.pending().unwrap(), 4, "still in the outbox");
         q.purge_sent().unwrap();
         assert_eq!(q.pending().unwrap(), 2);
+        let log = dir.path().join("outputs.sent");
+        assert_eq!(std::fs::metadata(&log).unwrap().len(), 0, "emptied");
         q.sent(ready[2].id).unwrap();
+        assert_eq!(std::fs::metadata(&log).unwrap().len(), 8);
         drop(q);
         // A crash between the record and the purge: the reopen purges.
         let q = Outbox::open(dir.path()).unwrap();
         assert_eq!(q.pending().unwrap(), 1);
         assert_eq!(q.ready("hook:a", 100, 10).unwrap()[0].body, b"3");
+        assert_eq!(std::fs::metadata(&log).unwrap().len(), 0);
+        // A crash after the purge's transaction, before the record was
+        // emptied: the ids are removed again, which changes nothing.
+        std::fs::write(&log, ready[0].id.to_le_bytes()).unwrap();
+        drop(q);
+        let q = Outbox::open(dir.path()).unwrap();
+        assert_eq!(q.pending().unwrap(), 1);
+    }
+
+    #[test]
+    fn accepted_items_an_earlier_version_recorded_in_its_table_leave_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = Outbox::open(dir.path()).unwrap();
+        let items: Vec<(String, Vec<u8>)> = (0..3)
+            .map(|i| ("hook:a".to_string(), format!("{i}").into_bytes()))
+            .collect();
+        q.commit(&[], &items, &[], 100).unwrap();
+        let first = q.ready("hook:a", 100, 10).unwrap()[0].id;
+        drop(q);
+        let c = Connection::open(dir.path().join("outputs.db")).unwrap();
+        c.execute_batch("CREATE TABLE sent (id INTEGER PRIMARY KEY)")
+            .unwrap();
+        c.execute("INSERT INTO sent (id) VALUES (?1)", [first])
+            .unwrap();
+        drop(c);
+        let q = Outbox::open(dir.path()).unwrap();
+        let left: Vec<Vec<u8>> = q
+            .ready("hook:a", 100, 10)
+            .unwrap()
+            .into_iter()
+            .map(|i| i.body)
+            .collect();
+        assert_eq!(left, [b"1".to_vec(), b"2".to_vec()]);
+        let tables: i64 = q
+            .conn()
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name = 'sent'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(tables, 0, "the old table is gone");
     }
 
     #[test]

@@ -1,11 +1,11 @@
-//! The background senders: they drain the outbox, one task for webhooks
-//! and one for email, retrying with exponential backoff. Both wake when new
-//! items are committed ([`Wake`]) and stop when told to.
+//! The background senders: they drain the outbox, one task per webhook
+//! integration and one for email, retrying with exponential backoff. They
+//! wake when new items are committed ([`Wake`]) and stop when told to.
 //!
 //! Exactly once, as far as a crash allows: each accepted item (or mail)
-//! is recorded in its own transaction before the next one is sent (a
-//! webhook item as sent, removed with others after its group; a mail
-//! removed), and carries a delivery key that stays the same on every attempt
+//! is recorded before the next one is sent (a webhook item appended to
+//! the sent record, removed with others after its group; a mail removed
+//! in its own transaction), and carries a delivery key that stays the same on every attempt
 //! (see [`crate::queue`]). When that removal cannot be written (a full
 //! disk), sending stops: the senders keep what they could not record in
 //! memory and try to record it with backoff, and [`Counters::degraded`]
@@ -509,7 +509,7 @@ struct Queued {
 }
 
 fn decode(it: &Item) -> Option<Queued> {
-    let v: serde_json::Value = serde_json::from_slice(&it.body).ok()?;
+    let mut v: serde_json::Value = serde_json::from_slice(&it.body).ok()?;
     Some(Queued {
         id: it.id,
         attempts: it.attempts,
@@ -521,7 +521,7 @@ fn decode(it: &Item) -> Option<Queued> {
             .collect(),
         alone: v["alone"].as_bool().unwrap_or(false),
         alert: Alert {
-            json: v["alert"].clone(),
+            json: v["alert"].take(),
         },
     })
 }
@@ -587,11 +587,13 @@ pub async fn run_email(
         };
         // Held until the hour turns (then they leave as one digest), or
         // waiting for more alerts to share the mail: decided on counts and
-        // times alone, without reading the items.
+        // times alone, without reading the items. A full mail's worth
+        // leaves at once: waiting could add nothing to it.
         let ready = sent < settings.max_per_hour
             && match outbox.due_span(&[EMAIL_CHANNEL, EMAIL_NOW_CHANNEL], t) {
                 Ok(Some(span)) => {
                     span.urgent
+                        || span.count >= MAIL_ALERTS_MAX as u64
                         || counters.finishing.load(Relaxed)
                         || t - span.newest >= window
                         || t - span.oldest >= 30
@@ -662,7 +664,7 @@ pub async fn run_email(
                     ids[0]
                 }
             };
-            let alerts: Vec<Alert> = mail.iter().map(|q| q.alert.clone()).collect();
+            let alerts: Vec<&Alert> = mail.iter().map(|q| &q.alert).collect();
             let (subject, body) = compose(&alerts, settings.ids_name.as_deref());
             let message_id = format!("<{}@trailwatch>", outbox.delivery_key(batch));
             match mailer.send(&mail[0].to, &subject, &body, &message_id).await {
