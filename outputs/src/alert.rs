@@ -1,48 +1,130 @@
-//! An alert as the outputs see it: the `alerts.json` object, parsed once
-//! when an alert fires (alerts are rare next to events), with the handful
-//! of fields filters and messages need.
+//! An alert as the outputs see it: the fields filters and messages use,
+//! borrowed from its `alerts.json` object. Reading them skips the rest
+//! (the event's data stays text until a message needs a few of its
+//! fields), so routing costs little next to the engine.
 
 use std::borrow::Cow;
 
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
-/// What routing decides on (rule, location, agent), read from an
-/// `alerts.json` object without building the rest: the event's data and
-/// text are skipped, not copied.
+/// One alert, read from its `alerts.json` object (`raw`).
 #[derive(Debug, Default, Deserialize)]
-pub struct Head<'a> {
+pub struct Alert<'a> {
     #[serde(default, borrow)]
-    pub rule: RuleHead<'a>,
+    timestamp: Cow<'a, str>,
     #[serde(default, borrow)]
-    pub location: Cow<'a, str>,
+    rule: RuleHead<'a>,
     #[serde(default, borrow)]
-    pub agent: AgentHead<'a>,
+    id: Cow<'a, str>,
+    #[serde(default, borrow)]
+    location: Cow<'a, str>,
+    #[serde(default, borrow)]
+    agent: AgentHead<'a>,
+    #[serde(default, borrow)]
+    full_log: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    data: Option<&'a RawValue>,
 }
 
-/// The alert's `rule` object, as far as routing needs it.
+/// The alert's `rule` object, as far as the outputs need it.
 #[derive(Debug, Default, Deserialize)]
-pub struct RuleHead<'a> {
+struct RuleHead<'a> {
     #[serde(default)]
-    pub level: u32,
+    level: u32,
     #[serde(default, borrow)]
-    pub id: Cow<'a, str>,
+    id: Cow<'a, str>,
+    #[serde(default, borrow)]
+    description: Cow<'a, str>,
     #[serde(default)]
-    pub mail: bool,
+    mail: bool,
     #[serde(default, borrow)]
-    pub groups: Vec<Cow<'a, str>>,
+    groups: Vec<Cow<'a, str>>,
 }
 
-/// The alert's `agent` object, as far as routing needs it.
 #[derive(Debug, Default, Deserialize)]
-pub struct AgentHead<'a> {
+struct AgentHead<'a> {
     #[serde(default, borrow)]
-    pub name: Cow<'a, str>,
+    name: Cow<'a, str>,
 }
 
-impl<'a> Head<'a> {
-    /// Reads the head of one `alerts.json` object.
-    pub fn parse(raw: &'a [u8]) -> Result<Head<'a>, serde_json::Error> {
+/// `data`, as far as the facts of a message go.
+#[derive(Debug, Default, Deserialize)]
+struct Data<'a> {
+    #[serde(default, borrow)]
+    aws: Option<&'a RawValue>,
+}
+
+/// The `data.aws` fields a message shows, each as it is in the alert.
+#[derive(Debug, Default, Deserialize)]
+struct AwsFacts<'a> {
+    #[serde(default, borrow, rename = "recipientAccountId")]
+    recipient_account_id: Option<&'a RawValue>,
+    #[serde(default, borrow, rename = "userIdentity")]
+    user_identity: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    aws_account_id: Option<&'a RawValue>,
+    #[serde(default, borrow, rename = "sourceIPAddress")]
+    source_ip_address: Option<&'a RawValue>,
+    #[serde(default, borrow, rename = "source_ip_address")]
+    source_ip_address_snake: Option<&'a RawValue>,
+    #[serde(default, borrow, rename = "awsRegion")]
+    aws_region: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    region: Option<&'a RawValue>,
+    #[serde(default, borrow, rename = "eventName")]
+    event_name: Option<&'a RawValue>,
+    #[serde(default, borrow, rename = "eventSource")]
+    event_source: Option<&'a RawValue>,
+    #[serde(default, borrow, rename = "errorCode")]
+    error_code: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    log_info: Option<&'a RawValue>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Identity<'a> {
+    #[serde(default, borrow, rename = "accountId")]
+    account_id: Option<&'a RawValue>,
+    #[serde(default, borrow, rename = "userName")]
+    user_name: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    arn: Option<&'a RawValue>,
+    #[serde(default, borrow, rename = "principalId")]
+    principal_id: Option<&'a RawValue>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct LogInfo<'a> {
+    #[serde(default, borrow)]
+    log_file: Option<&'a RawValue>,
+}
+
+/// A JSON value as text: a string unquoted, `null` as nothing, anything
+/// else as its compact JSON.
+fn text(v: Option<&RawValue>) -> Option<String> {
+    let v = v?;
+    match v.get().as_bytes().first() {
+        Some(b'"') => serde_json::from_str::<String>(v.get()).ok(),
+        Some(b'n') => None,
+        Some(b'{') | Some(b'[') => serde_json::from_str::<Value>(v.get())
+            .ok()
+            .map(|x| x.to_string()),
+        _ => Some(v.get().to_string()),
+    }
+}
+
+/// An object among the values, read as `T`; the default when it is
+/// absent or not an object of that shape.
+fn object<'a, T: Deserialize<'a> + Default>(v: Option<&'a RawValue>) -> T {
+    v.and_then(|v| serde_json::from_str(v.get()).ok())
+        .unwrap_or_default()
+}
+
+impl<'a> Alert<'a> {
+    /// Reads one `alerts.json` object.
+    pub fn parse(raw: &'a [u8]) -> Result<Alert<'a>, serde_json::Error> {
         serde_json::from_slice(raw)
     }
 
@@ -50,105 +132,63 @@ impl<'a> Head<'a> {
         self.rule.id.parse().unwrap_or(0)
     }
 
-    pub fn groups(&self) -> impl Iterator<Item = &str> {
-        self.rule.groups.iter().map(|g| g.as_ref())
-    }
-}
-
-/// A parsed alert.
-#[derive(Debug, Clone)]
-pub struct Alert {
-    pub json: Value,
-}
-
-impl Alert {
-    /// Parses one `alerts.json` object.
-    pub fn parse(raw: &[u8]) -> Result<Alert, serde_json::Error> {
-        Ok(Alert {
-            json: serde_json::from_slice(raw)?,
-        })
-    }
-
-    fn rule(&self) -> Option<&Value> {
-        self.json.get("rule")
-    }
-
-    pub fn rule_id(&self) -> u32 {
-        self.rule()
-            .and_then(|r| r.get("id"))
-            .and_then(Value::as_str)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0)
-    }
-
     pub fn level(&self) -> u32 {
-        self.rule()
-            .and_then(|r| r.get("level"))
-            .and_then(Value::as_u64)
-            .unwrap_or(0) as u32
+        self.rule.level
     }
 
     pub fn description(&self) -> &str {
-        self.rule()
-            .and_then(|r| r.get("description"))
-            .and_then(Value::as_str)
-            .unwrap_or("")
+        &self.rule.description
     }
 
     pub fn groups(&self) -> impl Iterator<Item = &str> {
-        self.rule()
-            .and_then(|r| r.get("groups"))
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
+        self.rule.groups.iter().map(|g| g.as_ref())
     }
 
     /// `rule.mail`: the rule's level reaches email_alert_level, or it has
     /// `alert_by_email` (and not `no_email_alert`).
     pub fn mail(&self) -> bool {
-        self.rule()
-            .and_then(|r| r.get("mail"))
-            .and_then(Value::as_bool)
-            .unwrap_or(false)
+        self.rule.mail
     }
 
     pub fn location(&self) -> &str {
-        self.str_at(&["location"]).unwrap_or("")
+        &self.location
     }
 
     pub fn timestamp(&self) -> &str {
-        self.str_at(&["timestamp"]).unwrap_or("")
+        &self.timestamp
     }
 
     pub fn id(&self) -> &str {
-        self.str_at(&["id"]).unwrap_or("")
+        &self.id
     }
 
     pub fn agent_name(&self) -> &str {
-        self.str_at(&["agent", "name"]).unwrap_or("")
+        &self.agent.name
     }
 
-    /// A string at a path of object keys.
-    pub fn str_at(&self, path: &[&str]) -> Option<&str> {
-        let mut v = &self.json;
-        for k in path {
-            v = v.get(k)?;
-        }
-        v.as_str()
+    pub fn full_log(&self) -> Option<&str> {
+        self.full_log.as_deref()
     }
 
-    /// `data.aws.<path>` as text, whatever its JSON type.
-    pub fn aws(&self, path: &[&str]) -> Option<String> {
-        let mut v = self.json.get("data")?.get("aws")?;
-        for k in path {
-            v = v.get(k)?;
-        }
-        match v {
-            Value::String(s) => Some(s.clone()),
-            Value::Null => None,
-            other => Some(other.to_string()),
-        }
+    /// `data` laid out for reading (two-space indents), or "" without it.
+    pub fn data_pretty(&self) -> String {
+        self.data
+            .and_then(|d| serde_json::from_str::<Value>(d.get()).ok())
+            .map(|d| serde_json::to_string_pretty(&d).unwrap_or_default())
+            .unwrap_or_default()
+    }
+
+    fn aws(&self) -> AwsFacts<'a> {
+        object::<Data>(self.data)
+            .aws
+            .map(|a| object(Some(a)))
+            .unwrap_or_default()
+    }
+
+    /// `data.aws.eventSource` and `data.aws.recipientAccountId` as text.
+    pub fn source_and_account(&self) -> (Option<String>, Option<String>) {
+        let aws = self.aws();
+        (text(aws.event_source), text(aws.recipient_account_id))
     }
 
     /// The facts a person reading the alert wants first, as (label, value)
@@ -162,29 +202,30 @@ impl Alert {
             ("Description", self.description().to_string()),
             ("Time", self.timestamp().to_string()),
         ];
-        let account = self
-            .aws(&["recipientAccountId"])
-            .or_else(|| self.aws(&["userIdentity", "accountId"]))
-            .or_else(|| self.aws(&["aws_account_id"]));
-        let user = self
-            .aws(&["userIdentity", "userName"])
-            .or_else(|| self.aws(&["userIdentity", "arn"]))
-            .or_else(|| self.aws(&["userIdentity", "principalId"]));
+        let aws = self.aws();
+        let who: Identity = object(aws.user_identity);
+        let log: LogInfo = object(aws.log_info);
         let pairs = [
-            ("Account", account),
-            ("User", user),
+            (
+                "Account",
+                text(aws.recipient_account_id)
+                    .or_else(|| text(who.account_id))
+                    .or_else(|| text(aws.aws_account_id)),
+            ),
+            (
+                "User",
+                text(who.user_name)
+                    .or_else(|| text(who.arn))
+                    .or_else(|| text(who.principal_id)),
+            ),
             (
                 "Source IP",
-                self.aws(&["sourceIPAddress"])
-                    .or_else(|| self.aws(&["source_ip_address"])),
+                text(aws.source_ip_address).or_else(|| text(aws.source_ip_address_snake)),
             ),
-            (
-                "Region",
-                self.aws(&["awsRegion"]).or_else(|| self.aws(&["region"])),
-            ),
-            ("Event", self.aws(&["eventName"])),
-            ("Error", self.aws(&["errorCode"])),
-            ("Log file", self.aws(&["log_info", "log_file"])),
+            ("Region", text(aws.aws_region).or_else(|| text(aws.region))),
+            ("Event", text(aws.event_name)),
+            ("Error", text(aws.error_code)),
+            ("Log file", text(log.log_file)),
         ];
         out.extend(pairs.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))));
         if !self.location().is_empty() {
@@ -215,24 +256,42 @@ mod tests {
     }
 
     #[test]
-    fn the_head_reads_what_routing_needs_and_agrees_with_the_whole() {
-        let raw = br#"{"timestamp":"t","rule":{"level":12,"description":"d \"q\"","id":"98612","firedtimes":3,"mail":true,"groups":["amazon","aws\u005fcloudtrail"],"mitre":{"id":["T1496"]}},"agent":{"id":"000","name":"mgr"},"id":"1.0","full_log":"{\"a\":[1,{\"b\":null}]}","location":"Wazuh-AWS","data":{"aws":{"x":[1,2,{"y":"z"}]}}}"#;
-        let head = Head::parse(raw).unwrap();
-        let whole = Alert::parse(raw).unwrap();
-        assert_eq!(head.rule_id(), whole.rule_id());
-        assert_eq!(head.rule.level, whole.level());
-        assert_eq!(head.rule.mail, whole.mail());
+    fn fields_are_read_as_the_json_has_them_and_odd_shapes_are_tolerated() {
+        let raw = br#"{"timestamp":"t","rule":{"level":12,"description":"d \"q\"","id":"98612","firedtimes":3,"mail":true,"groups":["amazon","aws\u005fcloudtrail"],"mitre":{"id":["T1496"]}},"agent":{"id":"000","name":"mgr"},"id":"1.0","full_log":"{\"a\":[1,{\"b\":null}]}","location":"Wazuh-AWS","data":{"aws":{"x":[1,2,{"y":"z"}],"recipientAccountId":123456789012,"eventSource":"ec2.amazonaws.com","userIdentity":"not an object","errorCode":null,"log_info":{"log_file":"a/b.json.gz"}}}}"#;
+        let a = Alert::parse(raw).unwrap();
+        let v: Value = serde_json::from_slice(raw).unwrap();
+        assert_eq!(a.description(), v["rule"]["description"].as_str().unwrap());
+        assert_eq!(a.groups().nth(1), Some("aws_cloudtrail"), "escapes read");
+        assert_eq!(a.full_log(), v["full_log"].as_str());
         assert_eq!(
-            head.groups().collect::<Vec<_>>(),
-            whole.groups().collect::<Vec<_>>()
+            (a.agent_name(), a.location(), a.id()),
+            ("mgr", "Wazuh-AWS", "1.0")
         );
-        assert_eq!(head.groups().nth(1), Some("aws_cloudtrail"), "escapes read");
-        assert_eq!(head.location, whole.location());
-        assert_eq!(head.agent.name, whole.agent_name());
-        // Missing parts read as empty, as the whole alert's accessors do.
-        let bare = Head::parse(br#"{"rule":{"id":"1"}}"#).unwrap();
-        assert_eq!((bare.rule.level, bare.rule.mail), (0, false));
-        assert_eq!((&*bare.location, &*bare.agent.name), ("", ""));
-        assert!(Head::parse(b"{not json").is_err());
+        assert_eq!(
+            a.source_and_account(),
+            (
+                Some("ec2.amazonaws.com".to_string()),
+                Some("123456789012".to_string())
+            ),
+            "a number as its text"
+        );
+        let facts = a.facts();
+        assert!(facts.contains(&("Account", "123456789012".to_string())));
+        assert!(facts.contains(&("Log file", "a/b.json.gz".to_string())));
+        assert!(!facts.iter().any(|(k, _)| *k == "User" || *k == "Error"));
+        assert_eq!(
+            serde_json::from_str::<Value>(&a.data_pretty()).unwrap(),
+            v["data"]
+        );
+        // Missing parts read as empty.
+        let bare = Alert::parse(br#"{"rule":{"id":"1"}}"#).unwrap();
+        assert_eq!((bare.level(), bare.mail(), bare.rule_id()), (0, false, 1));
+        assert_eq!(
+            (bare.location(), bare.agent_name(), bare.full_log()),
+            ("", "", None)
+        );
+        assert_eq!(bare.data_pretty(), "");
+        assert_eq!(bare.facts().len(), 3);
+        assert!(Alert::parse(b"{not json").is_err());
     }
 }

@@ -41,13 +41,9 @@ pub fn compose(alerts: &[&Alert], ids_name: Option<&str>) -> (String, String) {
         for (k, v) in a.facts() {
             body.push_str(&format!("{k}: {v}\r\n"));
         }
-        let event = match a.str_at(&["full_log"]) {
+        let event = match a.full_log() {
             Some(s) => s.to_string(),
-            None => a
-                .json
-                .get("data")
-                .map(|d| serde_json::to_string_pretty(d).unwrap_or_default())
-                .unwrap_or_default(),
+            None => a.data_pretty(),
         };
         let mut event: String = event.replace('\n', "\r\n");
         if event.len() > EVENT_TEXT_MAX {

@@ -4,7 +4,7 @@
 
 use engine::expr::osmatch::OsMatch;
 
-use crate::alert::{Alert, Head};
+use crate::alert::Alert;
 use crate::settings::{EmailSettings, GranularEmail, Integration, IntegrationKind};
 use crate::webhook;
 
@@ -149,19 +149,17 @@ impl Router {
     }
 
     /// Appends the queue items for one alert (`raw` is its alerts.json
-    /// object) to `out`. The filters read only the alert's head; the whole
-    /// alert is parsed when a Slack or PagerDuty message is built from it
-    /// (a custom webhook and mail carry `raw` as it is).
+    /// object) to `out`.
     pub fn route(&self, raw: &[u8], out: &mut Vec<(String, Vec<u8>)>) {
         if self.is_empty() {
             return;
         }
-        let Ok(head) = Head::parse(raw) else {
+        let Ok(alert) = Alert::parse(raw) else {
             tracing::error!("an alert is not valid JSON; it goes to alerts.json only");
             return;
         };
-        if self.email && head.rule.mail {
-            if let Some((item, delay)) = self.email_item(&head, raw) {
+        if self.email && alert.mail() {
+            if let Some((item, delay)) = self.email_item(&alert, raw) {
                 let channel = if delay {
                     EMAIL_CHANNEL
                 } else {
@@ -170,37 +168,26 @@ impl Router {
                 out.push((channel.to_string(), item));
             }
         }
-        // Parsed once, for the first Slack or PagerDuty message.
-        let mut whole: Option<Result<Alert, serde_json::Error>> = None;
         for h in &self.hooks {
-            if !hook_wants(h, &head) {
-                continue;
+            if hook_wants(h, &alert) {
+                out.push((
+                    h.channel.clone(),
+                    webhook::payload(&h.settings, &alert, raw),
+                ));
             }
-            let body = if h.settings.kind == IntegrationKind::Custom {
-                raw.to_vec()
-            } else {
-                match whole.get_or_insert_with(|| Alert::parse(raw)) {
-                    Ok(a) => webhook::payload(&h.settings, a, raw),
-                    Err(e) => {
-                        tracing::error!("an alert cannot be read for {}: {e}", h.settings.name);
-                        continue;
-                    }
-                }
-            };
-            out.push((h.channel.clone(), body));
         }
     }
 
     /// The email item and whether it may wait for others: the recipients,
     /// `alone` and the alert as it is in alerts.json (`raw`, valid JSON:
-    /// its head was just read).
-    fn email_item(&self, head: &Head, raw: &[u8]) -> Option<(Vec<u8>, bool)> {
+    /// it was just read).
+    fn email_item(&self, alert: &Alert, raw: &[u8]) -> Option<(Vec<u8>, bool)> {
         let mut to = self.email_to.clone();
         let mut delay = true;
         let mut alone = false;
-        let subject_host = format!("{}->{}", head.agent.name, head.location);
+        let subject_host = format!("{}->{}", alert.agent_name(), alert.location());
         for g in &self.granular {
-            if granular_wants(g, head, &subject_host) {
+            if granular_wants(g, alert, &subject_host) {
                 for r in &g.settings.to {
                     if !to.contains(r) {
                         to.push(r.clone());
@@ -229,7 +216,7 @@ impl Router {
 
 /// maild's test of one `<email_alerts>` block: every option given must
 /// hold (location, level, rule id, group), and at least one must be given.
-fn granular_wants(g: &Granular, alert: &Head, subject_host: &str) -> bool {
+fn granular_wants(g: &Granular, alert: &Alert, subject_host: &str) -> bool {
     let s = &g.settings;
     let mut any = false;
     if let Some(loc) = &g.location {
@@ -239,7 +226,7 @@ fn granular_wants(g: &Granular, alert: &Head, subject_host: &str) -> bool {
         any = true;
     }
     if let Some(level) = s.level {
-        if alert.rule.level < level {
+        if alert.level() < level {
             return false;
         }
         any = true;
@@ -260,14 +247,14 @@ fn granular_wants(g: &Granular, alert: &Head, subject_host: &str) -> bool {
 }
 
 /// integratord's filter: location, level, groups (exact names), rule ids.
-fn hook_wants(h: &Hook, alert: &Head) -> bool {
+fn hook_wants(h: &Hook, alert: &Alert) -> bool {
     let s = &h.settings;
     if let Some(loc) = &h.location {
-        if !loc.is_match(alert.location.as_bytes()) {
+        if !loc.is_match(alert.location().as_bytes()) {
             return false;
         }
     }
-    if s.level.is_some_and(|l| alert.rule.level < l) {
+    if s.level.is_some_and(|l| alert.level() < l) {
         return false;
     }
     if !s.groups.is_empty() && !alert.groups().any(|g| s.groups.iter().any(|x| x == g)) {

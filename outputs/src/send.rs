@@ -499,30 +499,34 @@ pub async fn run_hooks(
 }
 
 /// One email item as queued by the router.
-struct Queued {
+struct Queued<'a> {
     id: i64,
     attempts: u32,
     batch: Option<i64>,
     to: Vec<String>,
     alone: bool,
-    alert: Alert,
+    alert: Alert<'a>,
 }
 
-fn decode(it: &Item) -> Option<Queued> {
-    let mut v: serde_json::Value = serde_json::from_slice(&it.body).ok()?;
+/// An email item's body (see `Router::route`).
+#[derive(serde::Deserialize)]
+struct MailItem<'a> {
+    to: Vec<String>,
+    #[serde(default)]
+    alone: bool,
+    #[serde(borrow)]
+    alert: &'a serde_json::value::RawValue,
+}
+
+fn decode(it: &Item) -> Option<Queued<'_>> {
+    let m: MailItem = serde_json::from_slice(&it.body).ok()?;
     Some(Queued {
         id: it.id,
         attempts: it.attempts,
         batch: it.batch,
-        to: v["to"]
-            .as_array()?
-            .iter()
-            .filter_map(|x| x.as_str().map(str::to_owned))
-            .collect(),
-        alone: v["alone"].as_bool().unwrap_or(false),
-        alert: Alert {
-            json: v["alert"].take(),
-        },
+        to: m.to,
+        alone: m.alone,
+        alert: Alert::parse(m.alert.get().as_bytes()).ok()?,
     })
 }
 
@@ -713,7 +717,7 @@ pub async fn run_email(
 /// Splits pending mail items into mails: the batches recorded before a
 /// crash as they were, a `do_not_group` alert alone, the others one mail
 /// per recipient list, in queue order.
-fn batches(items: Vec<Queued>) -> Vec<Vec<Queued>> {
+fn batches(items: Vec<Queued<'_>>) -> Vec<Vec<Queued<'_>>> {
     let mut out: Vec<Vec<Queued>> = Vec::new();
     for q in items {
         if let Some(b) = q.batch {

@@ -46,7 +46,7 @@ pub fn payload(hook: &Integration, alert: &Alert, raw: &[u8]) -> Vec<u8> {
     match hook.kind {
         IntegrationKind::Custom => raw.to_vec(),
         IntegrationKind::Slack => slack(alert).to_string().into_bytes(),
-        IntegrationKind::PagerDuty => pagerduty(alert).to_string().into_bytes(),
+        IntegrationKind::PagerDuty => pagerduty(alert, raw).to_string().into_bytes(),
     }
 }
 
@@ -74,7 +74,7 @@ fn slack(alert: &Alert) -> Value {
         "attachments": [{
             "color": color,
             "title": alert.description(),
-            "text": alert.str_at(&["full_log"]).unwrap_or(""),
+            "text": alert.full_log().unwrap_or(""),
             "fields": fields,
             "footer": "trailwatch",
             "ts": ts,
@@ -82,13 +82,16 @@ fn slack(alert: &Alert) -> Value {
     })
 }
 
-fn pagerduty(alert: &Alert) -> Value {
+fn pagerduty(alert: &Alert, raw: &[u8]) -> Value {
     let severity = match alert.level() {
         0..=3 => "info",
         4..=6 => "warning",
         7..=11 => "error",
         _ => "critical",
     };
+    let (component, group) = alert.source_and_account();
+    // The whole alert as it is in alerts.json.
+    let details: Value = serde_json::from_slice(raw).unwrap_or(Value::Null);
     // The routing key and the delivery key are added when it is sent.
     json!({
         "event_action": "trigger",
@@ -97,10 +100,10 @@ fn pagerduty(alert: &Alert) -> Value {
             "source": alert.location(),
             "severity": severity,
             "timestamp": alert.timestamp(),
-            "component": alert.aws(&["eventSource"]).unwrap_or_default(),
-            "group": alert.aws(&["recipientAccountId"]).unwrap_or_default(),
+            "component": component.unwrap_or_default(),
+            "group": group.unwrap_or_default(),
             "class": alert.groups().collect::<Vec<_>>().join(","),
-            "custom_details": alert.json,
+            "custom_details": details,
         }
     })
 }
